@@ -1,0 +1,22 @@
+namespace EdgeRnn.Model;
+
+/// <summary>
+/// A streaming recurrent forecaster: one sample of raw inputs in, one vector of raw outputs out, state carried.
+/// The model file's normalization is applied inside (inputs normalized, outputs de-normalized).
+/// Implementations allocate nothing in <see cref="Step"/> after construction and are not thread-safe.
+/// </summary>
+public interface IForecaster
+{
+    ForecasterShape Shape { get; }
+
+    /// <summary>input: [InputSize] raw units; output: [OutputSize] raw units.</summary>
+    void Step(ReadOnlySpan<float> input, Span<float> output);
+
+    /// <summary>Zero every layer's h (and c).</summary>
+    void Reset();
+
+    /// <summary>Floats in the state: layout per layer l: h_l [H], then for LSTM c_l [H], layer after layer.</summary>
+    int StateSize { get; }
+    void GetState(Span<float> destination);
+    void SetState(ReadOnlySpan<float> source);
+}
