@@ -113,7 +113,11 @@ public static class FloatKernels
     }
 
     // y: [N]; x: [N]
-    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Sigmoid(x, y);
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y)
+    {
+        // TensorPrimitives.Sigmoid rejects empty spans; an empty activation is simply nothing to do.
+        if (!x.IsEmpty) TensorPrimitives.Sigmoid(x, y);
+    }
 
     // y: [N]; x: [N]
     public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Tanh(x, y);
