@@ -3,6 +3,21 @@ namespace EdgeRnn.Numerics.Tests;
 /// <summary>Every float kernel's fast path against its scalar reference at awkward lengths (vector tails, 4-row blocks).</summary>
 public sealed class FloatKernelTests
 {
+    /// <summary>Runs a check once per kernel path this machine can take: widest, 128-bit only, scalar only.</summary>
+    private static void EveryPath(Action check)
+    {
+        bool u256 = FloatKernels.Use256, u128 = FloatKernels.Use128;
+        try
+        {
+            check();
+            FloatKernels.Use256 = false;
+            check();
+            FloatKernels.Use128 = false;
+            check();
+        }
+        finally { FloatKernels.Use256 = u256; FloatKernels.Use128 = u128; }
+    }
+
     public static readonly int[] Lengths = [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255, 257];
     public static readonly int[] Rows = [1, 2, 3, 4, 5, 7, 9];
 
@@ -22,7 +37,7 @@ public sealed class FloatKernelTests
     }
 
     [Fact]
-    public void MatMulTransposed_matches_reference()
+    public void MatMulTransposed_matches_reference() => EveryPath(() =>
     {
         foreach (int k in Lengths)
             foreach (int m in new[] { 1, 3 })
@@ -41,10 +56,10 @@ public sealed class FloatKernelTests
                                 Close(slow[i * n + j], fast[i * n + j], s, $"m={m} n={n} k={k} bias={bias} [{i},{j}]");
                             }
                     }
-    }
+    });
 
     [Fact]
-    public void MatMulAccumulate_matches_reference()
+    public void MatMulAccumulate_matches_reference() => EveryPath(() =>
     {
         foreach (int k in Lengths)
             foreach (int m in new[] { 1, 3 })
@@ -63,10 +78,10 @@ public sealed class FloatKernelTests
                             Close(slow[i * k + q], fast[i * k + q], s, $"m={m} n={n} k={k} [{i},{q}]");
                         }
                 }
-    }
+    });
 
     [Fact]
-    public void MatMulTransposedLeftAccumulate_matches_reference()
+    public void MatMulTransposedLeftAccumulate_matches_reference() => EveryPath(() =>
     {
         foreach (int k in Lengths)
             foreach (int m in new[] { 1, 3, 17 })
@@ -85,7 +100,7 @@ public sealed class FloatKernelTests
                             Close(slow[j * k + q], fast[j * k + q], s, $"m={m} n={n} k={k} [{j},{q}]");
                         }
                 }
-    }
+    });
 
     [Fact]
     public void SumRowsAccumulate_matches_reference()
