@@ -21,6 +21,7 @@ public sealed class PredictFixtures : IDisposable
         string script = Path.Combine(root, "tests", "python", "make_fixtures.py");
         string python = Environment.GetEnvironmentVariable("EDGERNN_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
         var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["PYTHONDONTWRITEBYTECODE"] = "1"; // leave the checkout clean
         psi.ArgumentList.Add(script);
         psi.ArgumentList.Add(Dir);
         psi.ArgumentList.Add("predict");
