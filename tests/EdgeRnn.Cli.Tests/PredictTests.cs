@@ -42,7 +42,7 @@ public sealed class PredictTests(PredictFixtures fx, ITestOutputHelper log) : IC
     public static TheoryData<string> Cases => new()
     {
         "lstm_l1", "lstm_l2", "lstm_l2_norm", "gru_l1_norm", "gru_l2",
-        "rnn_tanh_l1", "rnn_tanh_l2_norm", "rnn_relu_l1", "rnn_relu_l2_norm",
+        "rnn_tanh_l1", "rnn_tanh_l2_norm", "rnn_relu_l1", "rnn_relu_l2_norm", "lstm_l2_h64_norm", "gru_l1_h64",
     };
 
     private static List<float[]> ReadCsv(string path)
