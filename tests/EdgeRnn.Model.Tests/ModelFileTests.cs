@@ -278,6 +278,13 @@ public sealed class ModelFileTests
     }
 
     [Fact]
+    public void Directory_fsync_is_available_on_linux()
+    {
+        if (OperatingSystem.IsLinux()) Assert.True(AtomicFile.DirectorySyncAvailable);
+        else Assert.Equal(!OperatingSystem.IsWindows(), AtomicFile.DirectorySyncAvailable);
+    }
+
+    [Fact]
     public void Missing_file_is_named()
     {
         string path = Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N") + ".safetensors");
