@@ -25,6 +25,10 @@ int eb_device_poll(eb_device *dev)
     /* unsigned differences stay correct across the millis() wrap */
     uint32_t now = eb_port_millis();
     int sent = 0;
+    if (!dev->started) {
+        static const uint8_t zero = 0; /* terminate whatever the host buffered before our first frame */
+        eb_port_uart_write(&zero, 1);
+    }
     if (!dev->started || now - dev->last_hello >= EB_HELLO_EVERY_MS) {
         send(dev, eb_encode_hello(&dev->enc, now, dev->cfg.device_id, dev->cfg.sample_period_ms * 1000u,
                                   dev->cfg.channel_count, dev->cfg.names, dev->cfg.units, dev->wire, sizeof dev->wire), now);

@@ -24,9 +24,6 @@ extern "C" int eb_port_read_sensor(float *values, uint8_t count)
 void setup()
 {
     Serial.begin(115200);
-    // a lone delimiter flushes whatever the host buffered before (boot messages), so the first frame decodes
-    const uint8_t zero = 0;
-    Serial.write(&zero, 1);
     const eb_device_config cfg = {"arduino-uno-1", 10, 2, kNames, kUnits};
     eb_device_init(&device, &cfg);
 }
