@@ -225,14 +225,44 @@ public class SerialSourceTests
         using var socat = new Socat(dir.Path);
         var rec = new Recorder();
         var log = new ConcurrentQueue<string>();
-        await WithSource(new SerialSettings(socat.B) { Log = log.Enqueue, StaleAfter = TimeSpan.FromMilliseconds(600) }, rec, async src =>
+        string pts = new FileInfo(socat.B).ResolveLinkTarget(true)!.FullName;
+        var settings = new SerialSettings(socat.B)
         {
-            WaitFor(() => src.Counters["disconnects"] >= 1 && src.Counters["reconnects"] >= 1, TimeSpan.FromSeconds(5), "a stale reopen");
-            Assert.Contains(log, l => l.Contains("no data for 0.6 s", StringComparison.Ordinal));
-            await Task.CompletedTask;
+            Log = log.Enqueue, StaleAfter = TimeSpan.FromMilliseconds(300), ReconnectMin = TimeSpan.FromMilliseconds(20),
+            ReconnectMax = TimeSpan.FromMilliseconds(20),
+        };
+        int maxFds = 0, maxThreads = 0;
+        await WithSource(settings, rec, async src =>
+        {
+            // several close/reopen cycles: never more than one descriptor on the pty, never more than one reader thread
+            var sw = Stopwatch.StartNew();
+            while (src.Counters["reconnects"] < 4 && sw.Elapsed < TimeSpan.FromSeconds(8))
+            {
+                maxFds = Math.Max(maxFds, OpenDescriptors(pts));
+                maxThreads = Math.Max(maxThreads, SerialThreads());
+                await Task.Delay(5);
+            }
+            Assert.True(src.Counters["reconnects"] >= 4, "reconnects: " + src.Counters["reconnects"]);
+            Assert.Contains(log, l => l.Contains("no data for 0.3 s", StringComparison.Ordinal));
             return 0;
         });
+        Assert.Equal(1, maxFds);
+        Assert.Equal(1, maxThreads);
+        Assert.Equal(0, OpenDescriptors(pts));   // disposed: the port is closed
+        Assert.Equal(0, SerialThreads());        // and the reader thread is gone
     }
+
+    private static int OpenDescriptors(string target) => Directory.GetFiles("/proc/self/fd").Count(fd =>
+    {
+        try { return new FileInfo(fd).LinkTarget == target; } catch (IOException) { return false; }
+    });
+
+    // Linux shows the first 15 bytes of a managed thread's name in /proc/self/task/*/comm
+    private static int SerialThreads() => Directory.GetDirectories("/proc/self/task").Count(t =>
+    {
+        try { return File.ReadAllText(Path.Combine(t, "comm")).StartsWith("serial /", StringComparison.Ordinal); }
+        catch (IOException) { return false; }
+    });
 
     [Fact]
     public async Task Missing_device_gives_a_clear_error_and_the_source_keeps_retrying_until_it_appears()
