@@ -84,11 +84,11 @@ public sealed class HybridModel
         if (extra is not null) foreach (var kv in extra) m[kv.Key] = kv.Value;
     }
 
-    public void Save(string path) => ModelFileIo.Save(path, Net);
+    public void Save(string path) => ModelFile.Save(Net, path);
 
     public static HybridModel Load(string path)
     {
-        var p = ModelFileIo.Load(path);
+        var p = ModelFile.Load(path);
         try { return FromParameters(p); }
         catch (Exception e) when (e is KeyNotFoundException or JsonException or FormatException)
         { throw new InvalidDataException($"{path}: not an EdgeRnn forecasting model ({e.Message})", e); }

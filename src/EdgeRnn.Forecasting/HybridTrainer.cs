@@ -3,6 +3,7 @@ using EdgeRnn.Forecasting.Baselines;
 using EdgeRnn.Forecasting.Data;
 using EdgeRnn.Forecasting.Neural;
 using EdgeRnn.Model;
+using EdgeRnn.Model.Training;
 
 namespace EdgeRnn.Forecasting;
 
@@ -121,9 +122,7 @@ public static class HybridTrainer
     /// <summary>PyTorch's default RNN init U(-1/√H, 1/√H) for the cell; the head starts at zero (the model starts as its skip path).</summary>
     public static void InitPyTorchStyle(ForecasterParameters p, int seed)
     {
-        var rng = new Random(seed);
-        float k = 1f / MathF.Sqrt(p.Shape.HiddenSize);
-        for (int i = 0; i < p.Arena.Length; i++) p.Arena[i] = (float)(rng.NextDouble() * 2 - 1) * k;
+        Optimization.InitializeUniform(p, seed);
         p.HeadWeight.Clear();
         p.HeadBias.Clear();
     }

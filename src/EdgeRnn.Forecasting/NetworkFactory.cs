@@ -1,4 +1,3 @@
-using EdgeRnn.Forecasting.Neural;
 using EdgeRnn.Model;
 
 namespace EdgeRnn.Forecasting;
@@ -8,7 +7,7 @@ public static class NetworkFactory
 {
     public static IForecaster Create(ForecasterParameters p, Precision precision) => precision switch
     {
-        Precision.Float32 => new NetForecaster(p),
+        Precision.Float32 => new FloatForecaster(p),
         _ => throw new NotSupportedException("int8 inference is not available in this build"),
     };
 

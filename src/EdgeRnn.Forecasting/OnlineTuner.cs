@@ -38,8 +38,7 @@ public sealed class OnlineTuner
     private long _written; // rows recorded (published with Volatile.Write after the row is complete)
     private long _lastLearnAt;
     private readonly ResidualLearner _learner;
-    private readonly float[] _snapshot, _snapM, _snapV, _m, _v;
-    private long _snapT;
+    private readonly float[] _snapshot;
     private readonly CopySeries _copy;
     private readonly Random _rng;
     private readonly long[] _starts;
@@ -62,8 +61,6 @@ public sealed class OnlineTuner
         _f = new float[_cap * _i]; _s = new float[(long)_cap * _out]; _y = new float[_cap * _c];
         _learner = new ResidualLearner(Master, _h, 1, options.Chunk, options.Batch, options.Warmup, options.LearningRate);
         _snapshot = (float[])Master.Arena.Clone();
-        _snapM = new float[Master.Arena.Length]; _snapV = new float[Master.Arena.Length];
-        _m = new float[Master.Arena.Length]; _v = new float[Master.Arena.Length];
         _copy = new CopySeries(_i, _out, _c, options.Replay + options.Chunk + _h);
         _rng = new Random(options.Seed);
         _starts = new long[options.Batch];
@@ -130,7 +127,7 @@ public sealed class OnlineTuner
         if (!double.IsFinite(post) || post > _o.RollbackFactor * pre || !AllFinite(Master.Arena))
         {
             _snapshot.CopyTo(Master.Arena, 0);
-            _learner.Optimizer.RestoreState(_snapT, _snapM, _snapV);
+            _learner.ResetOptimizer();
             Rollbacks++;
             _goodSinceSnapshot = 0;
             return true;
@@ -138,7 +135,6 @@ public sealed class OnlineTuner
         if (++_goodSinceSnapshot >= _o.SnapshotEvery)
         {
             Master.Arena.CopyTo(_snapshot, 0);
-            _learner.Optimizer.CopyState(out _snapT, _snapM, _snapV);
             _goodSinceSnapshot = 0;
         }
         return true;
@@ -150,15 +146,11 @@ public sealed class OnlineTuner
         return true;
     }
 
-    /// <summary>Checkpoint of the learner: master weights, optimizer moments, counters and the history ring.</summary>
+    /// <summary>Checkpoint of the learner: master weights, counters and the history ring (not the optimizer moments).</summary>
     public void Write(BinaryWriter w)
     {
         w.Write(Master.Arena.Length);
         foreach (float v in Master.Arena) w.Write(v);
-        _learner.Optimizer.CopyState(out long t, _m, _v);
-        w.Write(t);
-        foreach (float v in _m) w.Write(v);
-        foreach (float v in _v) w.Write(v);
         w.Write(Updates); w.Write(Rollbacks); w.Write(Skipped); w.Write(_ema); w.Write(_written); w.Write(_lastLearnAt);
         w.Write(_cap);
         foreach (float v in _f) w.Write(v);
@@ -173,9 +165,6 @@ public sealed class OnlineTuner
         var arena = new float[n];
         for (int i = 0; i < n; i++) arena[i] = r.ReadSingle();
         if (!AllFinite(arena)) throw new InvalidDataException("checkpoint weights hold non-finite values");
-        long t = r.ReadInt64();
-        for (int i = 0; i < n; i++) _m[i] = r.ReadSingle();
-        for (int i = 0; i < n; i++) _v[i] = r.ReadSingle();
         Updates = r.ReadInt64(); Rollbacks = r.ReadInt64(); Skipped = r.ReadInt64(); _ema = r.ReadDouble();
         long written = r.ReadInt64(); long lastLearn = r.ReadInt64();
         int cap = r.ReadInt32();
@@ -185,8 +174,7 @@ public sealed class OnlineTuner
         for (int i = 0; i < _y.Length; i++) _y[i] = r.ReadSingle();
         arena.CopyTo(Master.Arena, 0);
         arena.CopyTo(_snapshot, 0);
-        _learner.Optimizer.RestoreState(t, _m, _v);
-        _learner.Optimizer.CopyState(out _snapT, _snapM, _snapV);
+        _learner.ResetOptimizer(); // moments are not checkpointed: Adam restarts its bias correction (small lr, harmless)
         _written = written; _lastLearnAt = lastLearn;
     }
 

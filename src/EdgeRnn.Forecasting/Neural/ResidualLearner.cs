@@ -1,4 +1,5 @@
 using EdgeRnn.Model;
+using EdgeRnn.Model.Training;
 
 namespace EdgeRnn.Forecasting.Neural;
 
@@ -55,41 +56,50 @@ internal sealed class SilentForecaster(ForecasterShape shape) : IForecaster
 }
 
 /// <summary>
-/// Truncated-BPTT training of the network's residual (truth minus skip forecast, normalized) on batches of chunks.
-/// One chunk: rows [start, start+T); the first <c>warmup</c> rows only build state; row t's loss covers the targets
-/// t+1..t+H that lie before <c>limit</c> (rows the learner may know) and are finite.
+/// Truncated-BPTT training of the network's residual (truth minus skip forecast, normalized) on batches of chunks, on the
+/// engine's batched <see cref="SequenceNetwork"/>, Adam and gradient clipping.
+/// One chunk: rows [start, start+T) from a zero state; the first <c>warmup</c> rows only build state; row t's loss covers
+/// the targets t+1..t+H that lie before <c>limit</c> (rows the learner may know) and are finite.
 /// Shared by offline training and the online fine-tuner: one path.
 /// </summary>
 public sealed class ResidualLearner
 {
     public ForecasterParameters Parameters { get; }
     public ForecasterParameters Gradient { get; }
-    public Adam Optimizer { get; }
+    public Adam Optimizer { get; private set; }
+    public float LearningRate { get; }
+    public float ClipNorm { get; set; } = 1f;
     public int ChunkLength { get; }
     public int Batch { get; }
     public int Warmup { get; }
-    private readonly RecurrentNet _net;
-    private readonly float[] _x, _r, _dy;
+    private readonly SequenceNetwork _net;
+    private readonly float[] _x, _r, _y, _dy, _state;
     private readonly int _i, _o, _c, _h, _skipLookback;
 
     public ResidualLearner(ForecasterParameters parameters, int horizon, int skipLookback, int chunk, int batch, int warmup, float learningRate)
     {
         Parameters = parameters;
         Gradient = ForecasterParameters.CreateLike(parameters);
-        Optimizer = new Adam(parameters.Arena.Length, learningRate);
+        LearningRate = learningRate;
+        Optimizer = new Adam(learningRate);
         ChunkLength = chunk; Batch = batch; Warmup = warmup;
         _i = parameters.Shape.InputSize; _o = parameters.Shape.OutputSize; _h = horizon; _c = _o / horizon;
         _skipLookback = skipLookback;
-        _net = new RecurrentNet(parameters.Shape, chunk, batch);
-        _x = new float[chunk * batch * _i];
-        _r = new float[chunk * batch * _o];
-        _dy = new float[chunk * batch * _o];
+        _net = new SequenceNetwork(parameters);
+        _x = new float[batch * chunk * _i];
+        _r = new float[batch * chunk * _o];
+        _y = new float[batch * chunk * _o];
+        _dy = new float[batch * chunk * _o];
+        _state = new float[batch * parameters.Shape.StateSize];
     }
 
+    /// <summary>Forgets the optimizer's moments (after a rollback the moments belong to weights that are gone).</summary>
+    public void ResetOptimizer() => Optimizer = new Adam(LearningRate);
+
     /// <summary>
-    /// Forward + backward on chunks starting at <paramref name="starts"/>; applies an Adam step when <paramref name="apply"/>.
+    /// Forward (+ backward and an Adam step when <paramref name="apply"/>) on chunks starting at <paramref name="starts"/>.
     /// Returns the batch loss (mean squared residual error, normalized) before the step, NaN when no target was valid,
-    /// and whether the step was applied (false also when the gradient was non-finite).
+    /// and whether the step was applied (false also when the gradient was non-finite: it never reaches the weights).
     /// </summary>
     public (double Loss, bool Applied) TrainBatch(ISeriesAccess src, ReadOnlySpan<long> starts, long limit, bool apply = true)
     {
@@ -101,8 +111,10 @@ public sealed class ResidualLearner
             for (int t = 0; t < T; t++)
             {
                 long row = s0 + t;
-                src.Features(row).CopyTo(_x.AsSpan((t * B + b) * I, I));
-                Span<float> r = _r.AsSpan((t * B + b) * O, O);
+                // [B, T, I]
+                src.Features(row).CopyTo(_x.AsSpan((b * T + t) * I, I));
+                // [B, T, O]
+                Span<float> r = _r.AsSpan((b * T + t) * O, O);
                 if (t < Warmup || row < _skipLookback - 1) { r.Fill(float.NaN); continue; }
                 ReadOnlySpan<float> skip = src.Skip(row);
                 for (int k = 0; k < H; k++)
@@ -120,47 +132,44 @@ public sealed class ResidualLearner
             }
         }
         if (valid == 0) return (double.NaN, false);
-        _net.ZeroInitialState();
-        _net.Forward(Parameters, _x, T);
-        ReadOnlySpan<float> y = _net.Output;
+        Array.Clear(_state);
+        _net.Forward(_x, B, T, _state, _y);
         double loss = 0;
         float scale = 2f / valid;
-        for (int j = 0; j < T * B * O; j++)
+        for (int j = 0; j < _y.Length; j++)
         {
             float r = _r[j];
             if (!float.IsFinite(r)) { _dy[j] = 0; continue; }
-            float e = y[j] - r;
+            float e = _y[j] - r;
             loss += (double)e * e;
             _dy[j] = scale * e;
         }
         loss /= valid;
         if (!apply) return (loss, false);
         Array.Clear(Gradient.Arena);
-        _net.Backward(Parameters, Gradient, _dy);
-        bool ok = double.IsFinite(loss) && Optimizer.Step(Parameters.Arena, Gradient.Arena);
-        return (loss, ok);
+        _net.Backward(_dy, Gradient);
+        if (!double.IsFinite(loss) || !double.IsFinite(GradientClipping.ClipByNorm(Gradient, ClipNorm))) return (loss, false);
+        return (loss, Optimizer.Step(Parameters, Gradient));
     }
 
     /// <summary>
-    /// Streams the network over rows [0, end) (state carried, batch 1) and returns the MSE of skip + network against the
-    /// truth for forecasts made at rows [from, to] (targets must lie before end). Used for early stopping.
+    /// Streams the network over rows [0, to] (state carried, batch 1) and returns the MSE of skip + network against the
+    /// truth for forecasts made at rows [from, to] whose targets lie before end. Used for early stopping.
     /// </summary>
     public static double Evaluate(ForecasterParameters p, ISeriesAccess src, int horizon, long from, long to, long end)
     {
         const int Chunk = 256;
-        var net = new RecurrentNet(p.Shape, Chunk, 1);
+        var net = new SequenceNetwork(p);
         int I = p.Shape.InputSize, O = p.Shape.OutputSize, C = O / horizon;
         var x = new float[Chunk * I];
+        var y = new float[Chunk * O];
         var state = new float[p.Shape.StateSize];
         double sum = 0; long n = 0;
         for (long s0 = 0; s0 <= to; s0 += Chunk)
         {
             int T = (int)Math.Min(Chunk, to + 1 - s0);
             for (int t = 0; t < T; t++) src.Features(s0 + t).CopyTo(x.AsSpan(t * I, I));
-            net.SetInitialState(0, state);
-            net.Forward(p, x, T);
-            net.GetState(T - 1, 0, state);
-            ReadOnlySpan<float> y = net.Output;
+            net.Forward(x.AsSpan(0, T * I), 1, T, state, y.AsSpan(0, T * O));
             for (int t = 0; t < T; t++)
             {
                 long row = s0 + t;
