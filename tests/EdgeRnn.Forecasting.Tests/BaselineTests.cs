@@ -42,8 +42,9 @@ public class BaselineTests
         Assert.InRange(r.Results["nlinear"].Mse, 0.050, 0.056);
         Assert.True(r.Results["naive"].Mse > r.Results["nlinear"].Mse);
         Assert.True(r.Results["seasonal_naive"].Mse > r.Results["nlinear"].Mse);
-        // With no training epochs the model is its skip path alone: NLinear exactly, on the same windows.
-        Assert.Equal(r.Results["nlinear"].Mse, r.Results["edgernn_float32"].Mse, 4);
+        // With no training epochs the model is its skip path alone: NLinear shrunk toward the last value by validation
+        // (α ≈ 1 on ETTh1), so within a hair of NLinear on the same windows.
+        Assert.InRange(r.Results["edgernn_float32"].Mse, 0.98 * r.Results["nlinear"].Mse, 1.01 * r.Results["nlinear"].Mse);
     }
 
     [Fact]
