@@ -20,13 +20,13 @@ public sealed record TrainOptions
     public int Batch { get; init; } = 16;
     public int Chunk { get; init; } = 96;
     public int Warmup { get; init; } = 32;
-    public float LearningRate { get; init; } = 1e-3f;
+    public float LearningRate { get; init; } = 3e-4f;
     public int Patience { get; init; } = 3;
     public int Lookback { get; init; } = 336;
     public SkipKind Skip { get; init; } = SkipKind.NLinear;
     public InputTransform Transform { get; init; } = InputTransform.Diff;
-    /// <summary>Optimizer steps per epoch; 0 = one pass worth of training windows.</summary>
-    public int StepsPerEpoch { get; init; }
+    /// <summary>Optimizer steps (batches) per epoch; 0 = one pass worth of training windows.</summary>
+    public int StepsPerEpoch { get; init; } = 50;
 }
 
 /// <summary>Rows used for fitting and for early stopping: train [0, TrainEnd), validation forecasts start at rows in [ValFrom, ValTo].</summary>
