@@ -32,7 +32,7 @@ public class ProtocolTests
     {
         var x = TestData.Drifting(1000, 600, 2);
         var r = BacktestRunner.Run(TestData.Table(("v", x), ("w", x.Select(v => -v).ToArray())), new BacktestOptions
-        { Protocol = "online", Target = "all", Horizon = 5, Lookback = 48, Train = Tiny, Int8 = false });
+        { Protocol = "online", Target = "all", Horizon = 5, Lookback = 48, Train = Tiny });
         Assert.Equal(994 - 249 + 1, r.Windows); // forecasts at rows 249 (last validation row) .. 994 (targets 995..999)
         using var doc = JsonDocument.Parse(r.ToJson());
         var root = doc.RootElement;
@@ -41,7 +41,7 @@ public class ProtocolTests
         Assert.Equal("all", root.GetProperty("target").GetString());
         Assert.Equal(5, root.GetProperty("horizon").GetInt32());
         var results = root.GetProperty("results");
-        foreach (string k in new[] { "edgernn_float32", "edgernn_float32_frozen", "naive", "seasonal_naive", "linear", "nlinear" })
+        foreach (string k in new[] { "edgernn_float32", "edgernn_int8", "edgernn_int8_frozen", "edgernn_float32_frozen", "naive", "seasonal_naive", "linear", "nlinear" })
         {
             Assert.True(results.GetProperty(k).GetProperty("mse").GetDouble() >= 0, k);
             Assert.True(results.GetProperty(k).GetProperty("mae").GetDouble() >= 0, k);
@@ -57,6 +57,10 @@ public class ProtocolTests
         { Protocol = "ltsf", Target = "OT", Horizon = 24, Lookback = 96, Train = new TrainOptions { Epochs = 3, Hidden = 16, StepsPerEpoch = 20 } });
         Assert.True(r.Results["edgernn_float32"].Mse < r.Results["naive"].Mse, $"{r.Results["edgernn_float32"].Mse} vs naive {r.Results["naive"].Mse}");
         Assert.True(r.Results["edgernn_float32"].Mse < r.Results["seasonal_naive"].Mse);
+        // int8 within 1 % relative MSE of float32 on the same windows.
+        double f = r.Results["edgernn_float32"].Mse, q = r.Results["edgernn_int8"].Mse;
+        Assert.True(Math.Abs(q - f) <= 0.01 * f, $"int8 {q} vs float32 {f}");
+        Assert.True(q < r.Results["naive"].Mse);
     }
 
     [Fact]
