@@ -7,7 +7,7 @@ namespace EdgeRnn.Model.Quantized;
 /// Each weight matrix keeps PyTorch's gate stacking (LSTM i,f,g,o; GRU r,z,n) as one fused [G·H, stride] matrix, so a
 /// single pass over it computes every gate of a step, and the epilogue then runs each gate over contiguous units
 /// (vectorized across units rather than across a unit's gates). Rows are padded with zeros to a stride that is a
-/// multiple of 16, so the SIMD kernels run full blocks. Symmetric per-row quantization: q = round(w / s), s = max|row| / 127.
+/// multiple of 32, so the SIMD kernels run full blocks. Symmetric per-row quantization: q = round(w / s), s = max|row| / 127.
 /// Sigmoid gates are stored pre-halved (scales and biases × 0.5, exact in binary) so that the whole gate block goes
 /// through one tanh pass: σ(x) = 0.5·tanh(x/2) + 0.5.
 /// </summary>
@@ -35,7 +35,7 @@ public sealed class Int8Weights
     internal float[] OutMean { get; }    // [O]
     internal float[] OutStd { get; }     // [O]
 
-    internal static int Pad(int n) => (n + 15) & ~15;
+    internal static int Pad(int n) => (n + 31) & ~31;
 
     private Int8Weights(ForecasterParameters p)
     {

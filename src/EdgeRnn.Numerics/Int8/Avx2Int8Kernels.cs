@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -62,10 +63,10 @@ public sealed class Avx2Int8Kernels : Int8Kernels
                 a2 = Step(a2, ux, xv, Vector256.LoadUnsafe(ref w2, (nuint)k));
                 a3 = Step(a3, ux, xv, Vector256.LoadUnsafe(ref w3, (nuint)k));
             }
-            acc[r] = Vector256.Sum(a0) + Rest16(ref w0, ref xr, end, n);
-            acc[r + 1] = Vector256.Sum(a1) + Rest16(ref w1, ref xr, end, n);
-            acc[r + 2] = Vector256.Sum(a2) + Rest16(ref w2, ref xr, end, n);
-            acc[r + 3] = Vector256.Sum(a3) + Rest16(ref w3, ref xr, end, n);
+            var sums = Sum4(a0, a1, a2, a3);
+            if (end < n)
+                sums += Vector128.Create(Rest16(ref w0, ref xr, end, n), Rest16(ref w1, ref xr, end, n), Rest16(ref w2, ref xr, end, n), Rest16(ref w3, ref xr, end, n));
+            sums.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)r);
         }
         for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
     }

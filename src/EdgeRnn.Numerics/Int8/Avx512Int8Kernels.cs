@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -78,10 +79,10 @@ public sealed class Avx512Int8Kernels : Int8Kernels
                 a2 = Step(a2, ux, neg, Vector512.LoadUnsafe(ref w2, (nuint)k));
                 a3 = Step(a3, ux, neg, Vector512.LoadUnsafe(ref w3, (nuint)k));
             }
-            acc[r] = Vector512.Sum(a0) + Rest(ref w0, ref xr, end, n);
-            acc[r + 1] = Vector512.Sum(a1) + Rest(ref w1, ref xr, end, n);
-            acc[r + 2] = Vector512.Sum(a2) + Rest(ref w2, ref xr, end, n);
-            acc[r + 3] = Vector512.Sum(a3) + Rest(ref w3, ref xr, end, n);
+            var sums = Sum4(a0.GetLower() + a0.GetUpper(), a1.GetLower() + a1.GetUpper(), a2.GetLower() + a2.GetUpper(), a3.GetLower() + a3.GetUpper());
+            if (end < n)
+                sums += Vector128.Create(Rest(ref w0, ref xr, end, n), Rest(ref w1, ref xr, end, n), Rest(ref w2, ref xr, end, n), Rest(ref w3, ref xr, end, n));
+            sums.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)r);
         }
         for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
     }

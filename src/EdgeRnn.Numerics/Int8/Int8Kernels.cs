@@ -94,8 +94,9 @@ public abstract class Int8Kernels
         // EDGERNN_KERNEL=avx2 (etc.) pins the path for benchmarks and for comparing ISAs on one machine.
         string? forced = Environment.GetEnvironmentVariable("EDGERNN_KERNEL");
         if (!string.IsNullOrEmpty(forced) && TryParse(forced, out var fp) && IsSupported(fp)) return For(fp);
-        // Preference measured with `edgernn bench` on Zen 4: 512-bit maddubs beats 256-bit VNNI at model sizes.
-        foreach (var p in new[] { KernelPath.Avx512BW, KernelPath.AvxVnni, KernelPath.Avx2, KernelPath.Dp, KernelPath.AdvSimd })
+        // Preference measured on Zen 4 at model sizes (rows of 32..256 bytes): 256-bit VNNI, then AVX2; the 512-bit path
+        // loses there (rows shorter than 64 bytes fall to its tails, and its reductions cost more), so it comes last.
+        foreach (var p in new[] { KernelPath.AvxVnni, KernelPath.Avx2, KernelPath.Avx512BW, KernelPath.Dp, KernelPath.AdvSimd })
             if (IsSupported(p)) return For(p);
         return ScalarInt8Kernels.Instance;
     }
@@ -136,6 +137,14 @@ public abstract class Int8Kernels
             k += 16;
         }
         return s + Tail(ref w, ref x, k, n);
+    }
+
+    /// <summary>The four row sums of four 256-bit accumulators with three vphaddd instead of four full reductions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected static Vector128<int> Sum4(Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3)
+    {
+        var s = Avx2.HorizontalAdd(Avx2.HorizontalAdd(a0, a1), Avx2.HorizontalAdd(a2, a3));
+        return s.GetLower() + s.GetUpper();
     }
 
     protected static ref sbyte Ref(ReadOnlySpan<sbyte> s) => ref MemoryMarshal.GetReference(s);

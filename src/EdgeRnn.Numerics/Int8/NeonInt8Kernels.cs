@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 
@@ -61,10 +62,11 @@ public sealed class NeonInt8Kernels : Int8Kernels
                 a2 = Step(a2, Vector128.LoadUnsafe(ref w2, (nuint)k), xv);
                 a3 = Step(a3, Vector128.LoadUnsafe(ref w3, (nuint)k), xv);
             }
-            acc[r] = Vector128.Sum(a0) + Tail(ref w0, ref xr, end, n);
-            acc[r + 1] = Vector128.Sum(a1) + Tail(ref w1, ref xr, end, n);
-            acc[r + 2] = Vector128.Sum(a2) + Tail(ref w2, ref xr, end, n);
-            acc[r + 3] = Vector128.Sum(a3) + Tail(ref w3, ref xr, end, n);
+            // pairwise adds reduce four rows at once: [Σa0, Σa1, Σa2, Σa3]
+            var sums = AdvSimd.Arm64.AddPairwise(AdvSimd.Arm64.AddPairwise(a0, a1), AdvSimd.Arm64.AddPairwise(a2, a3));
+            if (end < n)
+                sums += Vector128.Create(Tail(ref w0, ref xr, end, n), Tail(ref w1, ref xr, end, n), Tail(ref w2, ref xr, end, n), Tail(ref w3, ref xr, end, n));
+            sums.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)r);
         }
         for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
     }
