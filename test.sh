@@ -11,16 +11,21 @@ cd "$(dirname "$0")"
 root=$(pwd)
 
 packages=(python3-torch python3-numpy socat mosquitto qemu-user clang lld gcc-aarch64-linux-gnu libc6-dev-arm64-cross cmake g++ make)
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing: ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Optional: clang's fuzzer runtime turns on the bounded libFuzzer run of the C decoder (its name is Debian 12's).
+if ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "install ok installed" \
+   && apt-cache show libclang-rt-14-dev >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive ${sudo_cmd:-} apt-get install -y -qq --no-install-recommends libclang-rt-14-dev >/dev/null || true
 fi
 export EDGERNN_PYTHON=/usr/bin/python3
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
