@@ -1,11 +1,43 @@
+using EdgeRnn.Forecasting;
+using EdgeRnn.Forecasting.Backtest;
+using EdgeRnn.Forecasting.Data;
+
 namespace EdgeRnn.Cli.Commands;
 
-// Scaffold: replaced by the issue that builds this command.
+/// <summary>
+/// edgernn backtest --data D.csv --protocol ltsf|online --target COL[,...]|all --horizon H [--rows N] [--json]
+///   [--features COLS] [--time COL] [--season S] [--lookback L] plus the training flags of `train`.
+/// Trains and evaluates in one command; prints a table (stdout), progress (stderr), and with --json one JSON object as the last line.
+/// </summary>
 public static class BacktestCommand
 {
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("this command is not built yet");
-        return 3;
+        var a = new Args(args, ["json", "no-int8"]);
+        string data = a.Require("data");
+        string protocol = a.Require("protocol");
+        string target = a.Require("target");
+        int horizon = a.GetInt("horizon", 0);
+        if (horizon < 1) throw new UsageException("--horizon H is required (steps ahead, at least 1)");
+        int rows = a.GetInt("rows", 0);
+        bool json = a.Has("json");
+        var table = SeriesTable.Load(data, a.Get("time"));
+        if (rows > 0) table = table.Head(rows);
+        int season = a.GetInt("season", 0);
+        var options = new BacktestOptions
+        {
+            Protocol = protocol, Target = target, Horizon = horizon, Features = a.Get("features"),
+            Season = season > 0 ? season : null,
+            Period = TrainCommand.ParsePeriod(a.Get("period")),
+            Lookback = a.GetInt("lookback", 336),
+            Train = TrainCommand.ParseTrainOptions(a),
+            Online = TrainCommand.ParseOnlineOptions(a),
+            Int8 = !a.Has("no-int8"),
+        };
+        a.RejectUnknown();
+        var report = BacktestRunner.Run(table, options, Console.Error);
+        Console.Write(report.ToTable());
+        if (json) Console.WriteLine(report.ToJson());
+        return 0;
     }
 }

@@ -1,11 +1,121 @@
+using System.Globalization;
+using EdgeRnn.Forecasting;
+using EdgeRnn.Forecasting.Data;
+using EdgeRnn.Model;
+
 namespace EdgeRnn.Cli.Commands;
 
-// Scaffold: replaced by the issue that builds this command.
+/// <summary>
+/// edgernn train --data D.csv --target COL[,COL...]|all --horizon H --out M.safetensors
+///   [--features COLS] [--time COL] [--period 1h|300s] [--arch gru|lstm|rnn_tanh] [--hidden 32] [--layers 1] [--epochs 12]
+///   [--seed 1] [--lookback 336] [--skip nlinear|last|none] [--inputs diff|level] [--lr 0.001] [--name N] [--version V]
+/// Chronological split (ETT-style 12/4 months when the data spans 20 months, else 70/10 by rows); early stopping on
+/// validation loss; progress on stderr; deterministic for a seed.
+/// </summary>
 public static class TrainCommand
 {
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("this command is not built yet");
-        return 3;
+        var a = new Args(args, []);
+        string data = a.Require("data"), target = a.Require("target"), outPath = a.Require("out");
+        int horizon = a.GetInt("horizon", 0);
+        if (horizon < 1) throw new UsageException("--horizon H is required (steps ahead, at least 1)");
+        var table = SeriesTable.Load(data, a.Get("time"));
+        int rows = a.GetInt("rows", 0);
+        if (rows > 0) table = table.Head(rows);
+        string? features = a.Get("features");
+        var o = ParseTrainOptions(a);
+        TimeSpan? period = ParsePeriod(a.Get("period")) ?? SeriesPrep.DetectSamplePeriod(table.Times);
+        string name = a.Get("name") ?? Path.GetFileNameWithoutExtension(outPath);
+        string version = a.Get("version") ?? "1";
+        a.RejectUnknown();
+
+        int[] targets = table.Resolve(target);
+        var idx = new List<int>(targets);
+        if (features is not null) foreach (int f in table.Resolve(features)) if (!idx.Contains(f)) idx.Add(f);
+        string[] channels = idx.Select(i => table.Names[i]).ToArray();
+        float[][] raw = idx.Select(i => table.Columns[i]).ToArray();
+        int n = table.Rows;
+        long month = period is { } p && p > TimeSpan.Zero && TimeSpan.TicksPerDay % p.Ticks == 0 ? 30 * (TimeSpan.TicksPerDay / p.Ticks) : 0;
+        int trainEnd, valEnd;
+        if (month > 0 && n >= 20 * month) { trainEnd = (int)(12 * month); valEnd = (int)(16 * month); }
+        else { trainEnd = (int)(n * 0.7); valEnd = (int)(n * 0.8); }
+        int lookback = Math.Min(o.Lookback, trainEnd / 4);
+        var split = new TrainSplit(trainEnd, Math.Max(trainEnd - 1, lookback - 1), valEnd - 1 - horizon, valEnd);
+        if (split.ValTo < split.ValFrom) throw new UsageException($"{data}: too few rows ({n}) for horizon {horizon}");
+        Console.Error.WriteLine($"{data}: {n} rows, period {period?.ToString() ?? "unknown"}, {SeriesPrep.CountGaps(table.Times, period)} gaps; train rows [0, {trainEnd}), validation to {valEnd}");
+        var (model, rep) = HybridTrainer.Train(raw, channels, targets.Length, horizon, period, split, o, Console.Error);
+        model.WriteMetadata(name, version, new Dictionary<string, string>
+        {
+            ["trained_on"] = Path.GetFileName(data),
+            ["train_rows"] = trainEnd.ToString(CultureInfo.InvariantCulture),
+            ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
+            ["val_mse"] = rep.BestValMse.ToString("R", CultureInfo.InvariantCulture),
+            ["val_mse_skip_only"] = rep.SkipOnlyValMse.ToString("R", CultureInfo.InvariantCulture),
+        });
+        model.Save(outPath);
+        Console.Error.WriteLine($"wrote {outPath}: {rep.Epochs} epochs in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
+        return 0;
+    }
+
+    internal static TrainOptions ParseTrainOptions(Args a)
+    {
+        var o = new TrainOptions();
+        string? arch = a.Get("arch");
+        if (arch is not null && (!RnnArchInfo.TryParse(arch, out var ar) || ar == RnnArch.RnnRelu))
+            throw new UsageException($"--arch must be lstm, gru or rnn_tanh, got '{arch}'");
+        string? skip = a.Get("skip"), inputs = a.Get("inputs");
+        return o with
+        {
+            Arch = arch is null ? o.Arch : (RnnArchInfo.TryParse(arch, out var r) ? r : o.Arch),
+            Hidden = a.GetInt("hidden", o.Hidden),
+            Layers = a.GetInt("layers", o.Layers),
+            Epochs = a.GetInt("epochs", o.Epochs),
+            Seed = a.GetInt("seed", o.Seed),
+            Batch = a.GetInt("batch", o.Batch),
+            Chunk = a.GetInt("chunk", o.Chunk),
+            Lookback = a.GetInt("lookback", o.Lookback),
+            LearningRate = (float)a.GetDouble("lr", o.LearningRate),
+            StepsPerEpoch = a.GetInt("steps-per-epoch", o.StepsPerEpoch),
+            Skip = skip switch
+            {
+                null => o.Skip, "nlinear" => SkipKind.NLinear, "last" => SkipKind.Last, "none" => SkipKind.None,
+                _ => throw new UsageException($"--skip must be nlinear, last or none, got '{skip}'"),
+            },
+            Transform = inputs switch
+            {
+                null => o.Transform, "diff" => InputTransform.Diff, "level" => InputTransform.Level,
+                _ => throw new UsageException($"--inputs must be diff or level, got '{inputs}'"),
+            },
+        };
+    }
+
+    internal static OnlineOptions ParseOnlineOptions(Args a)
+    {
+        var o = new OnlineOptions();
+        return o with
+        {
+            Every = a.GetInt("online-every", o.Every),
+            LearningRate = (float)a.GetDouble("online-lr", o.LearningRate),
+            Batch = a.GetInt("online-batch", o.Batch),
+            Replay = a.GetInt("online-replay", o.Replay),
+        };
+    }
+
+    /// <summary>"3600", "3600s", "5m", "1h", "1d" or a TimeSpan ("00:05:00").</summary>
+    internal static TimeSpan? ParsePeriod(string? s)
+    {
+        if (s is null) return null;
+        double Num(string x) => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
+            ? v : throw new UsageException($"--period: '{s}' is not a positive duration");
+        if (s.Contains(':')) return TimeSpan.TryParse(s, CultureInfo.InvariantCulture, out var ts) && ts > TimeSpan.Zero ? ts : throw new UsageException($"--period: '{s}' is not a duration");
+        return s[^1] switch
+        {
+            's' => TimeSpan.FromSeconds(Num(s[..^1])),
+            'm' => TimeSpan.FromMinutes(Num(s[..^1])),
+            'h' => TimeSpan.FromHours(Num(s[..^1])),
+            'd' => TimeSpan.FromDays(Num(s[..^1])),
+            _ => TimeSpan.FromSeconds(Num(s)),
+        };
     }
 }

@@ -1,0 +1,111 @@
+using EdgeRnn.Numerics;
+
+namespace EdgeRnn.Model.Cells;
+
+/// <summary>
+/// One recurrent layer over T steps for B independent rows, time-major, forward and backward side by side.
+/// The input-side products for all T steps are one matrix-matrix product (they do not depend on the recurrence), as are
+/// all weight gradients in backward; only the hidden-side product stays inside the time loop. The streaming step is the
+/// T = 1, B = 1 case of the same code, so training and inference cannot disagree.
+/// </summary>
+internal static class RecurrentLayer
+{
+    /// <summary>Runs steps 1..T.</summary>
+    // x: [T*B, In] layer inputs, time-major
+    // hs: [(T+1)*B, H] in: hs[0] the initial h; out: hs[t+1] = h after step t
+    // cs: [(T+1)*B, H] the same for c (LSTM; empty otherwise)
+    // gates: [T*B, G*H] out: activated gates (kept for backward)
+    // ghn: [T*B, H] out: GRU's W_hn h + b_hn (GRU; empty otherwise)
+    // scratch: [B, G*H]
+    public static void Forward(ForecasterParameters p, int layer, int steps, int batch,
+        ReadOnlySpan<float> x, Span<float> hs, Span<float> cs, Span<float> gates, Span<float> ghn, Span<float> scratch)
+    {
+        var shape = p.Shape;
+        int h = shape.HiddenSize, gh = shape.Gates * h, bh = batch * h, bg = batch * gh;
+        FloatKernels.MatMulTransposed(gates.Slice(0, steps * bg), x.Slice(0, steps * batch * shape.LayerInputSize(layer)),
+            p.WeightIh(layer), p.BiasIh(layer), steps * batch, gh, shape.LayerInputSize(layer));
+        ReadOnlySpan<float> whh = p.WeightHh(layer), bhh = p.BiasHh(layer);
+        Span<float> ghs = scratch.Slice(0, bg);
+        for (int t = 0; t < steps; t++)
+        {
+            ReadOnlySpan<float> hPrev = hs.Slice(t * bh, bh);
+            Span<float> hOut = hs.Slice((t + 1) * bh, bh);
+            Span<float> g = gates.Slice(t * bg, bg);
+            FloatKernels.MatMulTransposed(ghs, hPrev, whh, bhh, batch, gh, h);
+            switch (shape.Arch)
+            {
+                case RnnArch.Lstm:
+                    LstmCell.Forward(g, ghs, cs.Slice(t * bh, bh), cs.Slice((t + 1) * bh, bh), hOut, batch, h);
+                    break;
+                case RnnArch.Gru:
+                    GruCell.Forward(g, ghs, ghn.Slice(t * bh, bh), hPrev, hOut, batch, h);
+                    break;
+                default:
+                    ElmanCell.Forward(g, ghs, hOut, shape.Arch == RnnArch.RnnRelu);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Back-propagates through steps T..1 and accumulates (+=) this layer's parameter gradients into grad.
+    /// The gradient reaching the initial state is left in dhRec / dcRec (truncated BPTT drops it: the carried state is
+    /// detached, as with .detach() in PyTorch).
+    /// </summary>
+    // dhs: [T*B, H] gradient reaching each output h from above (next layer or head)
+    // dx: [T*B, In] += gradient reaching the inputs (empty for layer 0, which needs none)
+    // x, hs, cs, gates, ghn: as saved by Forward
+    // dPreIh: [T*B, G*H] scratch; dPreHh: [T*B, G*H] scratch (GRU only; empty otherwise)
+    // dhRec, dcRec, dhTotal: [B, H] scratch
+    public static void Backward(ForecasterParameters p, ForecasterParameters grad, int layer, int steps, int batch,
+        ReadOnlySpan<float> dhs, Span<float> dx,
+        ReadOnlySpan<float> x, ReadOnlySpan<float> hs, ReadOnlySpan<float> cs, ReadOnlySpan<float> gates, ReadOnlySpan<float> ghn,
+        Span<float> dPreIh, Span<float> dPreHh, Span<float> dhRec, Span<float> dcRec, Span<float> dhTotal)
+    {
+        var shape = p.Shape;
+        int h = shape.HiddenSize, gh = shape.Gates * h, bh = batch * h, bg = batch * gh, inSize = shape.LayerInputSize(layer);
+        ReadOnlySpan<float> whh = p.WeightHh(layer);
+        bool gru = shape.Arch == RnnArch.Gru;
+        dhRec = dhRec.Slice(0, bh); dcRec = dcRec.Slice(0, bh); dhTotal = dhTotal.Slice(0, bh);
+        dhRec.Clear();
+        dcRec.Clear();
+        for (int t = steps - 1; t >= 0; t--)
+        {
+            // h_t feeds both the layer above at t and this layer at t+1.
+            System.Numerics.Tensors.TensorPrimitives.Add(dhs.Slice(t * bh, bh), dhRec, dhTotal);
+            Span<float> dIh = dPreIh.Slice(t * bg, bg);
+            ReadOnlySpan<float> g = gates.Slice(t * bg, bg);
+            Span<float> dHhT;
+            switch (shape.Arch)
+            {
+                case RnnArch.Lstm:
+                    LstmCell.Backward(dIh, g, cs.Slice(t * bh, bh), cs.Slice((t + 1) * bh, bh), dhTotal, dcRec, batch, h);
+                    dhRec.Clear();
+                    dHhT = dIh;
+                    break;
+                case RnnArch.Gru:
+                    dHhT = dPreHh.Slice(t * bg, bg);
+                    GruCell.Backward(dIh, dHhT, dhRec, g, ghn.Slice(t * bh, bh), hs.Slice(t * bh, bh), dhTotal, batch, h);
+                    break;
+                default:
+                    ElmanCell.Backward(dIh, hs.Slice((t + 1) * bh, bh), dhTotal, shape.Arch == RnnArch.RnnRelu);
+                    dhRec.Clear();
+                    dHhT = dIh;
+                    break;
+            }
+            // a_hh = W_hh h_{t-1} + b_hh  →  dh_{t-1} += dA_hh · W_hh
+            FloatKernels.MatMulAccumulate(dhRec, dHhT, whh, batch, gh, h);
+        }
+
+        int rows = steps * batch;
+        ReadOnlySpan<float> dIhAll = dPreIh.Slice(0, rows * gh);
+        ReadOnlySpan<float> dHhAll = gru ? dPreHh.Slice(0, rows * gh) : dIhAll;
+        // a_ih = W_ih x + b_ih
+        FloatKernels.MatMulTransposedLeftAccumulate(grad.WeightIh(layer), dIhAll, x.Slice(0, rows * inSize), rows, gh, inSize);
+        FloatKernels.SumRowsAccumulate(grad.BiasIh(layer), dIhAll, rows, gh);
+        // a_hh = W_hh h_{t-1} + b_hh, with h_{t-1} = hs[0..T-1]
+        FloatKernels.MatMulTransposedLeftAccumulate(grad.WeightHh(layer), dHhAll, hs.Slice(0, rows * h), rows, gh, h);
+        FloatKernels.SumRowsAccumulate(grad.BiasHh(layer), dHhAll, rows, gh);
+        if (!dx.IsEmpty) FloatKernels.MatMulAccumulate(dx.Slice(0, rows * inSize), dIhAll, p.WeightIh(layer), rows, gh, inSize);
+    }
+}

@@ -1,0 +1,112 @@
+using System.Numerics.Tensors;
+using EdgeRnn.Model.Cells;
+using EdgeRnn.Numerics;
+
+namespace EdgeRnn.Model;
+
+/// <summary>
+/// The float32 streaming forecaster: PyTorch's LSTM / GRU / RNN cells, stacked, with a linear head.
+/// It reads the weights from <see cref="ForecasterParameters.Arena"/> on every step (no copy), so a learner that
+/// updates that arena in place is seen at the next step. The file's normalization arrays are copied at construction.
+/// Not thread-safe: one thread steps it, and the arena must not be written while a step runs (a learner should train a
+/// copy and swap in a new forecaster, or update the arena between steps on the same thread).
+/// All buffers are allocated in the constructor; <see cref="Step"/> allocates nothing.
+/// </summary>
+public sealed class FloatForecaster : IForecaster
+{
+    private readonly ForecasterParameters _p;
+    private readonly float[] _state;    // per layer: h [H], then c [H] for LSTM
+    private readonly float[] _x;        // [In] normalized input
+    private readonly float[] _hs;       // [2H] h before / after the step
+    private readonly float[] _cs;       // [2H] c before / after (LSTM)
+    private readonly float[] _gates;    // [G*H]
+    private readonly float[] _ghn;      // [H] (GRU)
+    private readonly float[] _scratch;  // [G*H]
+    private readonly float[]? _inMean, _inStd, _outMean, _outStd;
+
+    public ForecasterParameters Parameters => _p;
+    public ForecasterShape Shape => _p.Shape;
+    public int StateSize => _p.Shape.StateSize;
+
+    public FloatForecaster(ForecasterParameters parameters)
+    {
+        _p = parameters;
+        var s = parameters.Shape;
+        int h = s.HiddenSize, gh = s.Gates * h;
+        _state = new float[s.StateSize];
+        _x = new float[s.InputSize];
+        _hs = new float[2 * h];
+        _cs = new float[2 * h];
+        _gates = new float[gh];
+        _ghn = new float[h];
+        _scratch = new float[gh];
+        _inMean = Check(parameters.InputMean, s.InputSize, "InputMean");
+        // Kept as a division by std, as the reference writes (x - mean) / std, not a product by a reciprocal.
+        _inStd = Check(parameters.InputStd, s.InputSize, "InputStd");
+        _outMean = Check(parameters.OutputMean, s.OutputSize, "OutputMean");
+        _outStd = Check(parameters.OutputStd, s.OutputSize, "OutputStd");
+    }
+
+    private static float[]? Check(float[]? v, int length, string name)
+    {
+        if (v is null) return null;
+        if (v.Length != length) throw new ArgumentException($"{name} has {v.Length} values, expected {length}");
+        return (float[])v.Clone();
+    }
+
+    /// <summary>One step. input: [InputSize] raw units; output: [OutputSize] raw units.</summary>
+    public void Step(ReadOnlySpan<float> input, Span<float> output)
+    {
+        var s = _p.Shape;
+        if (input.Length != s.InputSize) throw new ArgumentException($"input has {input.Length} values, expected {s.InputSize}", nameof(input));
+        if (output.Length != s.OutputSize) throw new ArgumentException($"output has {output.Length} values, expected {s.OutputSize}", nameof(output));
+        int h = s.HiddenSize;
+        bool lstm = s.Arch == RnnArch.Lstm;
+        int stride = lstm ? 2 * h : h;
+
+        Span<float> x = _x;
+        if (_inMean is not null) TensorPrimitives.Subtract(input, _inMean, x); else input.CopyTo(x);
+        if (_inStd is not null) TensorPrimitives.Divide(x, _inStd, x);
+
+        ReadOnlySpan<float> layerInput = x;
+        for (int l = 0; l < s.NumLayers; l++)
+        {
+            Span<float> hState = _state.AsSpan(l * stride, h);
+            hState.CopyTo(_hs);
+            Span<float> cState = lstm ? _state.AsSpan(l * stride + h, h) : default;
+            if (lstm) cState.CopyTo(_cs);
+            RecurrentLayer.Forward(_p, l, 1, 1, layerInput, _hs, lstm ? _cs : default, _gates, _ghn, _scratch);
+            _hs.AsSpan(h, h).CopyTo(hState);
+            if (lstm) _cs.AsSpan(h, h).CopyTo(cState);
+            layerInput = hState;
+        }
+
+        // y = W_head h_top + b_head, then de-normalize
+        FloatKernels.MatMulTransposed(output, layerInput, _p.HeadWeight, _p.HeadBias, 1, s.OutputSize, h);
+        if (_outStd is not null) TensorPrimitives.Multiply(output, _outStd, output);
+        if (_outMean is not null) TensorPrimitives.Add(output, _outMean, output);
+    }
+
+    /// <summary>The whole sequence, state carried from the current state. inputs: [T, InputSize]; outputs: [T, OutputSize].</summary>
+    public void Run(ReadOnlySpan<float> inputs, Span<float> outputs)
+    {
+        int i = _p.Shape.InputSize, o = _p.Shape.OutputSize;
+        if (inputs.Length % i != 0 || outputs.Length != inputs.Length / i * o)
+            throw new ArgumentException($"inputs [{inputs.Length}] and outputs [{outputs.Length}] are not [T, {i}] and [T, {o}]");
+        for (int t = 0; t < inputs.Length / i; t++) Step(inputs.Slice(t * i, i), outputs.Slice(t * o, o));
+    }
+
+    public void Reset() => Array.Clear(_state);
+
+    public void GetState(Span<float> destination)
+    {
+        if (destination.Length != _state.Length) throw new ArgumentException($"state has {_state.Length} values, destination {destination.Length}");
+        _state.CopyTo(destination);
+    }
+
+    public void SetState(ReadOnlySpan<float> source)
+    {
+        if (source.Length != _state.Length) throw new ArgumentException($"state has {_state.Length} values, source {source.Length}");
+        source.CopyTo(_state);
+    }
+}

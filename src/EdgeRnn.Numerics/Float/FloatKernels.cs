@@ -1,0 +1,215 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace EdgeRnn.Numerics;
+
+/// <summary>
+/// Float32 kernels of the recurrent cells and their training, all row-major. Each has a scalar twin in
+/// <see cref="FloatReference"/> with the same signature; tests run both at awkward sizes.
+/// The fast paths lean on <see cref="TensorPrimitives"/> (vectorised per ISA by the runtime) plus one hand-written
+/// four-rows-at-a-time dot kernel for A·Wᵀ, the hot product of both the streaming step and training.
+/// Nothing here allocates.
+/// </summary>
+public static class FloatKernels
+{
+    /// <summary>y = a · wᵀ + bias (bias broadcast over rows; empty bias means none). The streaming step's matrix-vector
+    /// product is the m = 1 case.</summary>
+    // y: [M, N]; a: [M, K]; w: [N, K]; bias: [N] or empty
+    public static void MatMulTransposed(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int m, int n, int k)
+    {
+        CheckSizes(y.Length, m * n, a.Length, m * k, w.Length, n * k);
+        if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException("bias length must be N", nameof(bias));
+        for (int i = 0; i < m; i++)
+        {
+            ReadOnlySpan<float> ai = a.Slice(i * k, k);
+            Span<float> yi = y.Slice(i * n, n);
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated && k >= Vector256<float>.Count)
+            {
+                for (; j + 4 <= n; j += 4)
+                    Dot4(ai, w.Slice(j * k, 4 * k), k, yi.Slice(j, 4));
+            }
+            for (; j < n; j++) yi[j] = TensorPrimitives.Dot(ai, w.Slice(j * k, k));
+            if (!bias.IsEmpty) TensorPrimitives.Add(yi, bias, yi);
+        }
+    }
+
+    // Four dot products sharing one read of a: out[r] = a · w[r]. w: [4, K]; out: [4]
+    private static void Dot4(ReadOnlySpan<float> a, ReadOnlySpan<float> w, int k, Span<float> result)
+    {
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float p0 = ref MemoryMarshal.GetReference(w);
+        ref float p1 = ref Unsafe.Add(ref p0, k);
+        ref float p2 = ref Unsafe.Add(ref p0, 2 * k);
+        ref float p3 = ref Unsafe.Add(ref p0, 3 * k);
+        var s0 = Vector256<float>.Zero; var s1 = Vector256<float>.Zero;
+        var s2 = Vector256<float>.Zero; var s3 = Vector256<float>.Zero;
+        int c = Vector256<float>.Count, i = 0;
+        for (; i + c <= k; i += c)
+        {
+            var va = Vector256.LoadUnsafe(ref pa, (nuint)i);
+            s0 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p0, (nuint)i), s0);
+            s1 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p1, (nuint)i), s1);
+            s2 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p2, (nuint)i), s2);
+            s3 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p3, (nuint)i), s3);
+        }
+        float r0 = Vector256.Sum(s0), r1 = Vector256.Sum(s1), r2 = Vector256.Sum(s2), r3 = Vector256.Sum(s3);
+        // Tail shorter than a vector: plain scalar, so every k works.
+        for (; i < k; i++)
+        {
+            float v = Unsafe.Add(ref pa, i);
+            r0 += v * Unsafe.Add(ref p0, i); r1 += v * Unsafe.Add(ref p1, i);
+            r2 += v * Unsafe.Add(ref p2, i); r3 += v * Unsafe.Add(ref p3, i);
+        }
+        result[0] = r0; result[1] = r1; result[2] = r2; result[3] = r3;
+    }
+
+    /// <summary>da += dy · w (the input gradient of <see cref="MatMulTransposed"/>).</summary>
+    // da: [M, K]; dy: [M, N]; w: [N, K]
+    public static void MatMulAccumulate(Span<float> da, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, int m, int n, int k)
+    {
+        CheckSizes(da.Length, m * k, dy.Length, m * n, w.Length, n * k);
+        for (int i = 0; i < m; i++)
+        {
+            Span<float> dai = da.Slice(i * k, k);
+            ReadOnlySpan<float> dyi = dy.Slice(i * n, n);
+            for (int j = 0; j < n; j++)
+            {
+                float s = dyi[j];
+                if (s != 0f) TensorPrimitives.MultiplyAdd(w.Slice(j * k, k), s, dai, dai);
+            }
+        }
+    }
+
+    /// <summary>dw += dyᵀ · a (the weight gradient of <see cref="MatMulTransposed"/>).</summary>
+    // dw: [N, K]; dy: [M, N]; a: [M, K]
+    public static void MatMulTransposedLeftAccumulate(Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> a, int m, int n, int k)
+    {
+        CheckSizes(dw.Length, n * k, dy.Length, m * n, a.Length, m * k);
+        for (int i = 0; i < m; i++)
+        {
+            ReadOnlySpan<float> ai = a.Slice(i * k, k);
+            ReadOnlySpan<float> dyi = dy.Slice(i * n, n);
+            for (int j = 0; j < n; j++)
+            {
+                float s = dyi[j];
+                if (s != 0f)
+                {
+                    Span<float> dwj = dw.Slice(j * k, k);
+                    TensorPrimitives.MultiplyAdd(ai, s, dwj, dwj);
+                }
+            }
+        }
+    }
+
+    /// <summary>db += Σ_rows dy (the bias gradient).</summary>
+    // db: [N]; dy: [M, N]
+    public static void SumRowsAccumulate(Span<float> db, ReadOnlySpan<float> dy, int m, int n)
+    {
+        if (db.Length != n || dy.Length != m * n) throw new ArgumentException("sizes do not agree");
+        for (int i = 0; i < m; i++) TensorPrimitives.Add(db, dy.Slice(i * n, n), db);
+    }
+
+    // y: [N]; x: [N]
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Sigmoid(x, y);
+
+    // y: [N]; x: [N]
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Tanh(x, y);
+
+    // y: [N]; x: [N]
+    public static void Relu(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Max(x, 0f, y);
+
+    /// <summary>Σ x² in double, so the norm of millions of gradients does not lose its small terms.</summary>
+    public static double SumOfSquares(ReadOnlySpan<float> x)
+    {
+        double total = 0;
+        const int Chunk = 4096;
+        for (int i = 0; i < x.Length; i += Chunk)
+        {
+            var part = x.Slice(i, Math.Min(Chunk, x.Length - i));
+            total += TensorPrimitives.Dot(part, part);
+        }
+        return total;
+    }
+
+    private static void CheckSizes(int y, int yExpected, int a, int aExpected, int w, int wExpected)
+    {
+        if (y != yExpected || a != aExpected || w != wExpected)
+            throw new ArgumentException($"span sizes do not agree with the matrix sizes ({y}/{yExpected}, {a}/{aExpected}, {w}/{wExpected})");
+    }
+}
+
+/// <summary>Scalar twins of <see cref="FloatKernels"/>: plain loops, the definition the fast paths are tested against.</summary>
+public static class FloatReference
+{
+    // y: [M, N]; a: [M, K]; w: [N, K]; bias: [N] or empty
+    public static void MatMulTransposed(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int m, int n, int k)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float s = 0;
+                for (int q = 0; q < k; q++) s += a[i * k + q] * w[j * k + q];
+                y[i * n + j] = bias.IsEmpty ? s : s + bias[j];
+            }
+    }
+
+    // da: [M, K]; dy: [M, N]; w: [N, K]
+    public static void MatMulAccumulate(Span<float> da, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, int m, int n, int k)
+    {
+        for (int i = 0; i < m; i++)
+            for (int q = 0; q < k; q++)
+            {
+                float s = 0;
+                for (int j = 0; j < n; j++) s += dy[i * n + j] * w[j * k + q];
+                da[i * k + q] += s;
+            }
+    }
+
+    // dw: [N, K]; dy: [M, N]; a: [M, K]
+    public static void MatMulTransposedLeftAccumulate(Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> a, int m, int n, int k)
+    {
+        for (int j = 0; j < n; j++)
+            for (int q = 0; q < k; q++)
+            {
+                float s = 0;
+                for (int i = 0; i < m; i++) s += dy[i * n + j] * a[i * k + q];
+                dw[j * k + q] += s;
+            }
+    }
+
+    // db: [N]; dy: [M, N]
+    public static void SumRowsAccumulate(Span<float> db, ReadOnlySpan<float> dy, int m, int n)
+    {
+        for (int j = 0; j < n; j++)
+        {
+            float s = 0;
+            for (int i = 0; i < m; i++) s += dy[i * n + j];
+            db[j] += s;
+        }
+    }
+
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = (float)(1.0 / (1.0 + Math.Exp(-x[i])));
+    }
+
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = (float)Math.Tanh(x[i]);
+    }
+
+    public static void Relu(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = x[i] > 0f ? x[i] : 0f;
+    }
+
+    public static double SumOfSquares(ReadOnlySpan<float> x)
+    {
+        double s = 0;
+        foreach (float v in x) s += (double)v * v;
+        return s;
+    }
+}
