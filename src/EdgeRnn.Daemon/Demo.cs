@@ -46,23 +46,33 @@ public static class Demo
                 Mqtt = $"mqtt://127.0.0.1:{port}", Gateway = "demo", StateDir = Path.Combine(work, "state"),
                 Metrics = "127.0.0.1:0", LogLevel = "Warning", CheckpointIntervalSeconds = 60, DrainTimeoutSeconds = 2,
             }, new Dictionary<string, string?>());
-            int start = (int)(values.Length * 0.8); // past the model's training and validation rows: unseen data
+            int live = (int)(values.Length * 0.8); // past the model's training and validation rows: unseen data
+            const int Warmup = 400; // the model's look-back window, replayed at once so forecasts start immediately
+            int start = live - Warmup;
             var truth = new Dictionary<long, float>(values.Length);
             for (int i = 0; i < values.Length; i++) truth[times[i]] = values[i];
             var factories = new DaemonFactories
             {
-                CreateForecaster = s => StreamForecaster.Load(s.Model, s.Precision, s.FineTune),
-                CreateSource = s => new PlaybackSource(s.Name, ["value"], times, values.Select(v => new[] { v }).ToArray(), rateHz, start),
+                CreateForecaster = s =>
+                {
+                    try { return StreamForecaster.Load(s.Model, s.Precision, s.FineTune); }
+                    catch (NotSupportedException e)
+                    {
+                        output.WriteLine($"edgernn demo: {e.Message}: using float32");
+                        return StreamForecaster.Load(s.Model, Precision.Float32, s.FineTune);
+                    }
+                },
+                CreateSource = s => new PlaybackSource(s.Name, ["value"], times, values.Select(v => new[] { v }).ToArray(), rateHz, start, Warmup),
             };
 
             using var subscriber = new MqttClientFactory().CreateMqttClient();
-            var printer = new ForecastPrinter(output, truth, times[^1] - times[0] + (times[1] - times[0]), times[0]);
+            var printer = new ForecastPrinter(output, truth, times[^1] - times[0] + (times[1] - times[0]), times[0], times[live]);
             subscriber.ApplicationMessageReceivedAsync += e => { printer.OnMessage(e.ApplicationMessage.Topic, e.ApplicationMessage.Payload); return Task.CompletedTask; };
             await subscriber.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("edgernn-demo-viewer").Build(), ct);
             await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("edgernn/demo/+/forecast", MqttQualityOfServiceLevel.AtLeastOnce).Build(), ct);
 
-            output.WriteLine($"edgernn demo: MQTT broker on 127.0.0.1:{port}, sensor: NAB machine_temperature_system_failure (5-min samples) replayed at {rateHz} Hz from row {start},");
-            output.WriteLine($"model {Path.GetFileName(modelPath)} int8 with online fine-tuning; forecasts on edgernn/demo/machine-temp/forecast. Ctrl+C to stop.");
+            output.WriteLine($"edgernn demo: MQTT broker on 127.0.0.1:{port}, sensor: NAB machine_temperature_system_failure (5-min samples) replayed at {rateHz} Hz from row {live} (after {Warmup} rows of warm-up),");
+            output.WriteLine($"model {Path.GetFileName(modelPath)} (int8) with online fine-tuning; forecasts on edgernn/demo/machine-temp/forecast. Ctrl+C to stop.");
             output.WriteLine("  seq  time              truth   forecast(1 step)   error  | MAE model  MAE naive | forecast +H   fine-tune");
 
             using var host = DaemonHost.Build(settings, factories);
@@ -109,7 +119,7 @@ public static class Demo
     }
 
     /// <summary>Scores each 1-step forecast when its truth arrives (the next sample), with persistence as the yardstick.</summary>
-    private sealed class ForecastPrinter(TextWriter output, Dictionary<long, float> truth, long loopSpan, long firstTs)
+    private sealed class ForecastPrinter(TextWriter output, Dictionary<long, float> truth, long loopSpan, long firstTs, long liveTs)
     {
         private readonly Dictionary<long, float> _pending = new();
         private double _absErr, _absNaive;
@@ -134,6 +144,7 @@ public static class Demo
             int h = vals.GetArrayLength();
             float next = vals[0][0].ValueKind == JsonValueKind.Number ? vals[0][0].GetSingle() : float.NaN;
             float last = vals[h - 1][0].ValueKind == JsonValueKind.Number ? vals[h - 1][0].GetSingle() : float.NaN;
+            if (ts < liveTs) return; // warm-up history
             var ft = root.GetProperty("fine_tune");
             string loss = ft.GetProperty("loss").ValueKind == JsonValueKind.Number ? ft.GetProperty("loss").GetDouble().ToString("F4", CultureInfo.InvariantCulture) : "-";
             Count++;
