@@ -20,7 +20,7 @@ public sealed class FloatForecaster : IForecaster
     private readonly float[] _hs;       // [2H] h before / after the step
     private readonly float[] _cs;       // [2H] c before / after (LSTM)
     private readonly float[] _gates;    // [G*H]
-    private readonly float[] _ghn;      // [H] (GRU)
+    private readonly float[] _ghn;      // [H] (GRU's W_hn h + b_hn, LSTM's tanh c)
     private readonly float[] _scratch;  // [G*H]
     private readonly float[]? _inMean, _inStd, _outMean, _outStd;
 

@@ -14,7 +14,8 @@ internal static class LstmCell
     // gates: [B, 4H] in: W_ih x + b_ih; out: activated i, f, g, o (kept for backward)
     // gh: [B, 4H] W_hh h + b_hh
     // cPrev, cOut, hOut: [B, H]
-    public static void Forward(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> cPrev, Span<float> cOut, Span<float> hOut, int batch, int h)
+    // tanhC: [B, H] out: tanh(c') (kept so backward need not recompute it)
+    public static void Forward(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> cPrev, Span<float> cOut, Span<float> hOut, Span<float> tanhC, int batch, int h)
     {
         for (int b = 0; b < batch; b++)
         {
@@ -24,21 +25,21 @@ internal static class LstmCell
             FloatKernels.Tanh(a.Slice(2 * h, h), a.Slice(2 * h, h));
             FloatKernels.Sigmoid(a.Slice(3 * h, h), a.Slice(3 * h, h));
             ReadOnlySpan<float> i = a.Slice(0, h), f = a.Slice(h, h), g = a.Slice(2 * h, h), o = a.Slice(3 * h, h);
-            Span<float> c = cOut.Slice(b * h, h), hh = hOut.Slice(b * h, h);
+            Span<float> c = cOut.Slice(b * h, h), hh = hOut.Slice(b * h, h), tc = tanhC.Slice(b * h, h);
             // c' = f ⊙ c + i ⊙ g
             TensorPrimitives.Multiply(f, cPrev.Slice(b * h, h), c);
             TensorPrimitives.FusedMultiplyAdd(i, g, c, c);
             // h' = o ⊙ tanh(c')
-            FloatKernels.Tanh(c, hh);
-            TensorPrimitives.Multiply(o, hh, hh);
+            FloatKernels.Tanh(c, tc);
+            TensorPrimitives.Multiply(o, tc, hh);
         }
     }
 
     // dPre: [B, 4H] out: gradient of the gate pre-activations a (the same for the ih and hh products)
-    // gates: [B, 4H] activated i, f, g, o from Forward; cPrev, cOut: [B, H]
+    // gates: [B, 4H] activated i, f, g, o from Forward; cPrev, tanhC: [B, H] c and tanh(c') from Forward
     // dh: [B, H] gradient reaching h' (from the layer above / head and from step t+1)
     // dc: [B, H] in: gradient reaching c' from step t+1; out: gradient reaching c (for step t-1)
-    public static void Backward(Span<float> dPre, ReadOnlySpan<float> gates, ReadOnlySpan<float> cPrev, ReadOnlySpan<float> cOut, ReadOnlySpan<float> dh, Span<float> dc, int batch, int h)
+    public static void Backward(Span<float> dPre, ReadOnlySpan<float> gates, ReadOnlySpan<float> cPrev, ReadOnlySpan<float> tanhC, ReadOnlySpan<float> dh, Span<float> dc, int batch, int h)
     {
         for (int b = 0; b < batch; b++)
         {
@@ -46,7 +47,7 @@ internal static class LstmCell
             for (int j = 0; j < h; j++)
             {
                 float i = gates[r + j], f = gates[r + h + j], g = gates[r + 2 * h + j], o = gates[r + 3 * h + j];
-                float tc = MathF.Tanh(cOut[s + j]);
+                float tc = tanhC[s + j];
                 float dhj = dh[s + j];
                 // h' = o ⊙ tanh(c')
                 float dO = dhj * tc;

@@ -15,10 +15,10 @@ internal static class RecurrentLayer
     // hs: [(T+1)*B, H] in: hs[0] the initial h; out: hs[t+1] = h after step t
     // cs: [(T+1)*B, H] the same for c (LSTM; empty otherwise)
     // gates: [T*B, G*H] out: activated gates (kept for backward)
-    // ghn: [T*B, H] out: GRU's W_hn h + b_hn (GRU; empty otherwise)
+    // extra: [T*B, H] out: GRU's W_hn h + b_hn, LSTM's tanh(c') (empty for RNN)
     // scratch: [B, G*H]
     public static void Forward(ForecasterParameters p, int layer, int steps, int batch,
-        ReadOnlySpan<float> x, Span<float> hs, Span<float> cs, Span<float> gates, Span<float> ghn, Span<float> scratch)
+        ReadOnlySpan<float> x, Span<float> hs, Span<float> cs, Span<float> gates, Span<float> extra, Span<float> scratch)
     {
         var shape = p.Shape;
         int h = shape.HiddenSize, gh = shape.Gates * h, bh = batch * h, bg = batch * gh;
@@ -35,10 +35,10 @@ internal static class RecurrentLayer
             switch (shape.Arch)
             {
                 case RnnArch.Lstm:
-                    LstmCell.Forward(g, ghs, cs.Slice(t * bh, bh), cs.Slice((t + 1) * bh, bh), hOut, batch, h);
+                    LstmCell.Forward(g, ghs, cs.Slice(t * bh, bh), cs.Slice((t + 1) * bh, bh), hOut, extra.Slice(t * bh, bh), batch, h);
                     break;
                 case RnnArch.Gru:
-                    GruCell.Forward(g, ghs, ghn.Slice(t * bh, bh), hPrev, hOut, batch, h);
+                    GruCell.Forward(g, ghs, extra.Slice(t * bh, bh), hPrev, hOut, batch, h);
                     break;
                 default:
                     ElmanCell.Forward(g, ghs, hOut, shape.Arch == RnnArch.RnnRelu);
@@ -54,12 +54,12 @@ internal static class RecurrentLayer
     /// </summary>
     // dhs: [T*B, H] gradient reaching each output h from above (next layer or head)
     // dx: [T*B, In] += gradient reaching the inputs (empty for layer 0, which needs none)
-    // x, hs, cs, gates, ghn: as saved by Forward
+    // x, hs, cs, gates, extra: as saved by Forward
     // dPreIh: [T*B, G*H] scratch; dPreHh: [T*B, G*H] scratch (GRU only; empty otherwise)
     // dhRec, dcRec, dhTotal: [B, H] scratch
     public static void Backward(ForecasterParameters p, ForecasterParameters grad, int layer, int steps, int batch,
         ReadOnlySpan<float> dhs, Span<float> dx,
-        ReadOnlySpan<float> x, ReadOnlySpan<float> hs, ReadOnlySpan<float> cs, ReadOnlySpan<float> gates, ReadOnlySpan<float> ghn,
+        ReadOnlySpan<float> x, ReadOnlySpan<float> hs, ReadOnlySpan<float> cs, ReadOnlySpan<float> gates, ReadOnlySpan<float> extra,
         Span<float> dPreIh, Span<float> dPreHh, Span<float> dhRec, Span<float> dcRec, Span<float> dhTotal)
     {
         var shape = p.Shape;
@@ -79,13 +79,13 @@ internal static class RecurrentLayer
             switch (shape.Arch)
             {
                 case RnnArch.Lstm:
-                    LstmCell.Backward(dIh, g, cs.Slice(t * bh, bh), cs.Slice((t + 1) * bh, bh), dhTotal, dcRec, batch, h);
+                    LstmCell.Backward(dIh, g, cs.Slice(t * bh, bh), extra.Slice(t * bh, bh), dhTotal, dcRec, batch, h);
                     dhRec.Clear();
                     dHhT = dIh;
                     break;
                 case RnnArch.Gru:
                     dHhT = dPreHh.Slice(t * bg, bg);
-                    GruCell.Backward(dIh, dHhT, dhRec, g, ghn.Slice(t * bh, bh), hs.Slice(t * bh, bh), dhTotal, batch, h);
+                    GruCell.Backward(dIh, dHhT, dhRec, g, extra.Slice(t * bh, bh), hs.Slice(t * bh, bh), dhTotal, batch, h);
                     break;
                 default:
                     ElmanCell.Backward(dIh, hs.Slice((t + 1) * bh, bh), dhTotal, shape.Arch == RnnArch.RnnRelu);

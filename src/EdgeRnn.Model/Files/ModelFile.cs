@@ -44,6 +44,7 @@ public static class ModelFile
         int layers = 0;
         while (byName.ContainsKey($"rnn.weight_ih_l{layers}")) layers++;
         int output = head.Shape[0];
+        if (head.Shape[1] != hidden) throw Bad($"head.weight is [{head.Shape[0]}, {head.Shape[1]}] but the recurrent layers have hidden size {hidden}");
 
         ForecasterShape shape = new(arch, input, hidden, layers, output);
         ForecasterParameters p;

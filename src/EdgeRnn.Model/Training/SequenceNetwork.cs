@@ -16,7 +16,7 @@ public sealed class SequenceNetwork
     private readonly ForecasterParameters _p;
     private int _batch, _steps, _capRows;
     private float[] _x = [];                 // [T*B, In] time-major inputs
-    private float[][] _hs, _cs, _gates, _ghn; // per layer: [(T+1)*B, H], [(T+1)*B, H], [T*B, G*H], [T*B, H]
+    private float[][] _hs, _cs, _gates, _ghn; // per layer: [(T+1)*B, H], [(T+1)*B, H], [T*B, G*H], [T*B, H] (GRU ghn / LSTM tanh c)
     private float[] _y = [], _dy = [];       // [T*B, O] time-major
     private float[] _dhA = [], _dhB = [];    // [T*B, H] gradient reaching a layer's outputs
     private float[] _dPreIh = [], _dPreHh = []; // [T*B, G*H]
@@ -48,7 +48,7 @@ public sealed class SequenceNetwork
                 _hs[l] = new float[(rows + batch) * h];
                 _cs[l] = s.Arch == RnnArch.Lstm ? new float[(rows + batch) * h] : [];
                 _gates[l] = new float[rows * gh];
-                _ghn[l] = s.Arch == RnnArch.Gru ? new float[rows * h] : [];
+                _ghn[l] = s.Arch is RnnArch.Gru or RnnArch.Lstm ? new float[rows * h] : [];
             }
             _y = new float[rows * s.OutputSize];
             _dy = new float[rows * s.OutputSize];

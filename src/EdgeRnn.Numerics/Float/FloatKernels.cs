@@ -3,17 +3,27 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("EdgeRnn.Numerics.Tests")]
+
 namespace EdgeRnn.Numerics;
 
 /// <summary>
 /// Float32 kernels of the recurrent cells and their training, all row-major. Each has a scalar twin in
 /// <see cref="FloatReference"/> with the same signature; tests run both at awkward sizes.
-/// The fast paths lean on <see cref="TensorPrimitives"/> (vectorised per ISA by the runtime) plus one hand-written
-/// four-rows-at-a-time dot kernel for A·Wᵀ, the hot product of both the streaming step and training.
+/// The fast paths lean on <see cref="TensorPrimitives"/> (vectorised per ISA by the runtime) plus two hand-written
+/// four-rows-at-a-time kernels (a dot product for A·Wᵀ, the hot product of the streaming step and of training, and a
+/// four-row accumulate for the two gradient products), each with a scalar tail so every length works.
 /// Nothing here allocates.
 /// </summary>
 public static class FloatKernels
 {
+    // Widths the hand-written kernels may use. Tests lower them to run the 128-bit and scalar paths on any machine.
+    internal static bool Use256 = Vector256.IsHardwareAccelerated;
+    internal static bool Use128 = Vector128.IsHardwareAccelerated;
+
+    /// <summary>The widest path the hand-written kernels take on this machine (for `edgernn version` / self-test).</summary>
+    public static string PathName => Use256 ? "vector256" : Use128 ? "vector128" : "scalar";
+
     /// <summary>y = a · wᵀ + bias (bias broadcast over rows; empty bias means none). The streaming step's matrix-vector
     /// product is the m = 1 case.</summary>
     // y: [M, N]; a: [M, K]; w: [N, K]; bias: [N] or empty
@@ -26,7 +36,7 @@ public static class FloatKernels
             ReadOnlySpan<float> ai = a.Slice(i * k, k);
             Span<float> yi = y.Slice(i * n, n);
             int j = 0;
-            if (Vector256.IsHardwareAccelerated && k >= Vector256<float>.Count)
+            if ((Use256 && k >= Vector256<float>.Count) || (Use128 && k >= Vector128<float>.Count))
             {
                 for (; j + 4 <= n; j += 4)
                     Dot4(ai, w.Slice(j * k, 4 * k), k, yi.Slice(j, 4));
@@ -44,18 +54,37 @@ public static class FloatKernels
         ref float p1 = ref Unsafe.Add(ref p0, k);
         ref float p2 = ref Unsafe.Add(ref p0, 2 * k);
         ref float p3 = ref Unsafe.Add(ref p0, 3 * k);
-        var s0 = Vector256<float>.Zero; var s1 = Vector256<float>.Zero;
-        var s2 = Vector256<float>.Zero; var s3 = Vector256<float>.Zero;
-        int c = Vector256<float>.Count, i = 0;
-        for (; i + c <= k; i += c)
+        int i = 0;
+        float r0, r1, r2, r3;
+        if (Use256 && k >= Vector256<float>.Count)
         {
-            var va = Vector256.LoadUnsafe(ref pa, (nuint)i);
-            s0 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p0, (nuint)i), s0);
-            s1 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p1, (nuint)i), s1);
-            s2 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p2, (nuint)i), s2);
-            s3 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p3, (nuint)i), s3);
+            var s0 = Vector256<float>.Zero; var s1 = Vector256<float>.Zero;
+            var s2 = Vector256<float>.Zero; var s3 = Vector256<float>.Zero;
+            for (; i + Vector256<float>.Count <= k; i += Vector256<float>.Count)
+            {
+                var va = Vector256.LoadUnsafe(ref pa, (nuint)i);
+                s0 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p0, (nuint)i), s0);
+                s1 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p1, (nuint)i), s1);
+                s2 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p2, (nuint)i), s2);
+                s3 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p3, (nuint)i), s3);
+            }
+            r0 = Vector256.Sum(s0); r1 = Vector256.Sum(s1); r2 = Vector256.Sum(s2); r3 = Vector256.Sum(s3);
         }
-        float r0 = Vector256.Sum(s0), r1 = Vector256.Sum(s1), r2 = Vector256.Sum(s2), r3 = Vector256.Sum(s3);
+        else
+        {
+            // 128-bit lanes: ARM64 NEON (the Raspberry Pi) and x64 without AVX.
+            var s0 = Vector128<float>.Zero; var s1 = Vector128<float>.Zero;
+            var s2 = Vector128<float>.Zero; var s3 = Vector128<float>.Zero;
+            for (; i + Vector128<float>.Count <= k; i += Vector128<float>.Count)
+            {
+                var va = Vector128.LoadUnsafe(ref pa, (nuint)i);
+                s0 = Vector128.FusedMultiplyAdd(va, Vector128.LoadUnsafe(ref p0, (nuint)i), s0);
+                s1 = Vector128.FusedMultiplyAdd(va, Vector128.LoadUnsafe(ref p1, (nuint)i), s1);
+                s2 = Vector128.FusedMultiplyAdd(va, Vector128.LoadUnsafe(ref p2, (nuint)i), s2);
+                s3 = Vector128.FusedMultiplyAdd(va, Vector128.LoadUnsafe(ref p3, (nuint)i), s3);
+            }
+            r0 = Vector128.Sum(s0); r1 = Vector128.Sum(s1); r2 = Vector128.Sum(s2); r3 = Vector128.Sum(s3);
+        }
         // Tail shorter than a vector: plain scalar, so every k works.
         for (; i < k; i++)
         {
@@ -75,11 +104,11 @@ public static class FloatKernels
         {
             Span<float> dai = da.Slice(i * k, k);
             ReadOnlySpan<float> dyi = dy.Slice(i * n, n);
-            for (int j = 0; j < n; j++)
-            {
-                float s = dyi[j];
-                if (s != 0f) TensorPrimitives.MultiplyAdd(w.Slice(j * k, k), s, dai, dai);
-            }
+            int j = 0;
+            for (; j + 4 <= n; j += 4)
+                AccumulateRows4(dai, w.Slice(j * k, 4 * k), k, dyi[j], dyi[j + 1], dyi[j + 2], dyi[j + 3]);
+            for (; j < n; j++)
+                if (dyi[j] != 0f) TensorPrimitives.MultiplyAdd(w.Slice(j * k, k), dyi[j], dai, dai);
         }
     }
 
@@ -88,20 +117,61 @@ public static class FloatKernels
     public static void MatMulTransposedLeftAccumulate(Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> a, int m, int n, int k)
     {
         CheckSizes(dw.Length, n * k, dy.Length, m * n, a.Length, m * k);
-        for (int i = 0; i < m; i++)
+        int i = 0;
+        for (; i + 4 <= m; i += 4)
+        {
+            ReadOnlySpan<float> a4 = a.Slice(i * k, 4 * k);
+            for (int j = 0; j < n; j++)
+                AccumulateRows4(dw.Slice(j * k, k), a4, k, dy[i * n + j], dy[(i + 1) * n + j], dy[(i + 2) * n + j], dy[(i + 3) * n + j]);
+        }
+        for (; i < m; i++)
         {
             ReadOnlySpan<float> ai = a.Slice(i * k, k);
-            ReadOnlySpan<float> dyi = dy.Slice(i * n, n);
             for (int j = 0; j < n; j++)
             {
-                float s = dyi[j];
-                if (s != 0f)
-                {
-                    Span<float> dwj = dw.Slice(j * k, k);
-                    TensorPrimitives.MultiplyAdd(ai, s, dwj, dwj);
-                }
+                float s = dy[i * n + j];
+                if (s != 0f) TensorPrimitives.MultiplyAdd(ai, s, dw.Slice(j * k, k), dw.Slice(j * k, k));
             }
         }
+    }
+
+    // y += s0 x[0] + s1 x[1] + s2 x[2] + s3 x[3]: one read and write of y for four rows. y: [K]; x: [4, K]
+    private static void AccumulateRows4(Span<float> y, ReadOnlySpan<float> x, int k, float s0, float s1, float s2, float s3)
+    {
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float p0 = ref MemoryMarshal.GetReference(x);
+        ref float p1 = ref Unsafe.Add(ref p0, k);
+        ref float p2 = ref Unsafe.Add(ref p0, 2 * k);
+        ref float p3 = ref Unsafe.Add(ref p0, 3 * k);
+        int i = 0;
+        if (Use256)
+        {
+            var v0 = Vector256.Create(s0); var v1 = Vector256.Create(s1); var v2 = Vector256.Create(s2); var v3 = Vector256.Create(s3);
+            for (; i + Vector256<float>.Count <= k; i += Vector256<float>.Count)
+            {
+                var acc = Vector256.LoadUnsafe(ref py, (nuint)i);
+                acc = Vector256.FusedMultiplyAdd(v0, Vector256.LoadUnsafe(ref p0, (nuint)i), acc);
+                acc = Vector256.FusedMultiplyAdd(v1, Vector256.LoadUnsafe(ref p1, (nuint)i), acc);
+                acc = Vector256.FusedMultiplyAdd(v2, Vector256.LoadUnsafe(ref p2, (nuint)i), acc);
+                acc = Vector256.FusedMultiplyAdd(v3, Vector256.LoadUnsafe(ref p3, (nuint)i), acc);
+                acc.StoreUnsafe(ref py, (nuint)i);
+            }
+        }
+        if (Use128)
+        {
+            var v0 = Vector128.Create(s0); var v1 = Vector128.Create(s1); var v2 = Vector128.Create(s2); var v3 = Vector128.Create(s3);
+            for (; i + Vector128<float>.Count <= k; i += Vector128<float>.Count)
+            {
+                var acc = Vector128.LoadUnsafe(ref py, (nuint)i);
+                acc = Vector128.FusedMultiplyAdd(v0, Vector128.LoadUnsafe(ref p0, (nuint)i), acc);
+                acc = Vector128.FusedMultiplyAdd(v1, Vector128.LoadUnsafe(ref p1, (nuint)i), acc);
+                acc = Vector128.FusedMultiplyAdd(v2, Vector128.LoadUnsafe(ref p2, (nuint)i), acc);
+                acc = Vector128.FusedMultiplyAdd(v3, Vector128.LoadUnsafe(ref p3, (nuint)i), acc);
+                acc.StoreUnsafe(ref py, (nuint)i);
+            }
+        }
+        for (; i < k; i++)
+            Unsafe.Add(ref py, i) += s0 * Unsafe.Add(ref p0, i) + s1 * Unsafe.Add(ref p1, i) + s2 * Unsafe.Add(ref p2, i) + s3 * Unsafe.Add(ref p3, i);
     }
 
     /// <summary>db += Σ_rows dy (the bias gradient).</summary>
@@ -113,7 +183,11 @@ public static class FloatKernels
     }
 
     // y: [N]; x: [N]
-    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Sigmoid(x, y);
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y)
+    {
+        // TensorPrimitives.Sigmoid rejects empty spans; an empty activation is simply nothing to do.
+        if (!x.IsEmpty) TensorPrimitives.Sigmoid(x, y);
+    }
 
     // y: [N]; x: [N]
     public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Tanh(x, y);

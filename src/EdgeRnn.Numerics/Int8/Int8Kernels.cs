@@ -1,0 +1,142 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+namespace EdgeRnn.Numerics.Int8;
+
+/// <summary>The instruction-set path an <see cref="Int8Kernels"/> set runs on.</summary>
+public enum KernelPath { Scalar, Avx2, AvxVnni, Avx512BW, AdvSimd, Dp }
+
+/// <summary>
+/// Integer dot products of int8 vectors with int32 accumulation: the whole arithmetic of the quantized forecaster.
+/// Every path has the same signature and returns exactly the scalar reference's integers (integer sums are exact).
+/// Precondition on every operand element: -127 &lt;= v &lt;= 127 (symmetric quantization never makes -128). It is what
+/// lets the x64 paths use vpmaddubsw without saturation: |x| * sign(w, x) pairs sum to at most 2*127*127 = 32258 &lt; 32767,
+/// and the NEON SMULL+SMLAL2 int16 pair sums stay below 32767 for the same reason.
+/// The path is chosen once, at type initialization (<see cref="Active"/>); <see cref="For"/> forces one for tests.
+/// </summary>
+public abstract class Int8Kernels
+{
+    public abstract KernelPath Path { get; }
+
+    /// <summary>Human-readable: path and the instructions it uses.</summary>
+    public abstract string PathName { get; }
+
+    /// <summary>Σ a[k]·b[k]. a: [n], b: [n].</summary>
+    public abstract int Dot(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b);
+
+    /// <summary>
+    /// acc[r] = Σ_{k &lt; x.Length} w[r·stride + k]·x[k] for r &lt; acc.Length.
+    /// </summary>
+    /// <param name="w">[rows, stride] row-major, stride &gt;= x.Length</param>
+    /// <param name="x">[cols]</param>
+    /// <param name="acc">[rows] overwritten</param>
+    public abstract void MatVec(ReadOnlySpan<sbyte> w, int stride, ReadOnlySpan<sbyte> x, Span<int> acc);
+
+    public override string ToString() => PathName;
+
+    // ---- dispatch: decided once ----
+
+    /// <summary>The fastest path this CPU supports, selected once per process.</summary>
+    public static readonly Int8Kernels Active = SelectActive();
+
+    public static KernelPath ActivePath => Active.Path;
+
+    /// <summary>Paths this CPU can run, scalar first.</summary>
+    public static IReadOnlyList<KernelPath> SupportedPaths { get; } = ComputeSupported();
+
+    public static bool IsSupported(KernelPath path) => path switch
+    {
+        KernelPath.Scalar => true,
+        KernelPath.Avx2 => Avx2.IsSupported,
+        KernelPath.AvxVnni => Avx2.IsSupported && AvxVnni.IsSupported,
+        KernelPath.Avx512BW => Avx512BW.IsSupported,
+        KernelPath.AdvSimd => AdvSimd.IsSupported,
+        KernelPath.Dp => AdvSimd.IsSupported && Dp.IsSupported,
+        _ => false,
+    };
+
+    /// <summary>The kernel set of one path; throws <see cref="PlatformNotSupportedException"/> if this CPU lacks it.</summary>
+    public static Int8Kernels For(KernelPath path)
+    {
+        if (!IsSupported(path)) throw new PlatformNotSupportedException($"kernel path {path} is not supported by this CPU");
+        return path switch
+        {
+            KernelPath.Scalar => ScalarInt8Kernels.Instance,
+            KernelPath.Avx2 => Avx2Int8Kernels.Instance,
+            KernelPath.AvxVnni => AvxVnniInt8Kernels.Instance,
+            KernelPath.Avx512BW => Avx512Int8Kernels.Instance,
+            KernelPath.AdvSimd => NeonInt8Kernels.Instance,
+            KernelPath.Dp => DotProdInt8Kernels.Instance,
+            _ => throw new ArgumentOutOfRangeException(nameof(path)),
+        };
+    }
+
+    public static bool TryParse(string name, out KernelPath path)
+    {
+        foreach (var p in Enum.GetValues<KernelPath>())
+            if (string.Equals(p.ToString(), name, StringComparison.OrdinalIgnoreCase)) { path = p; return true; }
+        path = default;
+        return false;
+    }
+
+    private static IReadOnlyList<KernelPath> ComputeSupported()
+    {
+        var list = new List<KernelPath>();
+        foreach (var p in Enum.GetValues<KernelPath>()) if (IsSupported(p)) list.Add(p);
+        return list;
+    }
+
+    private static Int8Kernels SelectActive()
+    {
+        // EDGERNN_KERNEL=avx2 (etc.) pins the path for benchmarks and for comparing ISAs on one machine.
+        string? forced = Environment.GetEnvironmentVariable("EDGERNN_KERNEL");
+        if (!string.IsNullOrEmpty(forced) && TryParse(forced, out var fp) && IsSupported(fp)) return For(fp);
+        // Preference measured with `edgernn bench` on Zen 4: 512-bit maddubs beats 256-bit VNNI at model sizes.
+        foreach (var p in new[] { KernelPath.Avx512BW, KernelPath.AvxVnni, KernelPath.Avx2, KernelPath.Dp, KernelPath.AdvSimd })
+            if (IsSupported(p)) return For(p);
+        return ScalarInt8Kernels.Instance;
+    }
+
+    // ---- shared helpers for the SIMD paths ----
+
+    protected static void CheckMatVec(ReadOnlySpan<sbyte> w, int stride, ReadOnlySpan<sbyte> x, Span<int> acc)
+    {
+        if (stride < x.Length) throw new ArgumentException($"stride {stride} is less than the vector length {x.Length}", nameof(stride));
+        if (acc.Length > 0 && w.Length < (long)(acc.Length - 1) * stride + x.Length)
+            throw new ArgumentException($"weights hold {w.Length} values, need {(long)(acc.Length - 1) * stride + x.Length} for {acc.Length} rows of stride {stride}", nameof(w));
+    }
+
+    protected static void CheckDot(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException($"lengths differ: {a.Length} and {b.Length}");
+    }
+
+    /// <summary>The scalar tail Σ_{k in [from, to)} a[k]·b[k] that every SIMD path finishes with.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected static int Tail(ref sbyte a, ref sbyte b, int from, int to)
+    {
+        int s = 0;
+        for (int k = from; k < to; k++) s += Unsafe.Add(ref a, k) * Unsafe.Add(ref b, k);
+        return s;
+    }
+
+    /// <summary>x64 tails: one 16-byte SSSE3 step (same sign/maddubs/maddwd scheme) if it fits, then scalar.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected static int Rest16(ref sbyte w, ref sbyte x, int k, int n)
+    {
+        int s = 0;
+        if (Ssse3.IsSupported && k + 16 <= n)
+        {
+            var xv = Vector128.LoadUnsafe(ref x, (nuint)k);
+            var p = Ssse3.MultiplyAddAdjacent(Ssse3.Abs(xv), Ssse3.Sign(Vector128.LoadUnsafe(ref w, (nuint)k), xv));
+            s = Vector128.Sum(Sse2.MultiplyAddAdjacent(p, Vector128.Create((short)1)));
+            k += 16;
+        }
+        return s + Tail(ref w, ref x, k, n);
+    }
+
+    protected static ref sbyte Ref(ReadOnlySpan<sbyte> s) => ref MemoryMarshal.GetReference(s);
+}

@@ -1,0 +1,194 @@
+using EdgeRnn.Model.Training;
+
+namespace EdgeRnn.Model.Tests;
+
+public sealed class ForecasterTests
+{
+    public static TheoryData<RnnArch, int> Archs()
+    {
+        var d = new TheoryData<RnnArch, int>();
+        foreach (var a in Enum.GetValues<RnnArch>()) { d.Add(a, 1); d.Add(a, 2); }
+        return d;
+    }
+
+    private static ForecasterParameters Make(RnnArch arch, int layers, int hidden = 13, bool norm = true)
+    {
+        var p = new ForecasterParameters(new ForecasterShape(arch, 3, hidden, layers, 2));
+        Optimization.InitializeUniform(p, 42 + layers);
+        if (norm)
+        {
+            p.InputMean = [1f, 2f, 3f];
+            p.InputStd = [0.5f, 2f, 1f];
+            p.OutputMean = [-1f, 1f];
+            p.OutputStd = [3f, 0.1f];
+        }
+        return p;
+    }
+
+    private static float[] Inputs(int steps, int width, int seed)
+    {
+        var rng = new Random(seed);
+        var x = new float[steps * width];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 4 - 2);
+        return x;
+    }
+
+    [Theory]
+    [MemberData(nameof(Archs))]
+    public void Step_allocates_nothing_after_warm_up(RnnArch arch, int layers)
+    {
+        var f = new FloatForecaster(Make(arch, layers, hidden: 64));
+        var x = Inputs(100, 3, 1);
+        var y = new float[2];
+        var state = new float[f.StateSize];
+        for (int t = 0; t < 10; t++) f.Step(x.AsSpan(3 * t, 3), y);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int t = 0; t < 100; t++)
+        {
+            f.Step(x.AsSpan(3 * t, 3), y);
+            if (t == 50) { f.GetState(state); f.Reset(); f.SetState(state); }
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+        Assert.True(float.IsFinite(y[0]) && float.IsFinite(y[1]));
+    }
+
+    [Theory]
+    [MemberData(nameof(Archs))]
+    public void Training_window_allocates_nothing_once_sized(RnnArch arch, int layers)
+    {
+        var p = Make(arch, layers, norm: false);
+        var net = new SequenceNetwork(p);
+        var grad = ForecasterParameters.CreateLike(p);
+        int b = 4, t = 8;
+        var x = Inputs(b * t, 3, 2);
+        var y = new float[b * t * 2];
+        var dy = new float[y.Length];
+        var target = new float[y.Length];
+        var state = new float[b * p.Shape.StateSize];
+        var adam = new Adam();
+        void Once()
+        {
+            net.Forward(x, b, t, state, y);
+            Losses.Mse(y, target, dy);
+            net.Backward(dy, grad);
+            GradientClipping.ClipByNorm(grad, 1.0);
+            adam.Step(p, grad);
+        }
+        Once();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Once();
+        Once();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Theory]
+    [MemberData(nameof(Archs))]
+    public void State_get_set_and_reset(RnnArch arch, int layers)
+    {
+        var p = Make(arch, layers);
+        var f = new FloatForecaster(p);
+        Assert.Equal(layers * 13 * (arch == RnnArch.Lstm ? 2 : 1), f.StateSize);
+        var x = Inputs(30, 3, 3);
+        var y = new float[2];
+        for (int t = 0; t < 10; t++) f.Step(x.AsSpan(3 * t, 3), y);
+        var saved = new float[f.StateSize];
+        f.GetState(saved);
+        Assert.Contains(saved, v => v != 0f);
+        var first = new float[20 * 2];
+        f.Run(x.AsSpan(30, 60), first);
+        f.SetState(saved);
+        var again = new float[20 * 2];
+        f.Run(x.AsSpan(30, 60), again);
+        Assert.Equal(first, again);
+
+        var fresh = new FloatForecaster(p);
+        var a = new float[30 * 2];
+        var b = new float[30 * 2];
+        fresh.Run(x, a);
+        f.Reset();
+        f.Run(x, b);
+        Assert.Equal(a, b);
+        Assert.Throws<ArgumentException>(() => f.SetState(new float[f.StateSize + 1]));
+    }
+
+    /// <summary>
+    /// The streaming step, the batched network and the batched network over two windows with the state carried all give
+    /// the same outputs: the step's state layout is the network's, and batch rows do not interact.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Archs))]
+    public void Streaming_batched_and_windowed_agree(RnnArch arch, int layers)
+    {
+        var p = Make(arch, layers, norm: false);
+        int batch = 3, steps = 12, ss = p.Shape.StateSize;
+        var x = Inputs(batch * steps, 3, 5);
+        var expected = new float[batch * steps * 2];
+        var finalStates = new float[batch * ss];
+        for (int b = 0; b < batch; b++)
+        {
+            var f = new FloatForecaster(p);
+            f.Run(x.AsSpan(b * steps * 3, steps * 3), expected.AsSpan(b * steps * 2, steps * 2));
+            f.GetState(finalStates.AsSpan(b * ss, ss));
+        }
+
+        var net = new SequenceNetwork(p);
+        var state = new float[batch * ss];
+        var y = new float[expected.Length];
+        net.Forward(x, batch, steps, state, y);
+        AssertClose(expected, y);
+        AssertClose(finalStates, state);
+
+        // Two windows of 5 and 7 steps, the state carried.
+        Array.Clear(state);
+        var y1 = new float[batch * 5 * 2];
+        var y2 = new float[batch * 7 * 2];
+        net.Forward(GradientTests.Window(x, batch, steps, 3, 0, 5), batch, 5, state, y1);
+        net.Forward(GradientTests.Window(x, batch, steps, 3, 5, 7), batch, 7, state, y2);
+        AssertClose(GradientTests.Window(expected, batch, steps, 2, 0, 5), y1);
+        AssertClose(GradientTests.Window(expected, batch, steps, 2, 5, 7), y2);
+        AssertClose(finalStates, state);
+    }
+
+    private static void AssertClose(float[] want, float[] got)
+    {
+        Assert.Equal(want.Length, got.Length);
+        for (int i = 0; i < want.Length; i++)
+            Assert.True(Math.Abs(want[i] - got[i]) <= 1e-6f * (1 + Math.Abs(want[i])), $"element {i}: {got[i]} vs {want[i]}");
+    }
+
+    [Fact]
+    public void Normalization_is_applied_on_both_sides()
+    {
+        var p = Make(RnnArch.Gru, 1, norm: false);
+        var raw = new FloatForecaster(p);
+        var q = p.Clone();
+        q.InputMean = [1f, 2f, 3f];
+        q.InputStd = [2f, 4f, 0.5f];
+        q.OutputMean = [10f, -10f];
+        q.OutputStd = [3f, 0.5f];
+        var normed = new FloatForecaster(q);
+        float[] x = [3f, -2f, 3.25f];
+        float[] xn = [(3f - 1f) / 2f, (-2f - 2f) / 4f, (3.25f - 3f) / 0.5f];
+        var y = new float[2];
+        var yn = new float[2];
+        raw.Step(xn, y);
+        normed.Step(x, yn);
+        Assert.Equal(y[0] * 3f + 10f, yn[0], 5);
+        Assert.Equal(y[1] * 0.5f - 10f, yn[1], 5);
+    }
+
+    [Fact]
+    public void Forecaster_sees_in_place_weight_updates()
+    {
+        var p = Make(RnnArch.Lstm, 1, norm: false);
+        var f = new FloatForecaster(p);
+        var y = new float[2];
+        f.Step([0.1f, 0.2f, 0.3f], y);
+        float before = y[0];
+        p.HeadBias[0] += 1f;
+        f.Reset();
+        f.Step([0.1f, 0.2f, 0.3f], y);
+        Assert.Equal(before + 1f, y[0], 5);
+    }
+}

@@ -1,0 +1,158 @@
+namespace EdgeRnn.Numerics.Tests;
+
+/// <summary>Every float kernel's fast path against its scalar reference at awkward lengths (vector tails, 4-row blocks).</summary>
+public sealed class FloatKernelTests
+{
+    /// <summary>Runs a check once per kernel path this machine can take: widest, 128-bit only, scalar only.</summary>
+    private static void EveryPath(Action check)
+    {
+        bool u256 = FloatKernels.Use256, u128 = FloatKernels.Use128;
+        try
+        {
+            check();
+            FloatKernels.Use256 = false;
+            check();
+            FloatKernels.Use128 = false;
+            check();
+        }
+        finally { FloatKernels.Use256 = u256; FloatKernels.Use128 = u128; }
+    }
+
+    public static readonly int[] Lengths = [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255, 257];
+    public static readonly int[] Rows = [1, 2, 3, 4, 5, 7, 9];
+
+    private static float[] Random(int n, int seed, float scale = 1f)
+    {
+        var rng = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    // Different summation orders (SIMD lanes, FMA) differ by rounding: bound by ε · Σ|terms| per output.
+    private static void Close(float want, float got, double absSum, string where)
+    {
+        double tol = 4 * 1.2e-7 * (absSum + Math.Abs(want)) + 1e-30;
+        Assert.True(Math.Abs(want - got) <= tol, $"{where}: fast {got} vs reference {want} (tolerance {tol:E2})");
+    }
+
+    [Fact]
+    public void MatMulTransposed_matches_reference() => EveryPath(() =>
+    {
+        foreach (int k in Lengths)
+            foreach (int m in new[] { 1, 3 })
+                foreach (int n in Rows)
+                    foreach (bool bias in new[] { false, true })
+                    {
+                        var a = Random(m * k, k + 1); var w = Random(n * k, k + 2); var b = bias ? Random(n, 3) : [];
+                        var fast = new float[m * n]; var slow = new float[m * n];
+                        FloatKernels.MatMulTransposed(fast, a, w, b, m, n, k);
+                        FloatReference.MatMulTransposed(slow, a, w, b, m, n, k);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++)
+                            {
+                                double s = bias ? Math.Abs(b[j]) : 0;
+                                for (int q = 0; q < k; q++) s += Math.Abs(a[i * k + q] * w[j * k + q]);
+                                Close(slow[i * n + j], fast[i * n + j], s, $"m={m} n={n} k={k} bias={bias} [{i},{j}]");
+                            }
+                    }
+    });
+
+    [Fact]
+    public void MatMulAccumulate_matches_reference() => EveryPath(() =>
+    {
+        foreach (int k in Lengths)
+            foreach (int m in new[] { 1, 3 })
+                foreach (int n in Rows)
+                {
+                    var dy = Random(m * n, k + 5); var w = Random(n * k, k + 6);
+                    var fast = Random(m * k, 7); var slow = (float[])fast.Clone();
+                    var start = (float[])fast.Clone();
+                    FloatKernels.MatMulAccumulate(fast, dy, w, m, n, k);
+                    FloatReference.MatMulAccumulate(slow, dy, w, m, n, k);
+                    for (int i = 0; i < m; i++)
+                        for (int q = 0; q < k; q++)
+                        {
+                            double s = Math.Abs(start[i * k + q]);
+                            for (int j = 0; j < n; j++) s += Math.Abs(dy[i * n + j] * w[j * k + q]);
+                            Close(slow[i * k + q], fast[i * k + q], s, $"m={m} n={n} k={k} [{i},{q}]");
+                        }
+                }
+    });
+
+    [Fact]
+    public void MatMulTransposedLeftAccumulate_matches_reference() => EveryPath(() =>
+    {
+        foreach (int k in Lengths)
+            foreach (int m in new[] { 1, 3, 17 })
+                foreach (int n in Rows)
+                {
+                    var dy = Random(m * n, k + 8); var a = Random(m * k, k + 9);
+                    var fast = Random(n * k, 10); var slow = (float[])fast.Clone();
+                    var start = (float[])fast.Clone();
+                    FloatKernels.MatMulTransposedLeftAccumulate(fast, dy, a, m, n, k);
+                    FloatReference.MatMulTransposedLeftAccumulate(slow, dy, a, m, n, k);
+                    for (int j = 0; j < n; j++)
+                        for (int q = 0; q < k; q++)
+                        {
+                            double s = Math.Abs(start[j * k + q]);
+                            for (int i = 0; i < m; i++) s += Math.Abs(dy[i * n + j] * a[i * k + q]);
+                            Close(slow[j * k + q], fast[j * k + q], s, $"m={m} n={n} k={k} [{j},{q}]");
+                        }
+                }
+    });
+
+    [Fact]
+    public void SumRowsAccumulate_matches_reference()
+    {
+        foreach (int n in Lengths)
+            foreach (int m in new[] { 1, 3, 17 })
+            {
+                var dy = Random(m * n, n + 11);
+                var fast = Random(n, 12); var slow = (float[])fast.Clone();
+                FloatKernels.SumRowsAccumulate(fast, dy, m, n);
+                FloatReference.SumRowsAccumulate(slow, dy, m, n);
+                for (int j = 0; j < n; j++)
+                {
+                    double s = Math.Abs(fast[j]);
+                    for (int i = 0; i < m; i++) s += Math.Abs(dy[i * n + j]);
+                    Close(slow[j], fast[j], s, $"m={m} n={n} [{j}]");
+                }
+            }
+    }
+
+    [Fact]
+    public void Activations_match_reference()
+    {
+        foreach (int n in Lengths)
+        {
+            var x = Random(n, n + 13, 12f);
+            if (n > 2) { x[0] = 0f; x[1] = -90f; x[2] = 90f; }
+            var fast = new float[n]; var slow = new float[n];
+            FloatKernels.Sigmoid(x, fast); FloatReference.Sigmoid(x, slow);
+            for (int i = 0; i < n; i++) Assert.True(Math.Abs(fast[i] - slow[i]) <= 2.5e-7f, $"sigmoid n={n} x={x[i]}: {fast[i]} vs {slow[i]}");
+            FloatKernels.Tanh(x, fast); FloatReference.Tanh(x, slow);
+            for (int i = 0; i < n; i++) Assert.True(Math.Abs(fast[i] - slow[i]) <= 2.5e-7f, $"tanh n={n} x={x[i]}: {fast[i]} vs {slow[i]}");
+            FloatKernels.Relu(x, fast); FloatReference.Relu(x, slow);
+            Assert.Equal(slow, fast);
+        }
+    }
+
+    [Fact]
+    public void SumOfSquares_matches_reference()
+    {
+        foreach (int n in Lengths.Append(10000))
+        {
+            var x = Random(n, n + 14, 3f);
+            double want = FloatReference.SumOfSquares(x), got = FloatKernels.SumOfSquares(x);
+            Assert.True(Math.Abs(want - got) <= 1e-6 * want + 1e-30, $"n={n}: {got} vs {want}");
+        }
+    }
+
+    [Fact]
+    public void Mismatched_sizes_are_refused()
+    {
+        Assert.Throws<ArgumentException>(() => FloatKernels.MatMulTransposed(new float[3], new float[4], new float[6], [], 1, 3, 3));
+        Assert.Throws<ArgumentException>(() => FloatKernels.MatMulAccumulate(new float[3], new float[3], new float[8], 1, 3, 3));
+    }
+}

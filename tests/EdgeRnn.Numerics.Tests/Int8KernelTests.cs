@@ -1,0 +1,130 @@
+using EdgeRnn.Numerics;
+using EdgeRnn.Numerics.Int8;
+
+namespace EdgeRnn.Numerics.Tests;
+
+public class Int8KernelTests
+{
+    public static TheoryData<KernelPath> Paths()
+    {
+        var d = new TheoryData<KernelPath>();
+        foreach (var p in Int8Kernels.SupportedPaths) d.Add(p);
+        return d;
+    }
+
+    private static sbyte[] Random(Random rng, int n)
+    {
+        var a = new sbyte[n];
+        for (int i = 0; i < n; i++) a[i] = (sbyte)rng.Next(-127, 128);
+        return a;
+    }
+
+    [Theory, MemberData(nameof(Paths))]
+    public void DotMatchesScalarAtEveryLength0To300(KernelPath path)
+    {
+        var k = Int8Kernels.For(path);
+        var rng = new Random(1234);
+        for (int n = 0; n <= 300; n++)
+        {
+            var a = Random(rng, n);
+            var b = Random(rng, n);
+            Assert.Equal(ScalarInt8Kernels.Instance.Dot(a, b), k.Dot(a, b));
+        }
+    }
+
+    [Theory, MemberData(nameof(Paths))]
+    public void ExtremeOperandsDoNotSaturate(KernelPath path)
+    {
+        var k = Int8Kernels.For(path);
+        foreach (int n in new[] { 16, 32, 64, 65, 256, 300 })
+        {
+            var a = Enumerable.Repeat((sbyte)127, n).ToArray();
+            var b = Enumerable.Repeat((sbyte)-127, n).ToArray();
+            Assert.Equal(-127 * 127 * n, k.Dot(a, b));
+            Assert.Equal(127 * 127 * n, k.Dot(b, b));
+        }
+    }
+
+    [Theory, MemberData(nameof(Paths))]
+    public void MatVecMatchesScalarAtAwkwardAndModelShapes(KernelPath path)
+    {
+        var k = Int8Kernels.For(path);
+        var rng = new Random(99);
+        var cols = new[] { 0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 72, 127, 128, 129, 136, 255, 256, 257, 264, 300 };
+        var rows = new[] { 1, 3, 4, 5, 24, 96, 128, 256, 512, 1024 };
+        foreach (int c in cols)
+            foreach (int r in rows)
+            {
+                int stride = c + rng.Next(0, 3);
+                var w = Random(rng, r * stride);
+                var x = Random(rng, c);
+                var want = new int[r];
+                var got = new int[r];
+                ScalarInt8Kernels.Instance.MatVec(w, stride, x, want);
+                k.MatVec(w, stride, x, got);
+                Assert.Equal(want, got);
+            }
+    }
+
+    [Fact]
+    public void ScalarReferenceIsTheObviousSum()
+    {
+        sbyte[] a = { 1, -2, 3, 127 };
+        sbyte[] b = { 5, 6, -7, -127 };
+        Assert.Equal(5 - 12 - 21 - 16129, ScalarInt8Kernels.Instance.Dot(a, b));
+    }
+
+    [Fact]
+    public void ActivePathIsSupportedAndUnsupportedPathsThrow()
+    {
+        Assert.True(Int8Kernels.IsSupported(Int8Kernels.ActivePath));
+        Assert.Contains(KernelPath.Scalar, Int8Kernels.SupportedPaths);
+        foreach (var p in Enum.GetValues<KernelPath>())
+            if (!Int8Kernels.IsSupported(p)) Assert.Throws<PlatformNotSupportedException>(() => Int8Kernels.For(p));
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported) Assert.NotEqual(KernelPath.Scalar, Int8Kernels.ActivePath);
+    }
+
+    [Fact]
+    public void MatVecRejectsShortWeights()
+    {
+        var k = Int8Kernels.Active;
+        Assert.Throws<ArgumentException>(() => k.MatVec(new sbyte[10], 4, new sbyte[4], new int[3]));
+        Assert.Throws<ArgumentException>(() => k.MatVec(new sbyte[100], 3, new sbyte[4], new int[3]));
+    }
+
+    [Fact]
+    public void QuantizeRoundsHalfToEvenAndClamps()
+    {
+        float[] v = { 0.5f, 1.5f, -0.5f, -2.5f, 200f, -200f, 3.49f };
+        var q = new sbyte[v.Length];
+        Int8Quantize.Quantize(v, 1f, q);
+        Assert.Equal(new sbyte[] { 0, 2, 0, -2, 127, -127, 3 }, q);
+        // the vector body (16 at a time) and the scalar tail agree
+        var rng = new Random(5);
+        var big = Enumerable.Range(0, 301).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+        var qv = new sbyte[big.Length];
+        Int8Quantize.Quantize(big, 63.5f, qv);
+        for (int i = 0; i < big.Length; i++) Assert.Equal(Int8Quantize.QuantizeOne(big[i], 63.5f), qv[i]);
+    }
+
+    [Fact]
+    public void ScaleBiasAndScaleAddVectorBodyMatchesScalarFormulaBitForBit()
+    {
+        var rng = new Random(8);
+        for (int n = 0; n < 40; n++)
+        {
+            var acc = Enumerable.Range(0, n).Select(_ => rng.Next(-4_000_000, 4_000_000)).ToArray();
+            var s = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() * 0.01f).ToArray();
+            var b = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+            var y = new float[n];
+            Int8Quantize.ScaleBias(acc, s, 0.0123f, b, y);
+            Int8Quantize.ScaleAdd(acc, s, 0.5f, y);
+            for (int i = 0; i < n; i++)
+            {
+                float want = (float)acc[i] * (s[i] * 0.0123f) + b[i];
+                want += (float)acc[i] * (s[i] * 0.5f);
+                Assert.Equal(BitConverter.SingleToInt32Bits(want), BitConverter.SingleToInt32Bits(y[i]));
+            }
+        }
+    }
+}
