@@ -124,10 +124,12 @@ public sealed class Mosquitto : IDisposable
     {
         Dir = dir;
         Directory.CreateDirectory(dir);
+        // mosquitto started as root drops to its own user unless told otherwise: it must be able to write its store here
         _conf = Path.Combine(dir, "mosquitto.conf");
         File.WriteAllText(_conf, $"""
             listener {Port} 127.0.0.1
             allow_anonymous true
+            user {(Environment.UserName == "root" ? "root" : Environment.UserName)}
             persistence true
             persistence_location {dir}/
             autosave_interval 1

@@ -52,7 +52,7 @@ public static class RunCommand
         var factories = new DaemonFactories
         {
             CreateForecaster = s => StreamForecaster.Load(s.Model, s.Precision, s.FineTune),
-            CreateSource = s => Sources.Create(s.Source),
+            CreateSource = s => Sources.Create(s.Source, msg => Console.Error.WriteLine($"stream {s.Name}: {msg}")),
         };
         using var host = DaemonHost.Build(settings, factories);
         host.Run();
