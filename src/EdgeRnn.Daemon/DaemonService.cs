@@ -205,7 +205,9 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         TimeSpan? watchdog = null;
         if (notifier is { IsEnabled: true } && long.TryParse(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), out long usec) && usec > 0)
             watchdog = TimeSpan.FromMicroseconds(usec);
-        var tick = watchdog is { } w ? TimeSpan.FromTicks(Math.Min(w.Ticks / 2, TimeSpan.FromSeconds(1).Ticks)) : TimeSpan.FromSeconds(1);
+        long tickTicks = Math.Min(TimeSpan.FromSeconds(1).Ticks, settings.CheckpointInterval.Ticks);
+        if (watchdog is { } w) tickTicks = Math.Min(tickTicks, w.Ticks / 2);
+        var tick = TimeSpan.FromTicks(Math.Max(tickTicks, TimeSpan.FromMilliseconds(10).Ticks));
         var nextCheckpoint = DateTime.UtcNow + settings.CheckpointInterval;
         using var timer = new PeriodicTimer(tick);
         try
