@@ -1,4 +1,5 @@
 using EdgeRnn.Model;
+using EdgeRnn.Model.Quantized;
 
 namespace EdgeRnn.Forecasting;
 
@@ -8,8 +9,9 @@ public static class NetworkFactory
     public static IForecaster Create(ForecasterParameters p, Precision precision) => precision switch
     {
         Precision.Float32 => new FloatForecaster(p),
-        _ => throw new NotSupportedException("int8 inference is not available in this build"),
+        Precision.Int8 => new Int8Forecaster(p),
+        _ => throw new ArgumentOutOfRangeException(nameof(precision)),
     };
 
-    public static bool Supports(Precision precision) => precision == Precision.Float32;
+    public static bool Supports(Precision precision) => precision is Precision.Float32 or Precision.Int8;
 }

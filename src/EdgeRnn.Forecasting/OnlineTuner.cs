@@ -12,7 +12,7 @@ public sealed record OnlineOptions
     public int Chunk { get; init; } = 64;
     public int Warmup { get; init; } = 16;
     /// <summary>Rows of history kept for replay (recent windows).</summary>
-    public int Replay { get; init; } = 1024;
+    public int Replay { get; init; } = 4096;
     public float LearningRate { get; init; } = 3e-4f;
     /// <summary>A batch whose loss exceeds this multiple of the running loss is an outlier: not learned from.</summary>
     public double SpikeFactor { get; init; } = 8;

@@ -1,4 +1,5 @@
 using EdgeRnn.Model;
+using EdgeRnn.Model.Quantized;
 
 namespace EdgeRnn.Forecasting;
 
@@ -89,8 +90,12 @@ public sealed class StreamForecaster : IStreamForecaster
     {
         lock (_learnGate)
         {
-            if (_tuner!.Learn())
-                Volatile.Write(ref _pending, NetworkFactory.Create(_tuner.Master.Clone(), Precision));
+            if (!_tuner!.Learn()) return;
+            // int8: re-quantize the float master into the live forecaster (its weights swap atomically; a step in progress
+            // finishes with the weights it started with). float: the forecaster reads its arena live, so it gets a copy
+            // that Observe swaps in at its next call.
+            if (_stepper.Network is Int8Forecaster q) q.Requantize(_tuner.Master);
+            else Volatile.Write(ref _pending, NetworkFactory.Create(_tuner.Master.Clone(), Precision));
         }
     }
 

@@ -241,6 +241,11 @@ public sealed class ModelFileTests
             bad.Arena[3] = float.NaN;
             Assert.Throws<InvalidOperationException>(() => ModelFile.Save(bad, path));
             Assert.Equal(before, File.ReadAllBytes(path));
+            var zeroStd = p.Clone();
+            zeroStd.InputStd = [1f, 0f, 1f];
+            Assert.Contains("input_std[1]", Assert.Throws<InvalidOperationException>(() => ModelFile.Save(zeroStd, path)).Message);
+            Assert.Equal(before, File.ReadAllBytes(path));
+            using (var fs = File.OpenRead(path)) Assert.Equal(p.Arena, ModelFile.Read(fs, path).Arena);
             var other = Sample(RnnArch.Lstm, 1);
             ModelFile.Save(other, path);
             Assert.Equal(other.Arena, ModelFile.Load(path).Arena);

@@ -21,8 +21,8 @@ public sealed class TrainingTests(TorchFixtures fx, ITestOutputHelper log)
         IOptimizer opt = optimizer switch
         {
             "adam" => new Adam(),
-            "adam_lr" => new Adam(lr: 0.01f),
-            _ => new Sgd(lr: 0.05f, momentum: 0.9f),
+            "adam_lr" => new Adam(lr: 0.01),
+            _ => new Sgd(lr: 0.05, momentum: 0.9),
         };
         var net = new SequenceNetwork(p);
         var grad = ForecasterParameters.CreateLike(p);
@@ -120,7 +120,7 @@ public sealed class TrainingTests(TorchFixtures fx, ITestOutputHelper log)
         for (int i = 0; i < target.Length; i++) target[i] = MathF.Cos(i * 0.07f);
         var net = new SequenceNetwork(p);
         var grad = ForecasterParameters.CreateLike(p);
-        var adam = new Adam(lr: 0.01f);
+        var adam = new Adam(lr: 0.01);
         var y = new float[target.Length];
         var dy = new float[target.Length];
         var state = new float[batch * p.Shape.StateSize];

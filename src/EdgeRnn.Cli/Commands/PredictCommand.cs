@@ -28,7 +28,7 @@ public static class PredictCommand
         IForecaster forecaster = precision switch
         {
             "float32" => new FloatForecaster(parameters),
-            "int8" => throw new UsageException("--precision int8: int8 not available in this build"),
+            "int8" => new EdgeRnn.Model.Quantized.Int8Forecaster(parameters),
             _ => throw new UsageException($"--precision must be float32 or int8, got '{precision}'"),
         };
 

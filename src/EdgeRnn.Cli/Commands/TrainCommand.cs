@@ -52,6 +52,7 @@ public static class TrainCommand
             ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
             ["val_mse"] = rep.BestValMse.ToString("R", CultureInfo.InvariantCulture),
             ["val_mse_skip_only"] = rep.SkipOnlyValMse.ToString("R", CultureInfo.InvariantCulture),
+            ["edgernn.skip.shrink"] = rep.SkipShrink.ToString("R", CultureInfo.InvariantCulture),
         });
         model.Save(outPath);
         Console.Error.WriteLine($"wrote {outPath}: {rep.Epochs} epochs in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");

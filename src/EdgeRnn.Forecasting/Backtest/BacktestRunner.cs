@@ -87,7 +87,7 @@ public static class BacktestRunner
             o.Train with { Lookback = lookback }, progress);
         report.TrainSeconds = rep.Seconds;
         report.TrainSamplesPerSecond = rep.SamplesPerSecond;
-        progress?.WriteLine($"trained in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
+        progress?.WriteLine($"trained in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, skip shrink {rep.SkipShrink:F2}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
         model.WriteMetadata("backtest", "0");
 
         var variants = new List<(string Name, Precision P, bool Tune)>();

@@ -75,7 +75,8 @@ public sealed class LinearSkip
         for (int i = 0; i < d; i++) for (int j = 0; j < i; j++) xtx[i * d + j] = xtx[j * d + i];
         double diag = 0;
         for (int i = 0; i < l; i++) diag += xtx[i * d + i];
-        double lambda = ridge * diag / l;
+        // NLinear's last input (x[t] - x[t]) is identically zero: a floor on the ridge keeps the system positive definite.
+        double lambda = Math.Max(ridge, 1e-9) * diag / l + 1e-12;
         for (int i = 0; i < l; i++) xtx[i * d + i] += lambda; // the bias is not shrunk
         CholeskySolveInPlace(xtx, xty, d, h);
         var w = new float[h * l];

@@ -18,6 +18,14 @@ public static class ModelFile
 
     public static ForecasterParameters Load(string path) => Read(SafeTensors.ReadAllBytes(path), path);
 
+    /// <summary>Reads a model from the rest of a stream (e.g. one embedded in a checkpoint).</summary>
+    public static ForecasterParameters Read(Stream source, string nameForErrors)
+    {
+        using var ms = new MemoryStream();
+        source.CopyTo(ms);
+        return Read(ms.GetBuffer().AsSpan(0, (int)ms.Length), nameForErrors);
+    }
+
     public static ForecasterParameters Read(ReadOnlySpan<byte> file, string nameForErrors)
     {
         var (tensors, metadata) = SafeTensors.Read(file, nameForErrors);
@@ -111,16 +119,22 @@ public static class ModelFile
         var tensors = new List<SafeTensor>(p.Tensors.Count);
         foreach (var t in p.Tensors) tensors.Add(new SafeTensor(t.Name, t.Shape, p.Arena.AsSpan(t.Offset, t.Length).ToArray()));
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [ArchKey] = p.Shape.Arch.ToSpecName() };
-        void Put(string key, float[]? v, int length)
+        // The loader's rules, checked here too, so a file we write always loads.
+        void Put(string key, float[]? v, int length, bool positive)
         {
             if (v is null) return;
             if (v.Length != length) throw new InvalidOperationException($"{key} has {v.Length} values, expected {length}");
+            for (int i = 0; i < v.Length; i++)
+            {
+                if (!float.IsFinite(v[i])) throw new InvalidOperationException($"refusing to save a model whose {key}[{i}] is not finite");
+                if (positive && !(v[i] > 0f)) throw new InvalidOperationException($"refusing to save a model whose {key}[{i}] is {v[i].ToString(CultureInfo.InvariantCulture)} (a standard deviation must be > 0)");
+            }
             metadata[key] = FormatVector(v);
         }
-        Put("input_mean", p.InputMean, p.Shape.InputSize);
-        Put("input_std", p.InputStd, p.Shape.InputSize);
-        Put("output_mean", p.OutputMean, p.Shape.OutputSize);
-        Put("output_std", p.OutputStd, p.Shape.OutputSize);
+        Put("input_mean", p.InputMean, p.Shape.InputSize, positive: false);
+        Put("input_std", p.InputStd, p.Shape.InputSize, positive: true);
+        Put("output_mean", p.OutputMean, p.Shape.OutputSize, positive: false);
+        Put("output_std", p.OutputStd, p.Shape.OutputSize, positive: true);
         foreach (var kv in p.Metadata)
         {
             if (kv.Key == ArchKey || Array.IndexOf(NormalizationKeys, kv.Key) >= 0) continue;

@@ -17,11 +17,13 @@ public interface IOptimizer
 ///   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²
 ///   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)
 /// Weight decay (L2, added to the gradient as PyTorch's Adam does) defaults to 0.
+/// Hyper-parameters are doubles as in Python: PyTorch forms the bias corrections in double and rounds each scalar to
+/// float only where it meets a float32 tensor, and so does this (down to addcdiv's (−step·m)/denom order).
 /// </summary>
-public sealed class Adam(float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f) : IOptimizer
+public sealed class Adam(double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0) : IOptimizer
 {
     private float[]? _m, _v;
-    public float LearningRate { get; set; } = lr;
+    public double LearningRate { get; set; } = lr;
     public long Steps { get; private set; }
 
     public bool Step(ForecasterParameters parameters, ForecasterParameters gradient)
@@ -32,17 +34,17 @@ public sealed class Adam(float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.9
         if (_m is null || _m.Length != p.Length) { _m = new float[p.Length]; _v = new float[p.Length]; Steps = 0; }
         float[] m = _m, v = _v!;
         Steps++;
-        // PyTorch computes these scalars in double and hands them to float kernels.
         double bc1 = 1 - Math.Pow(beta1, Steps), bc2 = 1 - Math.Pow(beta2, Steps);
-        float stepSize = (float)(LearningRate / bc1), bc2Sqrt = (float)Math.Sqrt(bc2);
-        float oneMinusB1 = (float)(1 - (double)beta1), oneMinusB2 = (float)(1 - (double)beta2);
+        float negStep = (float)(-(LearningRate / bc1)), bc2Sqrt = (float)Math.Sqrt(bc2);
+        float b1 = (float)beta1, b2 = (float)beta2, oneMinusB1 = (float)(1 - beta1), oneMinusB2 = (float)(1 - beta2);
+        float e = (float)eps, wd = (float)weightDecay;
         for (int i = 0; i < p.Length; i++)
         {
-            float gi = weightDecay != 0f ? g[i] + weightDecay * p[i] : g[i];
-            m[i] = m[i] * beta1 + gi * oneMinusB1;
-            v[i] = v[i] * beta2 + oneMinusB2 * gi * gi;
-            float denom = MathF.Sqrt(v[i]) / bc2Sqrt + eps;
-            p[i] += -stepSize * (m[i] / denom);
+            float gi = wd != 0f ? g[i] + wd * p[i] : g[i];
+            m[i] = m[i] * b1 + gi * oneMinusB1;
+            v[i] = v[i] * b2 + oneMinusB2 * gi * gi;
+            float denom = MathF.Sqrt(v[i]) / bc2Sqrt + e;
+            p[i] += negStep * m[i] / denom;
         }
         return true;
     }
@@ -52,10 +54,10 @@ public sealed class Adam(float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.9
 /// torch.optim.SGD (PyTorch 1.13): with momentum μ, b ← g on the first step, then b ← μ b + (1 − dampening) g;
 /// nesterov uses g + μ b; p ← p − lr · update. Weight decay adds wd · p to the gradient.
 /// </summary>
-public sealed class Sgd(float lr, float momentum = 0f, float dampening = 0f, float weightDecay = 0f, bool nesterov = false) : IOptimizer
+public sealed class Sgd(double lr, double momentum = 0, double dampening = 0, double weightDecay = 0, bool nesterov = false) : IOptimizer
 {
     private float[]? _buf;
-    public float LearningRate { get; set; } = lr;
+    public double LearningRate { get; set; } = lr;
 
     public bool Step(ForecasterParameters parameters, ForecasterParameters gradient)
     {
@@ -63,18 +65,18 @@ public sealed class Sgd(float lr, float momentum = 0f, float dampening = 0f, flo
         if (p.Length != g.Length) throw new ArgumentException("gradient arena differs in size from the parameters");
         if (!Optimization.AllFinite(g)) return false;
         bool first = false;
-        if (momentum != 0f && (_buf is null || _buf.Length != p.Length)) { _buf = new float[p.Length]; first = true; }
-        float damp = (float)(1 - (double)dampening);
+        if (momentum != 0 && (_buf is null || _buf.Length != p.Length)) { _buf = new float[p.Length]; first = true; }
+        float mu = (float)momentum, damp = (float)(1 - dampening), wd = (float)weightDecay, negLr = (float)-LearningRate;
         for (int i = 0; i < p.Length; i++)
         {
-            float d = weightDecay != 0f ? g[i] + weightDecay * p[i] : g[i];
-            if (momentum != 0f)
+            float d = wd != 0f ? g[i] + wd * p[i] : g[i];
+            if (mu != 0f)
             {
-                float b = first ? d : _buf![i] * momentum + d * damp;
+                float b = first ? d : _buf![i] * mu + d * damp;
                 _buf![i] = b;
-                d = nesterov ? d + momentum * b : b;
+                d = nesterov ? d + mu * b : b;
             }
-            p[i] += -LearningRate * d;
+            p[i] += negLr * d;
         }
         return true;
     }

@@ -1,0 +1,73 @@
+using EdgeRnn.Forecasting.Data;
+
+namespace EdgeRnn.Forecasting.Tests;
+
+public class DataTests
+{
+    [Fact]
+    public void Reads_ett_style_csv_with_date_column()
+    {
+        var t = SeriesTable.Read(new StringReader("date,HUFL,OT\n2016-07-01 00:00:00,5.8,30.5\n2016-07-01 01:00:00,5.6,27.7\n2016-07-01 02:00:00,,27.0\n"), "x.csv");
+        Assert.Equal("date", t.TimeColumn);
+        Assert.Equal(["HUFL", "OT"], t.Names);
+        Assert.Equal(3, t.Rows);
+        Assert.Equal(30.5f, t.Columns[1][0]);
+        Assert.True(float.IsNaN(t.Columns[0][2])); // empty cell = missing
+        Assert.Equal(TimeSpan.FromHours(1), SeriesPrep.DetectSamplePeriod(t.Times));
+        Assert.Equal([1], t.Resolve("OT"));
+        Assert.Equal([0, 1], t.Resolve("all"));
+    }
+
+    [Fact]
+    public void Reads_epoch_time_and_explicit_time_column_and_drops_text_columns()
+    {
+        var t = SeriesTable.Read(new StringReader("ts,label,v\n1700000000,a,1\n1700000300,b,2\n1700000600,c,3\n"), "e.csv");
+        Assert.Equal("ts", t.TimeColumn);
+        Assert.Equal(["v"], t.Names);
+        Assert.Equal(TimeSpan.FromMinutes(5), SeriesPrep.DetectSamplePeriod(t.Times));
+        var u = SeriesTable.Read(new StringReader("a,b\n1,2\n3,4\n"), "n.csv", timeColumn: "a");
+        Assert.Equal(["b"], u.Names);
+        Assert.Equal(DateTime.UnixEpoch.AddSeconds(3), u.Times![1]);
+    }
+
+    [Fact]
+    public void Bad_input_names_file_and_line()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => SeriesTable.Read(new StringReader("date,v\n2020-01-01,1\n2020-01-02,2,3\n"), "bad.csv"));
+        Assert.Contains("bad.csv:3", e.Message);
+        var f = Assert.Throws<ArgumentException>(() => SeriesTable.Read(new StringReader("date,v\n2020-01-01,1\n"), "b.csv").Resolve("nope"));
+        Assert.Contains("nope", f.Message);
+    }
+
+    [Fact]
+    public void Real_files_have_their_time_columns_and_periods()
+    {
+        var ett = SeriesTable.Load(TestData.Ett);
+        Assert.Equal("date", ett.TimeColumn);
+        Assert.Equal(7, ett.Names.Count);
+        Assert.Equal(TimeSpan.FromHours(1), SeriesPrep.DetectSamplePeriod(ett.Times));
+        Assert.Equal(24, SeriesPrep.DetectSeason(ett.Columns[6].AsSpan(0, 8640), TimeSpan.FromHours(1)));
+        var nab = SeriesTable.Load(TestData.MachineTemperature);
+        Assert.Equal("timestamp", nab.TimeColumn);
+        Assert.Equal(TimeSpan.FromMinutes(5), SeriesPrep.DetectSamplePeriod(nab.Times));
+        var times = new[] { 0, 1, 2, 5, 6 }.Select(h => DateTime.UnixEpoch.AddHours(h)).ToArray();
+        Assert.Equal(1, SeriesPrep.CountGaps(times, SeriesPrep.DetectSamplePeriod(times)));
+    }
+
+    [Fact]
+    public void Season_from_autocorrelation_without_timestamps()
+    {
+        var x = Enumerable.Range(0, 2000).Select(t => (float)Math.Sin(2 * Math.PI * t / 17)).ToArray();
+        Assert.Equal(17, SeriesPrep.DetectSeason(x, null));
+    }
+
+    [Fact]
+    public void Forward_fill_and_zscore_ignore_missing_values()
+    {
+        float n = float.NaN;
+        Assert.Equal([2f, 2f, 3f, 3f], SeriesPrep.ForwardFill([n, 2, 3, n]));
+        var (m, s) = SeriesPrep.FitZScore([1, n, 3]);
+        Assert.Equal(2f, m);
+        Assert.Equal(1f, s, 5);
+    }
+}
