@@ -1,11 +1,95 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using EdgeRnn.Model;
+using EdgeRnn.Model.Quantized;
+using EdgeRnn.Numerics.Int8;
+
 namespace EdgeRnn.Cli.Commands;
 
-// Scaffold: replaced by the issue that builds this command.
+/// <summary>
+/// edgernn bench [--json] [--runs N] [--hidden 32,64,128,256]: nanoseconds per streaming step (batch 1, one time step,
+/// state carried) of the float32 and int8 forecasters, LSTM with 8 inputs and 24 outputs; median over repeated runs,
+/// allocations per step, and the int8 kernel path in use.
+/// </summary>
 public static class BenchCommand
 {
+    public const int Inputs = 8, Outputs = 24;
+
+    public sealed record Row(int Hidden, string Precision, double MedianNs, double MinNs, double AllocBytesPerStep, long MacsPerStep);
+
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("this command is not built yet");
-        return 3;
+        var a = new Args(args, ["json"]);
+        bool json = a.Has("json");
+        int runs = a.GetInt("runs", 9);
+        string hiddenList = a.Get("hidden") ?? "32,64,128,256";
+        a.RejectUnknown();
+        if (runs < 1) throw new UsageException("--runs must be at least 1");
+        var hiddens = hiddenList.Split(',').Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int h) && h > 0
+            ? h : throw new UsageException($"--hidden expects positive integers, got '{s}'")).ToArray();
+
+        var rows = new List<Row>();
+        foreach (int h in hiddens)
+        {
+            var p = SelfTestCommand.SyntheticModel(RnnArch.Lstm, Inputs, h, 1, Outputs);
+            long macs = 4L * h * (Inputs + h) + (long)Outputs * h;
+            rows.Add(Measure(new FloatForecaster(p), h, "float32", runs, macs));
+            rows.Add(Measure(new Int8Forecaster(p), h, "int8", runs, macs));
+        }
+
+        if (json)
+        {
+            var sb = new StringBuilder();
+            sb.Append("{\"kernel_path\":\"").Append(Int8Kernels.ActivePath).Append("\",\"kernel\":\"").Append(Int8Kernels.Active.PathName)
+              .Append("\",\"arch\":\"lstm\",\"inputs\":").Append(Inputs).Append(",\"outputs\":").Append(Outputs).Append(",\"runs\":").Append(runs).Append(",\"results\":[");
+            for (int i = 0; i < rows.Count; i++)
+            {
+                var r = rows[i];
+                sb.Append(i == 0 ? "" : ",").Append(CultureInfo.InvariantCulture,
+                    $"{{\"hidden\":{r.Hidden},\"precision\":\"{r.Precision}\",\"median_ns\":{r.MedianNs:F1},\"min_ns\":{r.MinNs:F1},\"alloc_bytes_per_step\":{r.AllocBytesPerStep:F3},\"macs_per_step\":{r.MacsPerStep}}}");
+            }
+            Console.WriteLine(sb.Append("]}").ToString());
+            return 0;
+        }
+
+        Console.WriteLine($"kernel path: {Int8Kernels.Active.PathName}");
+        Console.WriteLine($"LSTM, {Inputs} inputs, {Outputs} outputs, batch 1, one time step per call, state carried; median of {runs} runs");
+        Console.WriteLine("hidden  precision   median ns/step   min ns/step   alloc B/step   GMAC/s   float/int8");
+        foreach (int h in hiddens)
+        {
+            var f = rows.First(r => r.Hidden == h && r.Precision == "float32");
+            var q = rows.First(r => r.Hidden == h && r.Precision == "int8");
+            foreach (var r in new[] { f, q })
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{r.Hidden,6}  {r.Precision,-9} {r.MedianNs,16:F1} {r.MinNs,13:F1} {r.AllocBytesPerStep,14:F3} {r.MacsPerStep / r.MedianNs,8:F2}   {(r == q ? (f.MedianNs / q.MedianNs).ToString("F2", CultureInfo.InvariantCulture) + "x" : "")}"));
+        }
+        return 0;
+    }
+
+    /// <summary>Median and minimum ns per step over <paramref name="runs"/> timed runs, each sized to about 20 ms.</summary>
+    public static Row Measure(IForecaster f, int hidden, string precision, int runs, long macs)
+    {
+        var x = SelfTestCommand.SyntheticInputs(f.Shape.InputSize, 256);
+        var y = new float[f.Shape.OutputSize];
+        int i = f.Shape.InputSize;
+        var sw = Stopwatch.StartNew();
+        int warm = 0;
+        while (sw.ElapsedMilliseconds < 200 || warm < 1000) { f.Step(x.AsSpan((warm & 255) * i, i), y); warm++; }
+        double perStepMs = sw.Elapsed.TotalMilliseconds / warm;
+        int steps = Math.Max(100, (int)(20 / perStepMs));
+        var times = new double[runs];
+        long allocated = 0;
+        for (int r = 0; r < runs; r++)
+        {
+            long a0 = GC.GetAllocatedBytesForCurrentThread();
+            long t0 = Stopwatch.GetTimestamp();
+            for (int s = 0; s < steps; s++) f.Step(x.AsSpan((s & 255) * i, i), y);
+            long t1 = Stopwatch.GetTimestamp();
+            allocated += GC.GetAllocatedBytesForCurrentThread() - a0;
+            times[r] = (t1 - t0) * 1e9 / Stopwatch.Frequency / steps;
+        }
+        Array.Sort(times);
+        return new Row(hidden, precision, times[runs / 2], times[0], (double)allocated / ((long)runs * steps), macs);
     }
 }
