@@ -158,6 +158,65 @@ public sealed class ForecasterTests
     }
 
     [Fact]
+    public void Training_is_deterministic_given_a_seed()
+    {
+        float[] Train(int seed)
+        {
+            var p = new ForecasterParameters(new ForecasterShape(RnnArch.Lstm, 3, 9, 2, 2));
+            Optimization.InitializeUniform(p, seed);
+            var net = new SequenceNetwork(p);
+            var grad = ForecasterParameters.CreateLike(p);
+            var adam = new Adam(lr: 0.01);
+            int b = 3, t = 10;
+            var x = Inputs(b * t, 3, 8);
+            var target = Inputs(b * t, 2, 9);
+            var y = new float[target.Length];
+            var dy = new float[target.Length];
+            var state = new float[b * p.Shape.StateSize];
+            for (int i = 0; i < 5; i++)
+            {
+                // Truncated BPTT: the state runs on from window to window.
+                Array.Clear(grad.Arena);
+                net.Forward(x, b, t, state, y);
+                Losses.Huber(y, target, dy);
+                net.Backward(dy, grad);
+                GradientClipping.ClipByNorm(grad, 0.5);
+                Assert.True(adam.Step(p, grad));
+            }
+            return p.Arena;
+        }
+        Assert.Equal(Train(1), Train(1));
+        Assert.NotEqual(Train(1), Train(2));
+    }
+
+    [Fact]
+    public void Optimizers_refuse_non_finite_gradients()
+    {
+        var p = Make(RnnArch.Gru, 1, norm: false);
+        var before = (float[])p.Arena.Clone();
+        var grad = ForecasterParameters.CreateLike(p);
+        grad.Arena[5] = float.NaN;
+        Assert.False(new Adam().Step(p, grad));
+        Assert.False(new Sgd(0.1, momentum: 0.9).Step(p, grad));
+        Assert.True(double.IsNaN(GradientClipping.ClipByNorm(grad, 1.0)));
+        Assert.Equal(before, p.Arena);
+    }
+
+    [Fact]
+    public void Losses_skip_missing_targets()
+    {
+        float[] y = [1f, 2f, 3f, 4f];
+        float[] t = [0f, float.NaN, 3f, 2f];
+        var g = new float[4];
+        // (1 + 0 + 4) / 3 finite targets
+        Assert.Equal(5.0 / 3, Losses.Mse(y, t, g), 12);
+        Assert.Equal([2f / 3, 0f, 0f, 4f / 3], g);
+        // Huber δ=1: 0.5·1² → 0.5 is not < 1 boundary: |1| is not < 1 so δ(|d| − δ/2) = 0.5; |2| → 1.5
+        Assert.Equal((0.5 + 0 + 1.5) / 3, Losses.Huber(y, t, g), 12);
+        Assert.Equal([1f / 3, 0f, 0f, 1f / 3], g);
+    }
+
+    [Fact]
     public void Normalization_is_applied_on_both_sides()
     {
         var p = Make(RnnArch.Gru, 1, norm: false);

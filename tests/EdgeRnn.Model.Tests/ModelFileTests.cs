@@ -86,6 +86,29 @@ public sealed class ModelFileTests
         Assert.Equal(p.Arena, q.Arena);
     }
 
+    [Fact]
+    public void Tensors_may_come_in_any_order()
+    {
+        // The safetensors package stores tensors sorted by its own rules, not in state_dict order.
+        var p = Sample(RnnArch.Lstm, 2);
+        var reversed = p.Tensors.Reverse().ToList();
+        var bytes = Build((e, _) =>
+        {
+            long offset = 0;
+            foreach (var t in reversed)
+            {
+                var entry = e.Single(x => x.Name == t.Name);
+                entry.Begin = offset; entry.End = offset + 4L * t.Length; offset = entry.End;
+            }
+        }, d =>
+        {
+            var r = new List<byte>();
+            foreach (var t in reversed) r.AddRange(d.AsSpan(4 * t.Offset, 4 * t.Length).ToArray());
+            return [.. r];
+        }, p);
+        Assert.Equal(p.Arena, ModelFile.Read(bytes, Name).Arena);
+    }
+
     [Fact] public void Shorter_than_the_length_prefix() => Fails([1, 2, 3], "shorter than the 8-byte header length");
 
     [Fact]
@@ -252,6 +275,13 @@ public sealed class ModelFileTests
             Assert.Equal(["m.safetensors"], Directory.GetFiles(dir).Select(Path.GetFileName));
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Directory_fsync_is_available_on_linux()
+    {
+        if (OperatingSystem.IsLinux()) Assert.True(AtomicFile.DirectorySyncAvailable);
+        else Assert.Equal(!OperatingSystem.IsWindows(), AtomicFile.DirectorySyncAvailable);
     }
 
     [Fact]

@@ -22,6 +22,7 @@ public static class PyTorch
         string python = Environment.GetEnvironmentVariable("EDGERNN_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
         string path = Path.Combine(RepoRoot, "tests", "python", script);
         var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["PYTHONDONTWRITEBYTECODE"] = "1"; // leave the checkout clean
         psi.ArgumentList.Add(path);
         foreach (string a in args) psi.ArgumentList.Add(a);
         using var proc = Process.Start(psi)!;

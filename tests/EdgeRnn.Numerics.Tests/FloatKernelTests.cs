@@ -3,7 +3,7 @@ namespace EdgeRnn.Numerics.Tests;
 /// <summary>Every float kernel's fast path against its scalar reference at awkward lengths (vector tails, 4-row blocks).</summary>
 public sealed class FloatKernelTests
 {
-    /// <summary>Runs a check once per kernel path this machine can take: widest, 128-bit only, scalar only.</summary>
+    /// <summary>Runs a check once per kernel path this machine can take: widest, 128-bit only, no hand-written vectors.</summary>
     private static void EveryPath(Action check)
     {
         bool u256 = FloatKernels.Use256, u128 = FloatKernels.Use128;

@@ -46,10 +46,11 @@ def predict_cases(out):
         ("gru_l1_norm", "gru", 1, True), ("gru_l2", "gru", 2, False),
         ("rnn_tanh_l1", "rnn_tanh", 1, False), ("rnn_tanh_l2_norm", "rnn_tanh", 2, True),
         ("rnn_relu_l1", "rnn_relu", 1, False), ("rnn_relu_l2_norm", "rnn_relu", 2, True),
+        ("lstm_l2_h64_norm", "lstm", 2, True), ("gru_l1_h64", "gru", 1, False),
     ]
     for i, (name, arch, layers, use_norm) in enumerate(cases):
         torch.manual_seed(100 + i)
-        in_size, hidden, out_size, steps = 3, 20, 2, 300
+        in_size, hidden, out_size, steps = 3, 64 if "h64" in name else 20, 2, 300
         model = Forecaster(arch, in_size, hidden, layers, out_size)
         meta = {"arch": arch, "name": name, "note": "made by make_fixtures.py"}
         norm = None

@@ -17,12 +17,13 @@ namespace EdgeRnn.Numerics;
 /// </summary>
 public static class FloatKernels
 {
-    // Widths the hand-written kernels may use. Tests lower them to run the 128-bit and scalar paths on any machine.
+    // Widths the hand-written kernels may use. Tests lower them to run the 128-bit and fallback paths on any machine
+    // (with both off, dot products fall back to TensorPrimitives.Dot and accumulates to plain loops).
     internal static bool Use256 = Vector256.IsHardwareAccelerated;
     internal static bool Use128 = Vector128.IsHardwareAccelerated;
 
     /// <summary>The widest path the hand-written kernels take on this machine (for `edgernn version` / self-test).</summary>
-    public static string PathName => Use256 ? "vector256" : Use128 ? "vector128" : "scalar";
+    public static string PathName => Use256 ? "vector256" : Use128 ? "vector128" : "scalar (TensorPrimitives for dot products)";
 
     /// <summary>y = a · wᵀ + bias (bias broadcast over rows; empty bias means none). The streaming step's matrix-vector
     /// product is the m = 1 case.</summary>
