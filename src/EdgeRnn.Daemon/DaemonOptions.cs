@@ -17,6 +17,10 @@ public sealed class DaemonOptions
     public string? Precision { get; set; }
     public string? FineTune { get; set; }
     public double? SamplePeriodSeconds { get; set; }
+    /// <summary>on: resample onto the model's period grid and fill short gaps; off: samples go to the model as they come.</summary>
+    public string? Condition { get; set; }
+    /// <summary>CSV/stdin replay rate in rows per second (default: as fast as possible).</summary>
+    public double? CsvRateHz { get; set; }
     public List<StreamOptions> Streams { get; set; } = new();
 
     // MQTT: mqtt://host:port or mqtts://host:port; secrets come from files or the environment, never from flags
@@ -52,10 +56,12 @@ public sealed class StreamOptions
     public string? Precision { get; set; }
     public string? FineTune { get; set; }
     public double? SamplePeriodSeconds { get; set; }
+    public string? Condition { get; set; }
+    public double? CsvRateHz { get; set; }
 }
 
 /// <summary>A stream after defaults and validation.</summary>
-public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod);
+public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null);
 
 /// <summary>Options after validation: what the daemon actually runs with.</summary>
 public sealed record DaemonSettings(
@@ -76,7 +82,7 @@ public static class DaemonConfig
     /// <summary>Flags `edgernn run` accepts; each maps to the configuration key of the same name without dashes.</summary>
     public static readonly string[] ValueFlags =
     [
-        "config", "stream", "source", "model", "precision", "fine-tune", "sample-period-seconds",
+        "config", "stream", "source", "model", "precision", "fine-tune", "sample-period-seconds", "condition", "csv-rate-hz",
         "mqtt", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-username", "mqtt-password-file", "mqtt-client-id",
         "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
         "state-dir", "outbox-max-bytes", "outbox-fsync-seconds", "checkpoint-interval-seconds", "drain-timeout-seconds",
@@ -176,7 +182,17 @@ public static class DaemonConfig
             if (ft is not null && !TryParseOnOff(ft, out fineTune)) errors.Add($"{Key("FineTune")}: '{ft}' is not on or off");
             double? period = s.SamplePeriodSeconds ?? o.SamplePeriodSeconds;
             if (period is <= 0 or > 86400 * 366) errors.Add($"{Key("SamplePeriodSeconds")}: {period} must be positive");
-            streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null));
+            bool condition = true;
+            string? cond = s.Condition ?? o.Condition;
+            if (cond is not null && !TryParseOnOff(cond, out condition)) errors.Add($"{Key("Condition")}: '{cond}' is not on or off");
+            double? rate = s.CsvRateHz ?? o.CsvRateHz;
+            if (rate is <= 0) errors.Add($"{Key("CsvRateHz")}: {rate} must be positive");
+            if (src is not null && !string.IsNullOrWhiteSpace(src))
+            {
+                try { EdgeRnn.Ingest.SourceSpec.Parse(src); }
+                catch (FormatException e) { errors.Add($"{Key("Source")}: {e.Message}"); }
+            }
+            streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate));
         }
 
         MqttSettings? mqtt = null;

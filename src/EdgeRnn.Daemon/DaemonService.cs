@@ -56,7 +56,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                 continue;
             }
             string topic = $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/forecast";
-            var p = new StreamPipeline(s, f, outbox, topic, settings.MessageExpirySeconds, log);
+            var p = new StreamPipeline(s, f, outbox, topic, settings.MessageExpirySeconds, log, s.Condition);
             var store = new CheckpointStore(ckptDir, s.Name, log);
             foreach (var (gen, payload) in store.LoadAll())
             {
@@ -87,6 +87,8 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             var all = new Dictionary<string, long>();
             foreach (var (p, src) in sources.ToArray())
                 foreach (var kv in src.Counters) all[$"{p.Name}:{kv.Key}"] = kv.Value;
+            foreach (var p in pipelines)
+                foreach (var kv in p.ConditionerCounters) all[$"{p.Name}:conditioner_{kv.Key}"] = kv.Value;
             return all;
         };
 

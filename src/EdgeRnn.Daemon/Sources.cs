@@ -2,18 +2,19 @@ using EdgeRnn.Ingest;
 
 namespace EdgeRnn.Daemon;
 
-/// <summary>Turns a stream's source spec (serial:/dev/ttyUSB0@115200, csv:path, stdin, mqtt:topic/#) into a source.</summary>
+/// <summary>Turns a stream's source spec (serial:/dev/ttyUSB0@115200, csv:path, stdin, mqtt:topic/#) into an Ingest source.</summary>
 public static class Sources
 {
-    public static ISampleSource Create(string spec, Action<string>? log = null)
-    {
-        var s = SourceSpec.Parse(spec);
-        return s.Kind switch
+    /// <param name="channels">the model's input channels: CSV columns and MQTT JSON fields are read in this order</param>
+    public static ISampleSource Create(ResolvedStream stream, MqttSettings? broker, IReadOnlyList<string>? channels, Action<string>? log = null) =>
+        SourceFactory.Create(SourceSpec.Parse(stream.Source), new SourceOptions
         {
-            SourceKind.Serial => new SerialSource(SerialSettings.FromSpec(s) with { Log = log }),
-            _ => throw new NotSupportedException($"source '{spec}': {s.Kind} sources are not available in this build yet"),
-        };
-    }
+            MqttHost = broker?.Host ?? "localhost",
+            MqttPort = broker?.Port ?? 1883,
+            Channels = channels,
+            CsvRateHz = stream.CsvRateHz,
+            Log = log,
+        });
 
     /// <summary>Checks the spec's syntax without opening anything (for --validate).</summary>
     public static void Validate(string spec) => SourceSpec.Parse(spec);

@@ -32,6 +32,13 @@ public sealed class StreamPipeline : ISampleSink
     private double _periodEmaMs;
     private long _lastBadLogTicks;
     private volatile int _checkpointRequested;
+    private readonly SampleConditioner? _conditioner;
+
+    /// <summary>Forwards the conditioner's output (grid-aligned samples) to the model step.</summary>
+    private sealed class StepSink(StreamPipeline p) : ISampleSink
+    {
+        public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values) => p.Step(timestampMs, values);
+    }
 
     public StreamMetrics Metrics { get; }
     public string Name => _config.Name;
@@ -41,7 +48,7 @@ public sealed class StreamPipeline : ISampleSink
     /// <summary>Receives a captured checkpoint payload (from the source thread) to write it to disk off the hot path.</summary>
     public Action<StreamPipeline, byte[]>? CheckpointCaptured { get; set; }
 
-    public StreamPipeline(ResolvedStream config, IStreamForecaster forecaster, Outbox outbox, string topic, uint expirySeconds, ILogger log)
+    public StreamPipeline(ResolvedStream config, IStreamForecaster forecaster, Outbox outbox, string topic, uint expirySeconds, ILogger log, bool condition = false)
     {
         _config = config;
         _forecaster = forecaster;
@@ -54,7 +61,14 @@ public sealed class StreamPipeline : ISampleSink
         _writer = new Utf8JsonWriter(_json);
         _precisionName = forecaster.Precision == Precision.Int8 ? "int8" : "float32";
         Metrics = new StreamMetrics(config.Name);
+        // resample onto the model's time grid and fill short gaps (Ingest's conditioner) when the period is known
+        var period = config.SamplePeriod ?? forecaster.SamplePeriod;
+        if (condition && period is { } pe && pe.TotalMilliseconds >= 1)
+            _conditioner = new SampleConditioner(new StepSink(this), _input.Length, new ConditionerOptions((long)pe.TotalMilliseconds));
     }
+
+    /// <summary>The conditioner's counters (non-finite, out of range, out of order, gaps filled...), empty when not conditioning.</summary>
+    public IReadOnlyDictionary<string, long> ConditionerCounters => _conditioner?.Counters ?? new Dictionary<string, long>();
 
     public void RequestCheckpoint() => _checkpointRequested = 1;
 
@@ -80,6 +94,12 @@ public sealed class StreamPipeline : ISampleSink
                 _log.LogWarning("stream {Stream}: sensor sent a non-finite value (NaN or infinity) at {Ts}; treated as missing ({Count} so far)", Name, timestampMs, Interlocked.Read(ref Metrics.BadValues));
             }
         }
+        if (_conditioner is not null) _conditioner.OnSample(Name, timestampMs, _input);
+        else Step(timestampMs, _input);
+    }
+
+    private void Step(long timestampMs, ReadOnlySpan<float> input)
+    {
         if (_lastTs != 0)
         {
             long dt = timestampMs - _lastTs;
@@ -90,7 +110,7 @@ public sealed class StreamPipeline : ISampleSink
         _lastTs = timestampMs;
 
         long t0 = Stopwatch.GetTimestamp();
-        bool ready = _forecaster.Observe(_input, _forecast);
+        bool ready = _forecaster.Observe(input, _forecast);
         long dtTicks = Stopwatch.GetTimestamp() - t0;
         Interlocked.Add(ref Metrics.StepTicksSum, dtTicks);
         if (dtTicks > Metrics.StepTicksMax) Volatile.Write(ref Metrics.StepTicksMax, dtTicks);

@@ -96,7 +96,7 @@ public sealed class EndToEndTests(ITestOutputHelper output)
         await Harness.WaitUntil(() => sub.IsConnected, TimeSpan.FromSeconds(10), "the subscriber to connect");
         string state = Path.Combine(dir, "state");
         string[] runArgs = ["run", "--source", $"serial:{pty.DaemonEnd}@115200", "--model", model, "--precision", E2EPrecision, "--fine-tune", "on",
-            "--mqtt", $"mqtt://127.0.0.1:{broker.Port}", "--gateway", "e2e", "--stream", "machine", "--state-dir", state, "--metrics", "127.0.0.1:0",
+            "--mqtt", $"mqtt://127.0.0.1:{broker.Port}", "--gateway", "e2e", "--stream", "machine", "--sample-period-seconds", "0.02", "--state-dir", state, "--metrics", "127.0.0.1:0",
             "--checkpoint-interval-seconds", "2", "--drain-timeout-seconds", "15"];
         Child Start() => new("edgernn", "dotnet", [Harness.CliDll, .. runArgs]);
 

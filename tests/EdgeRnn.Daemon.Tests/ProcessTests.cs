@@ -37,7 +37,7 @@ public sealed partial class ProcessTests(ITestOutputHelper output)
                 damaged++;
             }
             using var daemon = new Child("edgernn", "dotnet", [Harness.CliDll, "run", "--source", $"serial:{pty.DaemonEnd}@115200", "--model", Harness.Model,
-                "--precision", "float32", "--fine-tune", "on", "--gateway", "ck", "--stream", "machine", "--state-dir", state, "--metrics", "off",
+                "--precision", "float32", "--fine-tune", "on", "--gateway", "ck", "--stream", "machine", "--sample-period-seconds", "0.01", "--state-dir", state, "--metrics", "off",
                 "--checkpoint-interval-seconds", "0.02", "--log-level", "Debug"]);
             await Harness.WaitUntil(() => daemon.Log.Contains("next seq", StringComparison.Ordinal) || daemon.Process.HasExited, TimeSpan.FromSeconds(30), "the daemon to start");
             Assert.False(daemon.Process.HasExited, daemon.Log);
@@ -51,7 +51,11 @@ public sealed partial class ProcessTests(ITestOutputHelper output)
                 resumed++;
             }
             Assert.DoesNotContain("does not load", log);
-            await Task.Delay(rng.Next(300, 1500)); // checkpoints are being written every ~20 ms here
+            // once it is checkpointing (samples flow, a new generation landed), kill it at a random moment
+            long before = valid.Count > 0 ? valid[0].Generation : 0;
+            await Harness.WaitUntil(() => new CheckpointStore(ckpts, "machine").LoadAll() is { Count: > 0 } l && l[0].Generation > before,
+                TimeSpan.FromSeconds(30), "a new checkpoint generation");
+            await Task.Delay(rng.Next(50, 1200)); // checkpoints are being written every ~20 ms here
             Assert.True(daemon.Stop(Harness.SIGKILL, TimeSpan.FromSeconds(10)));
             var after = new CheckpointStore(ckpts, "machine").LoadAll();
             Assert.NotEmpty(after);
@@ -94,7 +98,7 @@ public sealed partial class ProcessTests(ITestOutputHelper output)
         int deadPort = Harness.FreePort(), metricsPort = Harness.FreePort();
         await using var sensor = new SensorWriter(pty.SensorEnd, 100);
         using var daemon = new Child("edgernn", "dotnet", [Harness.CliDll, "run", "--source", $"serial:{pty.DaemonEnd}@115200", "--model", Harness.Model,
-            "--precision", "float32", "--mqtt", $"mqtt://127.0.0.1:{deadPort}", "--gateway", "nb", "--stream", "machine",
+            "--precision", "float32", "--mqtt", $"mqtt://127.0.0.1:{deadPort}", "--gateway", "nb", "--stream", "machine", "--sample-period-seconds", "0.01",
             "--state-dir", Path.Combine(dir, "state"), "--metrics", $"127.0.0.1:{metricsPort}", "--drain-timeout-seconds", "1"]);
         string metrics = "";
         await Harness.WaitUntil(() =>

@@ -49,10 +49,21 @@ public static class RunCommand
             return bad == 0 ? 0 : 1;
         }
 
+        var channels = new Dictionary<string, IReadOnlyList<string>>();
         var factories = new DaemonFactories
         {
-            CreateForecaster = s => StreamForecaster.Load(s.Model, s.Precision, s.FineTune),
-            CreateSource = s => Sources.Create(s.Source, msg => Console.Error.WriteLine($"stream {s.Name}: {msg}")),
+            CreateForecaster = s =>
+            {
+                var f = StreamForecaster.Load(s.Model, s.Precision, s.FineTune);
+                lock (channels) channels[s.Name] = f.InputChannels;
+                return f;
+            },
+            CreateSource = s =>
+            {
+                IReadOnlyList<string>? ch;
+                lock (channels) ch = channels.GetValueOrDefault(s.Name);
+                return Sources.Create(s, settings.Mqtt, ch, msg => Console.Error.WriteLine($"stream {s.Name}: {msg}"));
+            },
         };
         using var host = DaemonHost.Build(settings, factories);
         host.Run();
