@@ -145,4 +145,21 @@ public class StreamForecasterTests
         Assert.True(sf.Stats.Updates > 0);
         foreach (float y in f) Assert.True(float.IsFinite(y));
     }
+
+    [Theory]
+    [InlineData(Precision.Float32)]
+    [InlineData(Precision.Int8)]
+    public void Observe_allocates_nothing_with_the_background_learner_running(Precision precision)
+    {
+        var x = TestData.Drifting(3000, 900, 9);
+        var model = TrainSmall(x);
+        using var sf = new StreamForecaster(model, new StreamForecasterOptions { Precision = precision, FineTune = true, BackgroundLearning = true });
+        var f = new float[4];
+        var sample = new float[1];
+        for (int t = 0; t < 1000; t++) { sample[0] = x[t]; sf.Observe(sample, f); }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int t = 1000; t < 3000; t++) { sample[0] = t % 500 == 0 ? float.NaN : x[t]; sf.Observe(sample, f); }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(precision, sf.Precision);
+    }
 }
