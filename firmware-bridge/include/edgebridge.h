@@ -13,11 +13,17 @@ extern "C" {
 #define EB_VERSION 1u
 #define EB_HEADER_SIZE 10u
 #define EB_CRC_SIZE 2u
+/* The protocol allows payloads up to 1024 bytes and 64 channels (the host always accepts those). A small board may build
+ * with less RAM, e.g. -DEB_MAX_PAYLOAD=128 -DEB_MAX_CHANNELS=8 (an ATmega328 has 2 KB). */
+#ifndef EB_MAX_PAYLOAD
 #define EB_MAX_PAYLOAD 1024u
+#endif
 /* COBS worst case: one code byte per 254 data bytes (at least one), plus the 0x00 delimiter */
 #define EB_COBS_MAX(n) ((n) + ((n) / 254u) + 1u)
 #define EB_MAX_WIRE (EB_COBS_MAX(EB_MAX_PAYLOAD) + 1u)
+#ifndef EB_MAX_CHANNELS
 #define EB_MAX_CHANNELS 64u
+#endif
 #define EB_MAX_STRING 32u
 
 enum eb_frame_type {

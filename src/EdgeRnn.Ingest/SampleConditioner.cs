@@ -28,7 +28,7 @@ public sealed record ConditionerOptions(long PeriodMs)
 /// (they are never passed on as numbers), resamples every stream onto a grid of multiples of the model's period by linear
 /// interpolation between consecutive inputs, and fills gaps per <see cref="GapPolicy"/> (missing is NaN, explicitly).
 /// Out-of-order and wrong-width samples are dropped and counted. Per stream state is allocated once; nothing per sample.
-/// Emits on the source's thread, like any sink.
+/// Emits on the source's thread, like any sink; not thread-safe, so use one conditioner per source.
 /// </summary>
 public sealed class SampleConditioner : ISampleSink
 {

@@ -100,12 +100,14 @@ public class SerialSourceTests
         }
     }
 
-    private static void WaitFor(Func<bool> condition, TimeSpan timeout, string what)
+    private static void WaitFor(Func<bool> condition, TimeSpan timeout, string what) => WaitFor(condition, timeout, () => what);
+
+    private static void WaitFor(Func<bool> condition, TimeSpan timeout, Func<string> what)
     {
         var sw = Stopwatch.StartNew();
         while (!condition())
         {
-            if (sw.Elapsed > timeout) throw new TimeoutException("timed out waiting for " + what);
+            if (sw.Elapsed > timeout) throw new TimeoutException("timed out waiting for " + what());
             Thread.Sleep(10);
         }
     }
@@ -122,7 +124,9 @@ public class SerialSourceTests
             WaitFor(() => src.Connected, TimeSpan.FromSeconds(3), "connect");
             using var dev = new Device(socat.A, 3000);
             dev.Join();
-            WaitFor(() => rec.Samples.Count >= 3000, TimeSpan.FromSeconds(5), "3000 samples");
+            WaitFor(() => rec.Samples.Count >= 3000, TimeSpan.FromSeconds(10),
+                () => $"3000 samples: got {rec.Samples.Count}, device generated {dev.Generated}, opened {dev.Opens}x; " +
+                      string.Join(", ", src.Counters.Select(kv => kv.Key + "=" + kv.Value)));
             await Task.Delay(100);
             var c = src.Counters;
             var values = rec.Samples.Select(s => s.Values[0]).ToArray();
@@ -184,6 +188,81 @@ public class SerialSourceTests
             return 0;
         });
     }
+
+    [Fact]
+    public async Task Opens_through_a_relative_by_id_style_symlink_and_notices_when_the_link_goes()
+    {
+        using var dir = new TestPaths.TempDir();
+        using var socat = new Socat(dir.Path);
+        string byId = Path.Combine(dir.Path, "serial", "by-id");
+        Directory.CreateDirectory(byId);
+        string link = Path.Combine(byId, "usb-EdgeRnn_Sim_1234-if00");
+        File.CreateSymbolicLink(link, "../../b");               // relative, like udev's /dev/serial/by-id links
+        var rec = new Recorder();
+        var log = new ConcurrentQueue<string>();
+        await WithSource(new SerialSettings(link) { Log = log.Enqueue, ReconnectMax = TimeSpan.FromMilliseconds(200) }, rec, async src =>
+        {
+            WaitFor(() => src.Connected, TimeSpan.FromSeconds(3), "connect");
+            string target = new FileInfo(socat.B).ResolveLinkTarget(true)!.FullName;
+            Assert.Contains(log, l => l.Contains($"connected ({target})", StringComparison.Ordinal));
+            using (var dev = new Device(socat.A, 300)) dev.Join();
+            WaitFor(() => rec.Samples.Count >= 300, TimeSpan.FromSeconds(5), "300 samples");
+            File.Delete(link);                                   // the udev link vanishes (device unplugged)
+            WaitFor(() => !src.Connected, TimeSpan.FromSeconds(3), "the source to notice the link is gone");
+            Assert.Contains(log, l => l.Contains("vanished", StringComparison.Ordinal));
+            File.CreateSymbolicLink(link, "../../b");
+            WaitFor(() => src.Connected, TimeSpan.FromSeconds(3), "reconnect through the new link");
+            Assert.Equal(1, src.Counters["reconnects"]);
+            await Task.CompletedTask;
+            return 0;
+        });
+    }
+
+    [Fact]
+    public async Task A_silent_device_is_treated_as_gone_and_reopened()
+    {
+        using var dir = new TestPaths.TempDir();
+        using var socat = new Socat(dir.Path);
+        var rec = new Recorder();
+        var log = new ConcurrentQueue<string>();
+        string pts = new FileInfo(socat.B).ResolveLinkTarget(true)!.FullName;
+        var settings = new SerialSettings(socat.B)
+        {
+            Log = log.Enqueue, StaleAfter = TimeSpan.FromMilliseconds(300), ReconnectMin = TimeSpan.FromMilliseconds(20),
+            ReconnectMax = TimeSpan.FromMilliseconds(20),
+        };
+        int maxFds = 0, maxThreads = 0;
+        await WithSource(settings, rec, async src =>
+        {
+            // several close/reopen cycles: never more than one descriptor on the pty, never more than one reader thread
+            var sw = Stopwatch.StartNew();
+            while (src.Counters["reconnects"] < 4 && sw.Elapsed < TimeSpan.FromSeconds(8))
+            {
+                maxFds = Math.Max(maxFds, OpenDescriptors(pts));
+                maxThreads = Math.Max(maxThreads, SerialThreads());
+                await Task.Delay(5);
+            }
+            Assert.True(src.Counters["reconnects"] >= 4, "reconnects: " + src.Counters["reconnects"]);
+            Assert.Contains(log, l => l.Contains("no data for 0.3 s", StringComparison.Ordinal));
+            return 0;
+        });
+        Assert.Equal(1, maxFds);
+        Assert.Equal(1, maxThreads);
+        Assert.Equal(0, OpenDescriptors(pts));   // disposed: the port is closed
+        Assert.Equal(0, SerialThreads());        // and the reader thread is gone
+    }
+
+    private static int OpenDescriptors(string target) => Directory.GetFiles("/proc/self/fd").Count(fd =>
+    {
+        try { return new FileInfo(fd).LinkTarget == target; } catch (IOException) { return false; }
+    });
+
+    // Linux shows the first 15 bytes of a managed thread's name in /proc/self/task/*/comm
+    private static int SerialThreads() => Directory.GetDirectories("/proc/self/task").Count(t =>
+    {
+        try { return File.ReadAllText(Path.Combine(t, "comm")).StartsWith("serial /", StringComparison.Ordinal); }
+        catch (IOException) { return false; }
+    });
 
     [Fact]
     public async Task Missing_device_gives_a_clear_error_and_the_source_keeps_retrying_until_it_appears()
