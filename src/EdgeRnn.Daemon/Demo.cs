@@ -42,7 +42,7 @@ public static class Demo
         {
             var settings = DaemonConfig.Resolve(new DaemonOptions
             {
-                Stream = "machine-temp", Source = "playback", Model = modelPath, Precision = "int8", FineTune = "on",
+                Stream = "machine-temp", Source = "csv:machine_temperature_system_failure.csv", /* replayed by PlaybackSource below */ Model = modelPath, Precision = "int8", FineTune = "on",
                 Mqtt = $"mqtt://127.0.0.1:{port}", Gateway = "demo", StateDir = Path.Combine(work, "state"),
                 Metrics = "127.0.0.1:0", LogLevel = "Warning", CheckpointIntervalSeconds = 60, DrainTimeoutSeconds = 2,
             }, new Dictionary<string, string?>());

@@ -80,8 +80,7 @@ public sealed class Subscriber : IAsyncDisposable
 [Collection("processes")]
 public sealed class EndToEndTests(ITestOutputHelper output)
 {
-    // int8 once the quantized forecaster is wired into NetworkFactory (quant + forecast branches)
-    private const string E2EPrecision = "float32";
+    private const string E2EPrecision = "int8";
 
     [Fact]
     public async Task Serial_frames_to_mqtt_survive_broker_restarts_and_a_daemon_SIGKILL_with_no_forecast_lost()
