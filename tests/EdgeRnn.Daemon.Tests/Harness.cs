@@ -102,7 +102,9 @@ public sealed class Child : IDisposable
     public bool Stop(int signal, TimeSpan timeout)
     {
         Harness.Signal(Process, signal);
-        return Process.WaitForExit(timeout);
+        if (!Process.WaitForExit(timeout)) return false;
+        Process.WaitForExit(); // with redirected output, only this one waits for the last lines to be read
+        return true;
     }
 
     public void Dispose()
