@@ -1,11 +1,72 @@
+using EdgeRnn.Daemon;
+using EdgeRnn.Forecasting;
+using Microsoft.Extensions.Hosting;
+
 namespace EdgeRnn.Cli.Commands;
 
-// Scaffold: replaced by the issue that builds this command.
+/// <summary>
+/// edgernn run [--config edgernn.json] [--validate] [--source S] [--model M] [--precision int8|float32] [--mqtt URL] ...
+/// Every setting is also a JSON key and an EDGERNN_* environment variable (see deploy/edgernn.json and the README).
+/// </summary>
 public static class RunCommand
 {
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("this command is not built yet");
-        return 3;
+        DaemonSettings settings;
+        bool validateOnly;
+        try
+        {
+            var (options, v) = DaemonConfig.Load(args);
+            validateOnly = v;
+            settings = DaemonConfig.Resolve(options);
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"edgernn run: configuration error:{Environment.NewLine}  {e.Message.Replace(Environment.NewLine, Environment.NewLine + "  ")}");
+            return 2;
+        }
+
+        if (validateOnly)
+        {
+            int bad = 0;
+            foreach (var s in settings.Streams)
+            {
+                try
+                {
+                    Sources.Validate(s.Source);
+                    using var f = StreamForecaster.Load(s.Model, s.Precision, fineTune: false);
+                    Console.WriteLine($"stream {s.Name}: {s.Source} -> {f.ModelName} {f.ModelVersion} ({s.Precision}, inputs [{string.Join(",", f.InputChannels)}], horizon {f.Horizon}, fine-tune {(s.FineTune ? "on" : "off")})");
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or NotSupportedException or ConfigException)
+                {
+                    Console.Error.WriteLine($"stream {s.Name}: {e.Message}");
+                    bad++;
+                }
+            }
+            string mqtt = settings.Mqtt is { } m ? $"mqtt{(m.Tls ? "s" : "")}://{m.Host}:{m.Port} as {m.ClientId}" : "none";
+            Console.WriteLine($"broker {mqtt}; topics {settings.TopicPrefix}/{settings.Gateway}/<stream>/forecast; state {settings.StateDir}");
+            Console.WriteLine(bad == 0 ? "configuration OK" : $"configuration has {bad} problem(s)");
+            return bad == 0 ? 0 : 1;
+        }
+
+        var channels = new Dictionary<string, IReadOnlyList<string>>();
+        var factories = new DaemonFactories
+        {
+            CreateForecaster = s =>
+            {
+                var f = StreamForecaster.Load(s.Model, s.Precision, s.FineTune);
+                lock (channels) channels[s.Name] = f.InputChannels;
+                return f;
+            },
+            CreateSource = s =>
+            {
+                IReadOnlyList<string>? ch;
+                lock (channels) ch = channels.GetValueOrDefault(s.Name);
+                return Sources.Create(s, settings.Mqtt, ch, msg => Console.Error.WriteLine($"stream {s.Name}: {msg}"));
+            },
+        };
+        using var host = DaemonHost.Build(settings, factories);
+        host.Run();
+        return Environment.ExitCode;
     }
 }

@@ -1,0 +1,254 @@
+using System.Threading.Channels;
+using EdgeRnn.Forecasting;
+using EdgeRnn.Ingest;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeRnn.Daemon;
+
+/// <summary>How the daemon gets its forecasters and sources (the CLI passes the real ones; tests may pass doubles).</summary>
+public sealed class DaemonFactories
+{
+    public required Func<ResolvedStream, IStreamForecaster> CreateForecaster { get; init; }
+    public required Func<ResolvedStream, ISampleSource> CreateSource { get; init; }
+    /// <summary>Called once every stream is up, with the metrics endpoint actually bound (tests and the demo read it).</summary>
+    public Action<DaemonRuntime>? Started { get; init; }
+}
+
+/// <summary>What a running daemon exposes to its embedder.</summary>
+public sealed class DaemonRuntime
+{
+    public required IReadOnlyList<StreamPipeline> Pipelines { get; init; }
+    public required Outbox Outbox { get; init; }
+    public required DaemonMetrics Metrics { get; init; }
+    public System.Net.IPEndPoint? MetricsEndpoint { get; init; }
+}
+
+/// <summary>
+/// The `edgernn run` service: builds each stream (model, source, pipeline, checkpoint restore), the outbox and publisher,
+/// the metrics responder and the checkpoint writer; on SIGTERM stops the sources, checkpoints, drains the outbox
+/// (bounded), says offline and exits.
+/// </summary>
+public sealed class DaemonService(DaemonSettings settings, DaemonFactories factories, ILogger<DaemonService> log,
+    IHostApplicationLifetime lifetime, ISystemdNotifier? notifier = null) : BackgroundService
+{
+    private readonly Channel<(StreamPipeline, byte[])> _checkpoints = Channel.CreateBounded<(StreamPipeline, byte[])>(
+        new BoundedChannelOptions(64) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield(); // let the host finish starting; everything below runs off the startup path
+        Directory.CreateDirectory(settings.StateDir);
+        var outbox = new Outbox(Path.Combine(settings.StateDir, "outbox"), settings.OutboxMaxBytes, settings.OutboxFsync, log);
+        var metrics = new DaemonMetrics { Outbox = outbox };
+        var pipelines = new List<StreamPipeline>();
+        var sources = new Dictionary<StreamPipeline, ISampleSource>();
+        var stores = new Dictionary<StreamPipeline, CheckpointStore>();
+        string ckptDir = Path.Combine(settings.StateDir, "checkpoints");
+        foreach (var s in settings.Streams)
+        {
+            IStreamForecaster f;
+            try { f = factories.CreateForecaster(s); }
+            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or UnauthorizedAccessException or NotSupportedException)
+            {
+                log.LogError("stream {Stream}: cannot load model {Model}: {Error}; this stream is not started", s.Name, s.Model, e.Message);
+                continue;
+            }
+            string topic = $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/forecast";
+            var p = new StreamPipeline(s, f, outbox, topic, settings.MessageExpirySeconds, log, s.Condition);
+            var store = new CheckpointStore(ckptDir, s.Name, log);
+            foreach (var (gen, payload) in store.LoadAll())
+            {
+                if (p.RestoreCheckpoint(payload, gen))
+                {
+                    log.LogInformation("stream {Stream}: resumed from checkpoint generation {Gen}", s.Name, gen);
+                    p.Metrics.LastCheckpointUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                    break;
+                }
+            }
+            p.CheckpointCaptured = (pl, bytes) => _checkpoints.Writer.TryWrite((pl, bytes));
+            pipelines.Add(p);
+            stores[p] = store;
+            metrics.Streams.Add(p.Metrics);
+            log.LogInformation("stream {Stream}: {Source} -> model {Model} {Version} ({Precision}, inputs [{Inputs}], targets [{Targets}], horizon {H}, fine-tune {Ft}) -> {Topic}; next seq {Seq}",
+                s.Name, s.Source, f.ModelName, f.ModelVersion, f.Precision, string.Join(",", f.InputChannels), string.Join(",", f.Targets), f.Horizon, s.FineTune ? "on" : "off", topic, outbox.LastSeq(s.Name) + 1);
+        }
+        if (pipelines.Count == 0)
+        {
+            log.LogCritical("no stream could be started: exiting");
+            outbox.Dispose();
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+            return;
+        }
+        metrics.SourceCounters = () =>
+        {
+            var all = new Dictionary<string, long>();
+            foreach (var (p, src) in sources.ToArray())
+                foreach (var kv in src.Counters) all[$"{p.Name}:{kv.Key}"] = kv.Value;
+            foreach (var p in pipelines)
+                foreach (var kv in p.ConditionerCounters) all[$"{p.Name}:conditioner_{kv.Key}"] = kv.Value;
+            return all;
+        };
+
+        MetricsServer? server = null;
+        if (settings.Metrics is not null)
+        {
+            try
+            {
+                server = new MetricsServer(settings.Metrics, metrics, () => Health(pipelines, metrics, settings), log);
+                server.Start();
+                log.LogInformation("metrics on http://{Endpoint}/metrics and /healthz", server.LocalEndpoint);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                log.LogError("metrics endpoint {Endpoint} unavailable ({Error}); running without it", settings.Metrics, e.Message);
+                server = null;
+            }
+        }
+
+        using var publisherStop = new CancellationTokenSource();
+        Task publisher = Task.CompletedTask;
+        if (settings.Mqtt is { } mq)
+        {
+            var disc = pipelines.Select(p => new DiscoveryStream(p.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{p.Name}/forecast",
+                p.Forecaster.Targets, p.Forecaster.ModelName, p.Forecaster.ModelVersion)).ToList();
+            var pub = new MqttPublisher(settings, mq, outbox, metrics, disc, log);
+            publisher = Task.Run(() => pub.RunAsync(publisherStop.Token), CancellationToken.None);
+        }
+        else log.LogWarning("no MQTT broker configured (--mqtt): forecasts are kept in the outbox only");
+
+        using var sourceStop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var sourceTasks = pipelines.Select(p => Task.Run(() => RunSourceAsync(p, sources, sourceStop.Token), CancellationToken.None)).ToList();
+        var writer = Task.Run(() => WriteCheckpointsAsync(stores), CancellationToken.None);
+        var ticker = Task.Run(() => TickAsync(pipelines, stoppingToken), CancellationToken.None);
+        factories.Started?.Invoke(new DaemonRuntime { Pipelines = pipelines, Outbox = outbox, Metrics = metrics, MetricsEndpoint = server?.LocalEndpoint });
+
+        try { await Task.Delay(Timeout.Infinite, stoppingToken); } catch (OperationCanceledException) { }
+
+        // shutdown: sources first (no new forecasts), then checkpoints, then drain what is left, then offline
+        log.LogInformation("stopping: closing sources");
+        sourceStop.Cancel();
+        await Task.WhenAll(sourceTasks);
+        await ticker;
+        _checkpoints.Writer.TryComplete();
+        await writer;
+        foreach (var p in pipelines)
+        {
+            try
+            {
+                long gen = stores[p].Save(p.CaptureCheckpoint());
+                log.LogInformation("stream {Stream}: checkpoint generation {Gen} written", p.Name, gen);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogError("stream {Stream}: final checkpoint failed: {Error}", p.Name, e.Message); }
+        }
+        if (settings.Mqtt is not null)
+        {
+            var deadline = DateTime.UtcNow + settings.DrainTimeout;
+            while (outbox.Depth > 0 && DateTime.UtcNow < deadline) await Task.Delay(50, CancellationToken.None);
+            if (outbox.Depth > 0) log.LogWarning("drain timeout ({Timeout}s): {Depth} forecast(s) stay in the outbox for the next start", settings.DrainTimeout.TotalSeconds, outbox.Depth);
+            else log.LogInformation("outbox drained");
+        }
+        publisherStop.Cancel();
+        await publisher;
+        outbox.Dispose();
+        if (server is not null) await server.DisposeAsync();
+        foreach (var (_, src) in sources) await src.DisposeAsync();
+        foreach (var p in pipelines) p.Forecaster.Dispose();
+    }
+
+    private async Task RunSourceAsync(StreamPipeline p, Dictionary<StreamPipeline, ISampleSource> sources, CancellationToken ct)
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        var s = settings.Streams.First(x => x.Name == p.Name);
+        while (!ct.IsCancellationRequested)
+        {
+            ISampleSource src;
+            try
+            {
+                src = factories.CreateSource(s);
+                lock (sources) { if (sources.Remove(p, out var old)) _ = old.DisposeAsync(); sources[p] = src; }
+                p.SourceChannels = () => src.Channels;
+                await src.RunAsync(p, ct);
+                if (!ct.IsCancellationRequested) { log.LogInformation("stream {Stream}: source {Source} ended", p.Name, src.Description); return; }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception e)
+            {
+                log.LogError("stream {Stream}: source {Source} failed: {Error}; retrying in {Delay}s", p.Name, s.Source, e.Message, backoff.TotalSeconds);
+                try { await Task.Delay(backoff, ct); } catch (OperationCanceledException) { return; }
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            }
+        }
+    }
+
+    private async Task WriteCheckpointsAsync(Dictionary<StreamPipeline, CheckpointStore> stores)
+    {
+        await foreach (var (p, bytes) in _checkpoints.Reader.ReadAllAsync())
+        {
+            try
+            {
+                long gen = stores[p].Save(bytes);
+                Volatile.Write(ref p.Metrics.LastCheckpointUnixMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                log.LogDebug("stream {Stream}: checkpoint generation {Gen} ({Bytes} bytes)", p.Name, gen, bytes.Length);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Interlocked.Increment(ref p.Metrics.CheckpointFailures);
+                log.LogError("stream {Stream}: checkpoint failed: {Error}", p.Name, e.Message);
+            }
+        }
+    }
+
+    /// <summary>Checkpoint requests at the configured rate, and systemd watchdog pings only while samples keep arriving.</summary>
+    private async Task TickAsync(List<StreamPipeline> pipelines, CancellationToken ct)
+    {
+        TimeSpan? watchdog = null;
+        if (notifier is { IsEnabled: true } && long.TryParse(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), out long usec) && usec > 0)
+            watchdog = TimeSpan.FromMicroseconds(usec);
+        long tickTicks = Math.Min(TimeSpan.FromSeconds(1).Ticks, settings.CheckpointInterval.Ticks);
+        if (watchdog is { } w) tickTicks = Math.Min(tickTicks, w.Ticks / 2);
+        var tick = TimeSpan.FromTicks(Math.Max(tickTicks, TimeSpan.FromMilliseconds(10).Ticks));
+        var nextCheckpoint = DateTime.UtcNow + settings.CheckpointInterval;
+        using var timer = new PeriodicTimer(tick);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                if (DateTime.UtcNow >= nextCheckpoint)
+                {
+                    foreach (var p in pipelines) p.RequestCheckpoint();
+                    nextCheckpoint = DateTime.UtcNow + settings.CheckpointInterval;
+                }
+                if (watchdog is { } wd)
+                {
+                    long now = Environment.TickCount64;
+                    bool flowing = pipelines.Any(p => now - Volatile.Read(ref p.Metrics.LastSampleTicks) < (long)wd.TotalMilliseconds);
+                    if (flowing) notifier!.Notify(new ServiceState("WATCHDOG=1"));
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private static (bool, string) Health(List<StreamPipeline> pipelines, DaemonMetrics metrics, DaemonSettings settings)
+    {
+        long now = Environment.TickCount64;
+        var sb = new System.Text.StringBuilder();
+        bool anyFlowing = false;
+        foreach (var p in pipelines)
+        {
+            long last = Volatile.Read(ref p.Metrics.LastSampleTicks);
+            double age = last == 0 ? double.PositiveInfinity : (now - last) / 1000.0;
+            anyFlowing |= age < 60;
+            sb.Append("stream ").Append(p.Name).Append(": last sample ").Append(double.IsInfinity(age) ? "never" : $"{age:F1}s ago")
+              .Append(", forecasts ").Append(Interlocked.Read(ref p.Metrics.Forecasts)).Append('\n');
+        }
+        sb.Append("mqtt: ").Append(settings.Mqtt is null ? "not configured" : Volatile.Read(ref metrics.Connected) == 1 ? "connected" : "disconnected")
+          .Append(", outbox depth ").Append(metrics.Outbox?.Depth ?? 0).Append('\n');
+        // healthy while data flows (or for the first minute); a disconnected broker is degraded, not dead: the outbox holds
+        bool starting = now - metrics.StartTicks < 60_000;
+        return (anyFlowing || starting, sb.ToString());
+    }
+}

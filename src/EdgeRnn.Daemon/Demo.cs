@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using System.Text.Json;
+using EdgeRnn.Forecasting;
+using Microsoft.Extensions.Hosting;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace EdgeRnn.Daemon;
+
+/// <summary>
+/// `edgernn demo`: everything in one process, nothing external. An MQTTnet broker on a free loopback port, a simulated
+/// sensor playing the bundled NAB machine-temperature recording, the real daemon pipeline (bundled model, int8, online
+/// fine-tuning on, outbox, MQTT publisher) and a subscriber that prints every forecast against the truth.
+/// </summary>
+public static class Demo
+{
+    public const string SeriesResource = "demo/machine_temperature_system_failure.csv";
+
+    public static async Task<int> RunAsync(double? durationSeconds, double rateHz, TextWriter output, CancellationToken ct)
+    {
+        var asm = typeof(Demo).Assembly;
+        var (times, values) = LoadSeries(asm);
+        string? modelRes = asm.GetManifestResourceNames().Where(n => n.StartsWith("models/", StringComparison.Ordinal) && n.EndsWith(".safetensors", StringComparison.Ordinal))
+            .OrderBy(n => n.Contains("machine_temp", StringComparison.Ordinal) ? 0 : 1).ThenBy(n => n, StringComparer.Ordinal).FirstOrDefault();
+        if (modelRes is null) { output.WriteLine("edgernn demo: this build has no bundled model (models/*.safetensors)"); return 1; }
+
+        string work = Path.Combine(Path.GetTempPath(), $"edgernn-demo-{Environment.ProcessId}");
+        Directory.CreateDirectory(work);
+        string modelPath = Path.Combine(work, Path.GetFileName(modelRes));
+        await using (var rs = asm.GetManifestResourceStream(modelRes)!)
+        await using (var fs = File.Create(modelPath)) await rs.CopyToAsync(fs, ct);
+
+        int port = FreeLoopbackPort();
+        var server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
+            .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointPort(port).Build());
+        await server.StartAsync();
+        try
+        {
+            var settings = DaemonConfig.Resolve(new DaemonOptions
+            {
+                Stream = "machine-temp", Source = "csv:machine_temperature_system_failure.csv", /* replayed by PlaybackSource below */ Model = modelPath, Precision = "int8", FineTune = "on",
+                Mqtt = $"mqtt://127.0.0.1:{port}", Gateway = "demo", StateDir = Path.Combine(work, "state"),
+                Metrics = "127.0.0.1:0", LogLevel = "Warning", CheckpointIntervalSeconds = 60, DrainTimeoutSeconds = 2,
+            }, new Dictionary<string, string?>());
+            int live = (int)(values.Length * 0.8); // past the model's training and validation rows: unseen data
+            const int Warmup = 400; // the model's look-back window, replayed at once so forecasts start immediately
+            int start = live - Warmup;
+            var truth = new Dictionary<long, float>(values.Length);
+            for (int i = 0; i < values.Length; i++) truth[times[i]] = values[i];
+            var factories = new DaemonFactories
+            {
+                CreateForecaster = s =>
+                {
+                    try { return StreamForecaster.Load(s.Model, s.Precision, s.FineTune); }
+                    catch (NotSupportedException e)
+                    {
+                        output.WriteLine($"edgernn demo: {e.Message}: using float32");
+                        return StreamForecaster.Load(s.Model, Precision.Float32, s.FineTune);
+                    }
+                },
+                CreateSource = s => new PlaybackSource(s.Name, ["value"], times, values.Select(v => new[] { v }).ToArray(), rateHz, start, Warmup),
+            };
+
+            using var subscriber = new MqttClientFactory().CreateMqttClient();
+            var printer = new ForecastPrinter(output, truth, times[^1] - times[0] + (times[1] - times[0]), times[0], times[live]);
+            subscriber.ApplicationMessageReceivedAsync += e => { printer.OnMessage(e.ApplicationMessage.Topic, e.ApplicationMessage.Payload); return Task.CompletedTask; };
+            await subscriber.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("edgernn-demo-viewer").Build(), ct);
+            await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("edgernn/demo/+/forecast", MqttQualityOfServiceLevel.AtLeastOnce).Build(), ct);
+
+            output.WriteLine($"edgernn demo: MQTT broker on 127.0.0.1:{port}, sensor: NAB machine_temperature_system_failure (5-min samples) replayed at {rateHz} Hz from row {live} (after {Warmup} rows of warm-up),");
+            output.WriteLine($"model {Path.GetFileName(modelPath)} (int8) with online fine-tuning; forecasts on edgernn/demo/machine-temp/forecast. Ctrl+C to stop.");
+            output.WriteLine("  seq  time              truth   forecast(1 step)   error  | MAE model  MAE naive | forecast +H   fine-tune");
+
+            using var host = DaemonHost.Build(settings, factories);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            if (durationSeconds is { } d) stop.CancelAfter(TimeSpan.FromSeconds(d));
+            await host.RunAsync(stop.Token);
+            output.WriteLine($"edgernn demo: {printer.Count} forecasts; MAE of the 1-step forecast {printer.Mae:F3} vs {printer.NaiveMae:F3} for repeating the last value");
+            await subscriber.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
+            return printer.Count > 0 ? 0 : 1;
+        }
+        finally
+        {
+            await server.StopAsync(new MqttServerStopOptionsBuilder().Build());
+            server.Dispose();
+            try { Directory.Delete(work, true); } catch (IOException) { }
+        }
+    }
+
+    private static (long[] Times, float[] Values) LoadSeries(Assembly asm)
+    {
+        using var s = asm.GetManifestResourceStream(SeriesResource) ?? throw new InvalidDataException($"missing embedded resource {SeriesResource}");
+        using var r = new StreamReader(s);
+        var t = new List<long>();
+        var v = new List<float>();
+        r.ReadLine();
+        while (r.ReadLine() is { } line)
+        {
+            int c = line.IndexOf(',');
+            if (c < 0) continue;
+            var ts = DateTime.ParseExact(line[..c], "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+            t.Add(new DateTimeOffset(ts, TimeSpan.Zero).ToUnixTimeMilliseconds());
+            v.Add(float.Parse(line.AsSpan(c + 1), CultureInfo.InvariantCulture));
+        }
+        return (t.ToArray(), v.ToArray());
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int p = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return p;
+    }
+
+    /// <summary>Scores each 1-step forecast when its truth arrives (the next sample), with persistence as the yardstick.</summary>
+    private sealed class ForecastPrinter(TextWriter output, Dictionary<long, float> truth, long loopSpan, long firstTs, long liveTs)
+    {
+        private readonly Dictionary<long, float> _pending = new();
+        private double _absErr, _absNaive;
+        private long _scored;
+        public long Count;
+        public double Mae => _scored == 0 ? double.NaN : _absErr / _scored;
+        public double NaiveMae => _scored == 0 ? double.NaN : _absNaive / _scored;
+
+        private bool Truth(long ts, out float v)
+        {
+            long k = loopSpan > 0 && ts >= firstTs ? firstTs + (ts - firstTs) % loopSpan : ts;
+            return truth.TryGetValue(k, out v);
+        }
+
+        public void OnMessage(string topic, System.Buffers.ReadOnlySequence<byte> payload)
+        {
+            using var doc = JsonDocument.Parse(payload);
+            var root = doc.RootElement;
+            long seq = root.GetProperty("seq").GetInt64(), ts = root.GetProperty("ts").GetInt64();
+            var vals = root.GetProperty("values");
+            var hts = root.GetProperty("horizon_ts");
+            int h = vals.GetArrayLength();
+            float next = vals[0][0].ValueKind == JsonValueKind.Number ? vals[0][0].GetSingle() : float.NaN;
+            float last = vals[h - 1][0].ValueKind == JsonValueKind.Number ? vals[h - 1][0].GetSingle() : float.NaN;
+            if (ts < liveTs) return; // warm-up history
+            var ft = root.GetProperty("fine_tune");
+            string loss = ft.GetProperty("loss").ValueKind == JsonValueKind.Number ? ft.GetProperty("loss").GetDouble().ToString("F4", CultureInfo.InvariantCulture) : "-";
+            Count++;
+            string scored = "                              ";
+            if (Truth(ts, out float actual) && _pending.Remove(ts, out float predicted))
+            {
+                float prev = Truth(ts - (hts[0].GetInt64() - ts), out float p) ? p : actual;
+                _absErr += Math.Abs(predicted - actual);
+                _absNaive += Math.Abs(prev - actual);
+                _scored++;
+                scored = $"{actual,7:F2}   {predicted,7:F2}   {Math.Abs(predicted - actual),12:F2}";
+            }
+            _pending[hts[0].GetInt64()] = next;
+            if (_pending.Count > 64) _pending.Clear();
+            string time = DateTimeOffset.FromUnixTimeMilliseconds(ts).UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
+            output.WriteLine(FormattableString.Invariant($"{seq,5}  {time}  {scored}  | {Mae,9:F3}  {NaiveMae,9:F3} | {last,7:F2} (+{h})  {ft.GetProperty("updates").GetInt64()} updates, loss {loss}"));
+        }
+    }
+}

@@ -1,0 +1,249 @@
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace EdgeRnn.Daemon;
+
+/// <summary>Home Assistant MQTT discovery config for one sensor (serialized by the source-generated context below).</summary>
+public sealed class HaSensorConfig
+{
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    [JsonPropertyName("unique_id")] public string UniqueId { get; set; } = "";
+    [JsonPropertyName("object_id")] public string ObjectId { get; set; } = "";
+    [JsonPropertyName("state_topic")] public string StateTopic { get; set; } = "";
+    [JsonPropertyName("value_template")] public string ValueTemplate { get; set; } = "";
+    [JsonPropertyName("json_attributes_topic")] public string JsonAttributesTopic { get; set; } = "";
+    [JsonPropertyName("json_attributes_template")] public string JsonAttributesTemplate { get; set; } = "";
+    [JsonPropertyName("availability_topic")] public string AvailabilityTopic { get; set; } = "";
+    [JsonPropertyName("payload_available")] public string PayloadAvailable { get; set; } = "online";
+    [JsonPropertyName("payload_not_available")] public string PayloadNotAvailable { get; set; } = "offline";
+    [JsonPropertyName("state_class")] public string StateClass { get; set; } = "measurement";
+    [JsonPropertyName("device")] public HaDevice Device { get; set; } = new();
+}
+
+public sealed class HaDevice
+{
+    [JsonPropertyName("identifiers")] public string[] Identifiers { get; set; } = [];
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    [JsonPropertyName("manufacturer")] public string Manufacturer { get; set; } = "EdgeRnn";
+    [JsonPropertyName("model")] public string Model { get; set; } = "edgernn";
+    [JsonPropertyName("sw_version")] public string SwVersion { get; set; } = "";
+}
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(HaSensorConfig))]
+public sealed partial class DaemonJsonContext : JsonSerializerContext;
+
+/// <summary>A stream as announced to Home Assistant.</summary>
+public sealed record DiscoveryStream(string Name, string ForecastTopic, IReadOnlyList<string> Targets, string ModelName, string ModelVersion);
+
+/// <summary>
+/// Owns the MQTT connection (MQTTnet 5 has no managed client): connect with a persistent session (CleanStart false,
+/// session expiry), retained birth "online" and last-will "offline" on &lt;prefix&gt;/&lt;gateway&gt;/status, Home Assistant
+/// discovery (retained, re-sent whenever homeassistant/status goes online), then publish the outbox in order at QoS 1,
+/// removing each message only after its PUBACK. Any failure: disconnect, back off (0.5 s doubling to 10 s, jittered), retry.
+/// </summary>
+public sealed class MqttPublisher
+{
+    private readonly MqttSettings _mqtt;
+    private readonly DaemonSettings _settings;
+    private readonly Outbox _outbox;
+    private readonly DaemonMetrics _metrics;
+    private readonly IReadOnlyList<DiscoveryStream> _streams;
+    private readonly ILogger _log;
+    private readonly string _statusTopic;
+    private readonly IMqttClient _client;
+    private int _discoveryDue;
+
+    public MqttPublisher(DaemonSettings settings, MqttSettings mqtt, Outbox outbox, DaemonMetrics metrics, IReadOnlyList<DiscoveryStream> streams, ILogger log)
+    {
+        _settings = settings;
+        _mqtt = mqtt;
+        _outbox = outbox;
+        _metrics = metrics;
+        _streams = streams;
+        _log = log;
+        _statusTopic = $"{settings.TopicPrefix}/{settings.Gateway}/status";
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += e =>
+        {
+            if (e.ApplicationMessage.Topic == $"{_settings.DiscoveryPrefix}/status" && e.ApplicationMessage.ConvertPayloadToString() == "online")
+            {
+                Volatile.Write(ref _discoveryDue, 1);
+                _log.LogInformation("Home Assistant came online: re-sending discovery");
+            }
+            return Task.CompletedTask;
+        };
+    }
+
+    public bool IsConnected => _client.IsConnected;
+
+    private MqttClientOptions BuildOptions()
+    {
+        var b = new MqttClientOptionsBuilder()
+            .WithTcpServer(_mqtt.Host, _mqtt.Port)
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithClientId(_mqtt.ClientId)
+            .WithCleanStart(false)
+            .WithSessionExpiryInterval(_settings.SessionExpirySeconds)
+            .WithKeepAlivePeriod(TimeSpan.FromSeconds(15))
+            .WithTimeout(TimeSpan.FromSeconds(10))
+            .WithWillTopic(_statusTopic)
+            .WithWillPayload("offline")
+            .WithWillRetain(true)
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithWillContentType("text/plain");
+        if (_mqtt.Username is not null) b.WithCredentials(_mqtt.Username, _mqtt.Password ?? "");
+        if (_mqtt.Tls)
+        {
+            b.WithTlsOptions(t =>
+            {
+                t.UseTls(true).WithTargetHost(_mqtt.Host);
+                if (_mqtt.CaFile is not null)
+                {
+                    var trust = new X509Certificate2Collection();
+                    trust.ImportFromPemFile(_mqtt.CaFile);
+                    t.WithTrustChain(trust);
+                }
+                if (_mqtt.CertFile is not null && _mqtt.KeyFile is not null)
+                    t.WithClientCertificates([X509Certificate2.CreateFromPemFile(_mqtt.CertFile, _mqtt.KeyFile)]);
+            });
+        }
+        return b.Build();
+    }
+
+    /// <summary>Runs until cancelled; then announces "offline" and disconnects cleanly if connected.</summary>
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var backoff = TimeSpan.FromMilliseconds(500);
+        var options = BuildOptions();
+        bool warnedOnce = false;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                if (!_client.IsConnected)
+                {
+                    var r = await _client.ConnectAsync(options, ct);
+                    if (r.ResultCode != MqttClientConnectResultCode.Success)
+                        throw new IOException($"broker refused the connection: {r.ResultCode} {r.ReasonString}");
+                    Interlocked.Increment(ref _metrics.Reconnects);
+                    Volatile.Write(ref _metrics.Connected, 1);
+                    _log.LogInformation("connected to mqtt{Tls}://{Host}:{Port} as {Client} (session present: {Session}); {Depth} forecast(s) waiting",
+                        _mqtt.Tls ? "s" : "", _mqtt.Host, _mqtt.Port, _mqtt.ClientId, r.IsSessionPresent, _outbox.Depth);
+                    backoff = TimeSpan.FromMilliseconds(500);
+                    warnedOnce = false;
+                    await PublishStatusAsync("online", ct);
+                    if (_settings.Discovery)
+                    {
+                        await _client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
+                            .WithTopicFilter($"{_settings.DiscoveryPrefix}/status", MqttQualityOfServiceLevel.AtLeastOnce).Build(), ct);
+                        Volatile.Write(ref _discoveryDue, 1);
+                    }
+                }
+                await PumpAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { break; }
+            catch (Exception e)
+            {
+                Interlocked.Increment(ref _metrics.PublishFailures);
+                Volatile.Write(ref _metrics.Connected, 0);
+                if (!warnedOnce) _log.LogWarning("mqtt{Tls}://{Host}:{Port}: {Error}; retrying with backoff, {Depth} forecast(s) kept in the outbox",
+                    _mqtt.Tls ? "s" : "", _mqtt.Host, _mqtt.Port, Describe(e), _outbox.Depth);
+                else _log.LogDebug("mqtt retry failed: {Error}", Describe(e));
+                warnedOnce = true;
+                try { if (_client.IsConnected) await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None); } catch (Exception) { }
+                var delay = backoff * (0.75 + 0.5 * Random.Shared.NextDouble());
+                try { await Task.Delay(delay, ct); } catch (OperationCanceledException) { break; }
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
+        Volatile.Write(ref _metrics.Connected, 0);
+        if (_client.IsConnected)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                // a clean disconnect suppresses the will: say offline ourselves
+                await PublishStatusAsync("offline", cts.Token);
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), cts.Token);
+            }
+            catch (Exception e) { _log.LogDebug("mqtt disconnect: {Error}", e.Message); }
+        }
+        _client.Dispose();
+    }
+
+    private static string Describe(Exception e) => e.InnerException is { } i ? $"{e.Message} ({i.Message})" : e.Message;
+
+    private async Task PumpAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            if (Interlocked.Exchange(ref _discoveryDue, 0) == 1) await PublishDiscoveryAsync(ct);
+            if (!_client.IsConnected) throw new IOException("connection lost");
+            var m = _outbox.Peek();
+            if (m is null)
+            {
+                // wake for new data, a lost connection (checked on the next pass) or a discovery request
+                try { await _outbox.WaitAsync(ct).WaitAsync(TimeSpan.FromSeconds(1), ct); }
+                catch (TimeoutException) { }
+                continue;
+            }
+            var msg = new MqttApplicationMessageBuilder()
+                .WithTopic(m.Topic)
+                .WithPayload(m.Payload)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithContentType("application/json")
+                .WithPayloadFormatIndicator(MqttPayloadFormatIndicator.CharacterData)
+                .WithMessageExpiryInterval(m.ExpirySeconds)
+                .Build();
+            var r = await _client.PublishAsync(msg, ct);
+            if (r.ReasonCode is MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers)
+            {
+                _outbox.Ack(m);
+                Interlocked.Increment(ref _metrics.Published);
+            }
+            else throw new IOException($"broker rejected {m.Topic} seq {m.Seq}: {r.ReasonCode} {r.ReasonString}");
+        }
+    }
+
+    private async Task PublishStatusAsync(string status, CancellationToken ct)
+    {
+        await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(_statusTopic).WithPayload(status)
+            .WithRetainFlag(true).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("text/plain").Build(), ct);
+    }
+
+    private async Task PublishDiscoveryAsync(CancellationToken ct)
+    {
+        string version = typeof(MqttPublisher).Assembly.GetName().Version?.ToString(3) ?? "0";
+        foreach (var s in _streams)
+        {
+            for (int t = 0; t < s.Targets.Count; t++)
+            {
+                string id = $"edgernn_{_settings.Gateway}_{s.Name}_{s.Targets[t]}".Replace('-', '_').Replace(' ', '_');
+                var cfg = new HaSensorConfig
+                {
+                    Name = $"{s.Name} {s.Targets[t]} forecast",
+                    UniqueId = id,
+                    ObjectId = id,
+                    StateTopic = s.ForecastTopic,
+                    // the next step's forecast is the state; the whole horizon rides along as attributes
+                    ValueTemplate = $"{{{{ value_json['values'][0][{t}] }}}}",
+                    JsonAttributesTopic = s.ForecastTopic,
+                    JsonAttributesTemplate = "{{ {'horizon_ts': value_json.horizon_ts, 'forecast': value_json['values'], 'seq': value_json.seq, 'model': value_json.model} | tojson }}",
+                    AvailabilityTopic = _statusTopic,
+                    Device = new HaDevice { Identifiers = [$"edgernn_{_settings.Gateway}"], Name = $"EdgeRnn {_settings.Gateway}", Model = $"{s.ModelName} {s.ModelVersion}", SwVersion = version },
+                };
+                byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaSensorConfig);
+                await _client.PublishAsync(new MqttApplicationMessageBuilder()
+                    .WithTopic($"{_settings.DiscoveryPrefix}/sensor/{id}/config").WithPayload(payload).WithRetainFlag(true)
+                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);
+            }
+        }
+    }
+}

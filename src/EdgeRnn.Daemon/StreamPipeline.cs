@@ -1,0 +1,252 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using EdgeRnn.Forecasting;
+using EdgeRnn.Ingest;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeRnn.Daemon;
+
+/// <summary>
+/// One stream: samples from its source → channel mapping and conditioning → model step (state carried by the forecaster)
+/// → forecast payload → outbox. Runs entirely on the source's thread; the forecaster learns on its own background learner.
+/// Checkpoints are captured here (between two steps, so the state is consistent without a lock) and written to disk elsewhere.
+/// </summary>
+public sealed class StreamPipeline : ISampleSink
+{
+    private readonly ResolvedStream _config;
+    private readonly IStreamForecaster _forecaster;
+    private readonly Outbox _outbox;
+    private readonly ILogger _log;
+    private readonly string _topic;
+    private readonly uint _expiry;
+    private readonly float[] _input;
+    private readonly float[] _forecast;
+    private readonly ArrayBufferWriter<byte> _json = new(1024);
+    private readonly Utf8JsonWriter _writer;
+    private readonly string _precisionName;
+    private int[]? _channelMap;          // model input i ← source value _channelMap[i]
+    private int _mappedFrom = -1;         // the source value count the map was built for
+    private long _lastTs;
+    private double _periodEmaMs;
+    private long _lastBadLogTicks;
+    private volatile int _checkpointRequested;
+    private readonly SampleConditioner? _conditioner;
+
+    /// <summary>Forwards the conditioner's output (grid-aligned samples) to the model step.</summary>
+    private sealed class StepSink(StreamPipeline p) : ISampleSink
+    {
+        public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values) => p.Step(timestampMs, values);
+    }
+
+    public StreamMetrics Metrics { get; }
+    public string Name => _config.Name;
+    public IStreamForecaster Forecaster => _forecaster;
+    /// <summary>The channel names the source reports (null: unknown, values are taken in order).</summary>
+    public Func<IReadOnlyList<string>>? SourceChannels { get; set; }
+    /// <summary>Receives a captured checkpoint payload (from the source thread) to write it to disk off the hot path.</summary>
+    public Action<StreamPipeline, byte[]>? CheckpointCaptured { get; set; }
+
+    public StreamPipeline(ResolvedStream config, IStreamForecaster forecaster, Outbox outbox, string topic, uint expirySeconds, ILogger log, bool condition = false)
+    {
+        _config = config;
+        _forecaster = forecaster;
+        _outbox = outbox;
+        _topic = topic;
+        _expiry = expirySeconds;
+        _log = log;
+        _input = new float[forecaster.InputChannels.Count];
+        _forecast = new float[forecaster.Horizon * forecaster.Targets.Count];
+        _writer = new Utf8JsonWriter(_json);
+        _precisionName = forecaster.Precision == Precision.Int8 ? "int8" : "float32";
+        Metrics = new StreamMetrics(config.Name);
+        // resample onto the model's time grid and fill short gaps (Ingest's conditioner) when the period is known
+        var period = config.SamplePeriod ?? forecaster.SamplePeriod;
+        if (condition && period is { } pe && pe.TotalMilliseconds >= 1)
+            _conditioner = new SampleConditioner(new StepSink(this), _input.Length, new ConditionerOptions((long)pe.TotalMilliseconds));
+    }
+
+    /// <summary>The conditioner's counters (non-finite, out of range, out of order, gaps filled...), empty when not conditioning.</summary>
+    public IReadOnlyDictionary<string, long> ConditionerCounters => _conditioner?.Counters ?? new Dictionary<string, long>();
+
+    public void RequestCheckpoint() => _checkpointRequested = 1;
+
+    public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values)
+    {
+        Interlocked.Increment(ref Metrics.Samples);
+        Volatile.Write(ref Metrics.LastSampleTicks, Environment.TickCount64);
+        if (!MapChannels(values)) return;
+        int bad = 0;
+        for (int i = 0; i < _input.Length; i++)
+        {
+            float v = values[_channelMap![i]];
+            if (!float.IsFinite(v)) { v = float.NaN; bad++; } // missing: the forecaster never learns from it
+            _input[i] = v;
+        }
+        if (bad > 0)
+        {
+            Interlocked.Add(ref Metrics.BadValues, bad);
+            long now = Environment.TickCount64;
+            if (now - _lastBadLogTicks > 60_000)
+            {
+                _lastBadLogTicks = now;
+                _log.LogWarning("stream {Stream}: sensor sent a non-finite value (NaN or infinity) at {Ts}; treated as missing ({Count} so far)", Name, timestampMs, Interlocked.Read(ref Metrics.BadValues));
+            }
+        }
+        if (_conditioner is not null) _conditioner.OnSample(Name, timestampMs, _input);
+        else Step(timestampMs, _input);
+    }
+
+    private void Step(long timestampMs, ReadOnlySpan<float> input)
+    {
+        if (_lastTs != 0)
+        {
+            long dt = timestampMs - _lastTs;
+            double period = PeriodMs();
+            if (period > 0 && dt > 2.5 * period) Interlocked.Increment(ref Metrics.Gaps);
+            if (dt > 0) _periodEmaMs = _periodEmaMs == 0 ? dt : 0.9 * _periodEmaMs + 0.1 * dt;
+        }
+        _lastTs = timestampMs;
+
+        long t0 = Stopwatch.GetTimestamp();
+        bool ready = _forecaster.Observe(input, _forecast);
+        long dtTicks = Stopwatch.GetTimestamp() - t0;
+        Interlocked.Add(ref Metrics.StepTicksSum, dtTicks);
+        if (dtTicks > Metrics.StepTicksMax) Volatile.Write(ref Metrics.StepTicksMax, dtTicks);
+        var stats = _forecaster.Stats;
+        Metrics.FineTuneLoss = stats.LastLoss;
+        Volatile.Write(ref Metrics.FineTuneUpdates, stats.Updates);
+        Volatile.Write(ref Metrics.FineTuneRollbacks, stats.Rollbacks);
+
+        if (ready)
+        {
+            long seq = _outbox.LastSeq(Name) + 1;
+            WritePayload(seq, timestampMs);
+            _outbox.Append(Name, seq, _topic, _expiry, _json.WrittenSpan);
+            Interlocked.Increment(ref Metrics.Forecasts);
+        }
+        if (_checkpointRequested != 0)
+        {
+            _checkpointRequested = 0;
+            CheckpointCaptured?.Invoke(this, CaptureCheckpoint());
+        }
+    }
+
+    private double PeriodMs() => _config.SamplePeriod?.TotalMilliseconds ?? _forecaster.SamplePeriod?.TotalMilliseconds ?? _periodEmaMs;
+
+    private bool MapChannels(ReadOnlySpan<float> values)
+    {
+        if (_mappedFrom == values.Length && _channelMap is not null) return true;
+        if (_mappedFrom == values.Length) return false; // already reported as unusable
+        _mappedFrom = values.Length;
+        var want = _forecaster.InputChannels;
+        var have = SourceChannels?.Invoke();
+        if (have is { Count: > 0 } && have.Count == values.Length)
+        {
+            var map = new int[want.Count];
+            bool all = true;
+            for (int i = 0; i < want.Count && all; i++)
+            {
+                int j = -1;
+                for (int k = 0; k < have.Count; k++) if (string.Equals(have[k], want[i], StringComparison.OrdinalIgnoreCase)) { j = k; break; }
+                map[i] = j;
+                all = j >= 0;
+            }
+            if (all) { _channelMap = map; return true; }
+        }
+        if (values.Length == want.Count)
+        {
+            _channelMap = Enumerable.Range(0, want.Count).ToArray();
+            return true;
+        }
+        _channelMap = null;
+        _log.LogError("stream {Stream}: model {Model} expects {Want} input channel(s) [{WantNames}] but the source {Source} sends {Have} [{HaveNames}]; its samples are skipped until that changes",
+            Name, _config.Model, want.Count, string.Join(", ", want), _config.Source, values.Length, have is null ? "unnamed" : string.Join(", ", have));
+        return false;
+    }
+
+    private void WritePayload(long seq, long ts)
+    {
+        _json.Clear();
+        _writer.Reset(_json);
+        var w = _writer;
+        w.WriteStartObject();
+        w.WriteString("stream"u8, Name);
+        w.WriteNumber("seq"u8, seq);
+        w.WriteNumber("ts"u8, ts);
+        w.WriteString("time"u8, DateTimeOffset.FromUnixTimeMilliseconds(ts).UtcDateTime);
+        w.WriteString("model"u8, _forecaster.ModelName);
+        w.WriteString("version"u8, _forecaster.ModelVersion);
+        w.WriteString("precision"u8, _precisionName);
+        w.WriteStartArray("targets"u8);
+        foreach (var t in _forecaster.Targets) w.WriteStringValue(t);
+        w.WriteEndArray();
+        double period = PeriodMs();
+        int h = _forecaster.Horizon, nt = _forecaster.Targets.Count;
+        w.WriteStartArray("horizon_ts"u8);
+        for (int s = 1; s <= h; s++) w.WriteNumberValue(ts + (long)Math.Round(s * period));
+        w.WriteEndArray();
+        // values[step][target], sensor units
+        w.WriteStartArray("values"u8);
+        for (int s = 0; s < h; s++)
+        {
+            w.WriteStartArray();
+            for (int t = 0; t < nt; t++)
+            {
+                float v = _forecast[s * nt + t];
+                if (float.IsFinite(v)) w.WriteNumberValue(v); else w.WriteNullValue();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+        var st = _forecaster.Stats;
+        w.WriteStartObject("fine_tune"u8);
+        w.WriteNumber("updates"u8, st.Updates);
+        w.WriteNumber("rollbacks"u8, st.Rollbacks);
+        if (double.IsFinite(st.LastLoss)) w.WriteNumber("loss"u8, st.LastLoss); else w.WriteNull("loss"u8);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.Flush();
+    }
+
+    /// <summary>Model identity + the forecaster's own checkpoint. Call only between steps (source thread, or source stopped).</summary>
+    public byte[] CaptureCheckpoint()
+    {
+        using var ms = new MemoryStream();
+        using (var bw = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+        {
+            bw.Write(_forecaster.ModelName);
+            bw.Write(_forecaster.ModelVersion);
+            bw.Write(_lastTs);
+        }
+        _forecaster.WriteCheckpoint(ms);
+        return ms.ToArray();
+    }
+
+    /// <summary>Restores from a checkpoint payload; false (with the reason logged) if it belongs to another model or does not load.</summary>
+    public bool RestoreCheckpoint(byte[] payload, long generation)
+    {
+        try
+        {
+            using var ms = new MemoryStream(payload, writable: false);
+            using var br = new BinaryReader(ms, Encoding.UTF8, leaveOpen: true);
+            string model = br.ReadString(), version = br.ReadString();
+            long lastTs = br.ReadInt64();
+            if (model != _forecaster.ModelName || version != _forecaster.ModelVersion)
+            {
+                _log.LogWarning("stream {Stream}: checkpoint generation {Gen} is for model {Model} {Version}, not {Now} {NowVersion}: starting fresh",
+                    Name, generation, model, version, _forecaster.ModelName, _forecaster.ModelVersion);
+                return false;
+            }
+            _forecaster.ReadCheckpoint(ms);
+            _lastTs = lastTs;
+            return true;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException or ArgumentException or FormatException)
+        {
+            _log.LogWarning("stream {Stream}: checkpoint generation {Gen} does not load ({Error})", Name, generation, e.Message);
+            return false;
+        }
+    }
+}
