@@ -17,6 +17,8 @@
     edgernn-<version>-<name>.tar.gz.sha256 for `sha256sum -c`
     logs/<name>.publish.log                the full dotnet publish output (CI greps it for IL2xxx/IL3xxx)
 
+  Without pwsh:  dotnet run build/run-ps1.cs -- ./publish.ps1 -Runtime linux-x64
+
   Runs in pwsh and in a runspace hosted through the System.Management.Automation NuGet package, which has only the
   core engine: so this script uses the language, .NET calls and native commands, and no Utility/Management cmdlets.
 #>
@@ -60,13 +62,13 @@ function Remove-Tree([string] $path) {
 }
 
 # Runs a native command, streams its output, returns the lines; throws on a non-zero exit code.
-function Invoke-Native([string] $what, [string] $exe, [string[]] $arguments) {
+function Invoke-Native([string] $what, [string] $exe, [string[]] $arguments, [switch] $Quiet) {
     $lines = [System.Collections.Generic.List[string]]::new()
     # stderr lines arrive as ErrorRecords; with 'Stop' the first one would end the script before the exit code is known.
     $saved = $ErrorActionPreference
     $ErrorActionPreference = 'Continue'
     try {
-        & $exe @arguments 2>&1 | ForEach-Object { $line = "$_"; $lines.Add($line); Say $line }
+        & $exe @arguments 2>&1 | ForEach-Object { $line = "$_"; $lines.Add($line); if (-not $Quiet) { Say $line } }
         $code = $LASTEXITCODE
     }
     finally { $ErrorActionPreference = $saved }
@@ -112,7 +114,7 @@ if ($missing.Count -gt 0) {
 }
 
 # --- version and commit --------------------------------------------------------------------------------------------
-$version = (Invoke-Native 'reading the version' 'dotnet' @('msbuild', $project, '-nologo', '-getProperty:Version'))[-1].Trim()
+$version = (Invoke-Native 'reading the version' 'dotnet' @('msbuild', $project, '-nologo', '-getProperty:Version') -Quiet)[-1].Trim()
 $commit = $null
 if ($null -ne (Find-OnPath 'git')) {
     $saved = $ErrorActionPreference; $ErrorActionPreference = 'Continue'
@@ -141,7 +143,8 @@ $arguments = @(
     '-c', $Configuration, '-r', $Runtime,
     '--artifacts-path', $build, '-o', $publishDir,
     '-p:PublishAot=true', '-p:InvariantGlobalization=true', '-p:StripSymbols=true',
-    '-p:LinkerFlavor=lld', "-p:ObjCopyName=$objcopy"
+    '-p:LinkerFlavor=lld', "-p:ObjCopyName=$objcopy",
+    '-nodeReuse:false'   # no MSBuild nodes left running after a CI publish
 )
 if ($InstructionSet -ne 'baseline') { $arguments += "-p:IlcInstructionSet=$InstructionSet" }
 if ($commit) { $arguments += "-p:SourceRevisionId=$commit" }

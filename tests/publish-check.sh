@@ -5,7 +5,7 @@
 #
 # The binaries come from publish.ps1, run in a hosted PowerShell runspace by the xunit publish tests
 # (tests/EdgeRnn.Cli.Tests/PublishTests.cs) during test.sh step 2; if they are missing or older than the sources,
-# this script runs those tests first. Then every check below runs (none stops the others) and prints PASS or FAIL
+# this script publishes them first through the same engine (build/run-ps1.cs). Then every check below runs (none stops the others) and prints PASS or FAIL
 # with its name; the ARM64 binary runs under qemu-aarch64 as a Raspberry Pi 4 (-cpu cortex-a72) and a Pi 5
 # (-cpu cortex-a76). A command that answers "not built yet" (exit 3, the scaffold) FAILS its check: the checks for
 # self-test, predict and demo pass once the branches that build those commands are merged.
@@ -33,8 +33,9 @@ for exe in "$x64" "$arm64"; do
 done
 if [ -n "$stale" ]; then
   echo "== publishing through publish.ps1 in a hosted runspace ($stale)"
-  dotnet test tests/EdgeRnn.Cli.Tests -c Release --filter "FullyQualifiedName~EdgeRnn.Cli.Tests.PublishTests" \
-    || { echo "== publish-check: publishing failed"; exit 1; }
+  for rid in linux-x64 linux-arm64; do
+    dotnet run build/run-ps1.cs -- ./publish.ps1 -Runtime "$rid" || { echo "== publish-check: publish.ps1 -Runtime $rid failed"; exit 1; }
+  done
 fi
 
 # --- the check runner --------------------------------------------------------------------------------------------
