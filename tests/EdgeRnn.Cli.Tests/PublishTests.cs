@@ -137,31 +137,6 @@ public sealed partial class PublishTests(PublishFixture fx)
     }
 
     [Fact]
-    public void Missing_toolchain_is_reported_with_the_apt_get_line()
-    {
-        // A PATH holding only dotnet: clang, ld.lld and llvm-objcopy are all missing.
-        string bin = Directory.CreateTempSubdirectory("edgernn-path-").FullName;
-        string? dotnet = FindOnPath("dotnet");
-        Assert.NotNull(dotnet);
-        File.CreateSymbolicLink(Path.Combine(bin, "dotnet"), dotnet);
-        string? saved = Environment.GetEnvironmentVariable("PATH");
-        HostedPowerShell.Result r;
-        try
-        {
-            Environment.SetEnvironmentVariable("PATH", bin);
-            r = HostedPowerShell.RunScript(Path.Combine(Repo.Root, "publish.ps1"),
-                new Dictionary<string, object> { ["Runtime"] = "linux-x64", ["Output"] = Path.Combine(bin, "out") });
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("PATH", saved);
-            Directory.Delete(bin, true);
-        }
-        Assert.False(r.Succeeded);
-        Assert.Contains("sudo apt-get install -y clang lld llvm", r.Failure);
-    }
-
-    [Fact]
     public void Instruction_set_level_applies_to_x64_only()
     {
         var r = HostedPowerShell.RunScript(Path.Combine(Repo.Root, "publish.ps1"),
@@ -230,10 +205,44 @@ public sealed partial class PublishTests(PublishFixture fx)
         return Repo.Run(qemu, ["-L", "/usr/aarch64-linux-gnu", "-cpu", cpu, exe, .. args], RunTimeout);
     }
 
-    private static string? FindOnPath(string name) =>
+    internal static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
 
     [GeneratedRegex(@"^([0-9a-f]{64})  (\S+)\n$")]
     private static partial Regex Sha256Line();
+}
+
+/// <summary>Changes the process-wide PATH for a moment, so it runs alone (no other collection in parallel).</summary>
+[CollectionDefinition("process environment", DisableParallelization = true)]
+public sealed class ProcessEnvironmentCollection;
+
+[Collection("process environment")]
+public sealed class PublishPrerequisiteTests
+{
+    [Fact]
+    public void Missing_toolchain_is_reported_with_the_apt_get_line()
+    {
+        // A PATH holding only dotnet: clang, ld.lld and llvm-objcopy are all missing.
+        string bin = Directory.CreateTempSubdirectory("edgernn-path-").FullName;
+        string? dotnet = PublishTests.FindOnPath("dotnet");
+        Assert.NotNull(dotnet);
+        File.CreateSymbolicLink(Path.Combine(bin, "dotnet"), dotnet);
+        string? saved = Environment.GetEnvironmentVariable("PATH");
+        HostedPowerShell.Result r;
+        try
+        {
+            Environment.SetEnvironmentVariable("PATH", bin);
+            r = HostedPowerShell.RunScript(Path.Combine(Repo.Root, "publish.ps1"),
+                new Dictionary<string, object> { ["Runtime"] = "linux-x64", ["Output"] = Path.Combine(bin, "out") });
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PATH", saved);
+            Directory.Delete(bin, true);
+        }
+        Assert.False(r.Succeeded);
+        Assert.Contains("sudo apt-get install -y clang lld llvm", r.Failure);
+    }
+
 }
