@@ -43,7 +43,7 @@ passed=0
 failed=0
 failures=()
 n=0
-check() {   # check "name" function args...: runs it with output to a log; PASS on exit 0
+check() {   # check "name" function args...: output to a log; PASS on exit 0, showing the log's first "=> " line
   local name=$1; shift
   n=$((n + 1))
   local log="$work/check-$n.log" start=$SECONDS rc
@@ -51,7 +51,7 @@ check() {   # check "name" function args...: runs it with output to a log; PASS 
   rc=$?
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
-    printf 'PASS  %-56s %3ds\n' "$name" $((SECONDS - start))
+    printf 'PASS  %-56s %3ds  %s\n' "$name" $((SECONDS - start)) "$(grep -m1 '^=> ' "$log" | cut -c4-)"
   else
     failed=$((failed + 1))
     local why="exit $rc"
@@ -90,6 +90,7 @@ archive_with_system_tools() {   # GNU tar and sha256sum read what System.Formats
   local exe
   exe=$(ls "$work/x-$rid"/*/edgernn) || return 1
   [ -x "$exe" ] || { echo "edgernn lost its execute bit"; return 1; }
+  echo "=> edgernn $(stat -c %s "$exe") bytes, archive $(stat -c %s "$a") bytes"
   file "$exe" 2>/dev/null || true
   # e_machine, bytes 18-19 of the ELF header: 3e00 x86-64, b700 aarch64
   [ "$(od -An -tx1 -j18 -N2 "$exe" | tr -d ' \n')" = "$machine" ] || { echo "wrong ELF machine"; return 1; }
@@ -98,6 +99,7 @@ archive_with_system_tools() {   # GNU tar and sha256sum read what System.Formats
 version_check() {
   local target=$1 out
   out=$(edgernn_on "$target" version) || return 1
+  echo "=> $(grep '^instruction sets:' <<<"$out" | cut -c19-)"
   echo "$out"
   head -1 <<<"$out" | grep -Eq '^edgernn [0-9]+\.[0-9]+\.[0-9]+' || return 1
   grep -Eq '^commit: +[0-9a-f]{40}' <<<"$out" || return 1
@@ -143,16 +145,20 @@ with open(out, "wb") as f:
 PY
 }
 
-# The input a model reads: ETTh1 rows for a 7-input model, a NAB sensor stream for a 1-input model.
+# The input a model reads (predict: a header row, then input_size numbers per row): real series from models/data,
+# without their time column; a NAB sensor stream for a 1-input model, ETTh1's first input_size columns otherwise.
 model_input() {
   local model=$1 n_in
   n_in=$("$python" -c 'import json,struct,sys
 f=open(sys.argv[1],"rb"); h=json.loads(f.read(struct.unpack("<Q",f.read(8))[0]))
 print(h["rnn.weight_ih_l0"]["shape"][1])' "$model") || return 1
-  case "$n_in" in
-    1) head -n 241 "$root/models/data/nab/machine_temperature_system_failure.csv" ;;
-    *) head -n 241 "$root/models/data/ett/ETTh1.csv" ;;
-  esac
+  if [ "$n_in" -eq 1 ]; then
+    head -n 241 "$root/models/data/nab/machine_temperature_system_failure.csv" | cut -d, -f2
+  elif [ "$n_in" -le 7 ]; then
+    head -n 241 "$root/models/data/ett/ETTh1.csv" | cut -d, -f2-$((n_in + 1))
+  else
+    echo "model $model takes $n_in inputs; no bundled series has that many columns" >&2; return 1
+  fi
 }
 
 # Same model, same input: the ARM64 output must equal the x64 output within 1e-5 (relative to the value, at least
@@ -184,7 +190,7 @@ for i, (la, lb) in enumerate(zip(a, b), 1):
         worst = max(worst, d)
         assert d <= 1e-5, f"line {i}: x64 {u!r} vs arm64 {v!r}"
 assert numbers > 0, "no numbers in the output"
-print(f"{numbers} values, worst relative difference {worst:.3g}")
+print(f"=> {numbers} values, worst relative difference {worst:.3g}")
 PY
 }
 
