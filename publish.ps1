@@ -77,6 +77,7 @@ function Invoke-Native([string] $what, [string] $exe, [string[]] $arguments, [sw
 }
 
 # --- what this runtime needs ---------------------------------------------------------------------------------------
+if (-not [System.OperatingSystem]::IsLinux()) { throw 'publish.ps1: Native AOT links for the OS it runs on: publish the Linux builds on Linux (or WSL)' }
 $hostArch = [System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString()   # X64 | Arm64
 $targetArch = if ($Runtime -eq 'linux-arm64') { 'Arm64' } else { 'X64' }
 $cross = $hostArch -ne $targetArch
