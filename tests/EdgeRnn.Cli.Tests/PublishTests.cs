@@ -13,7 +13,7 @@ namespace EdgeRnn.Cli.Tests;
 public sealed partial class PublishTests(PublishFixture fx)
 {
     private const ushort EmX86_64 = 0x3E, EmAarch64 = 0xB7;
-    private const long MaxExecutableBytes = 12_000_000;
+    private const long MaxExecutableBytes = 12L * 1024 * 1024;   // 12 MiB
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(2);
 
     public static TheoryData<string, ushort> FlavoursAndMachines => new()
