@@ -29,9 +29,7 @@ public static class VersionCommand
         Line("instruction sets", string.Join(' ', DetectedInstructionSets()));
         Line("vectors", $"Vector<T> {Vector<byte>.Count * 8} bits; hardware-accelerated: {AcceleratedWidths()}");
 
-        // LEAD: when branch `quant` is merged, replace `null` with EdgeRnn.Numerics.Int8.Int8Kernels.Active.PathName (one line).
-        string? kernelPath = null;
-        Line("int8 kernel path", kernelPath ?? "(int8 kernels not built into this binary)");
+        Line("int8 kernel path", EdgeRnn.Numerics.Int8.Int8Kernels.Active.PathName);
 
         // Native AOT compiled for the portable x64 baseline cannot use VEX-encoded AVX2 even behind IsSupported checks:
         // say so when the CPU could, since the linux-x64-v3 build would run the wider kernels here.
