@@ -34,7 +34,7 @@ echo "== 1. firmware-bridge C tests"
 if [ -f firmware-bridge/CMakeLists.txt ]; then
   cmake -S firmware-bridge -B firmware-bridge/build -DCMAKE_BUILD_TYPE=Debug >/dev/null
   cmake --build firmware-bridge/build -j2 >/dev/null
-  (cd firmware-bridge/build && ctest --output-on-failure)
+  (cd firmware-bridge/build && ctest --output-on-failure) 2>&1 | tee "$root/test-results-c.log"
 fi
 
 echo "== 2. .NET tests"
@@ -46,6 +46,16 @@ if [ "$rc" -ne 0 ]; then echo "== .NET tests failed (exit $rc)"; exit "$rc"; fi
 
 echo "== 3. Native AOT publish and ARM64 under qemu"
 if [ -x tests/publish-check.sh ]; then
-  tests/publish-check.sh
+  tests/publish-check.sh 2>&1 | tee "$root/test-results-publish.log"
 fi
+
+# One closing line over all three runners (each already failed the script above if anything failed).
+passed=0; failed=0; skipped=0
+read -r p f < <(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' "$root/test-results-c.log" 2>/dev/null | tail -n 1)
+passed=$((passed + ${p:-0} - ${f:-0})); failed=$((failed + ${f:-0}))
+while read -r f p s; do passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s)); done < <(
+  sed -n 's/^[A-Za-z]*!  *- Failed: *\([0-9]*\), Passed: *\([0-9]*\), Skipped: *\([0-9]*\),.*/\1 \2 \3/p' "$root/test-results.log")
+read -r p f < <(sed -n 's/^publish-check: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$root/test-results-publish.log" 2>/dev/null | tail -n 1)
+passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 echo "== all tests passed"
+echo "$passed passed, $failed failed, $skipped skipped"
