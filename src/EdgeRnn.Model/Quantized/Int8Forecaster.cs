@@ -94,8 +94,8 @@ public sealed class Int8Forecaster : IForecaster
             var L = w.Layers[l];
             var hq = _hq[l];
             var hState = _state.AsSpan(LayerOffset(l), h);
-            _k.MatVec(L.Wih, L.InStride, xq[..L.InStride], _accIh);
-            _k.MatVec(L.Whh, w.HStride, hq, _accHh);
+            _k.MatVecPacked(L.Wih, xq[..L.InSize], _accIh);
+            _k.MatVecPacked(L.Whh, hq.AsSpan(0, h), _accHh);
             float sH = _hScale[l];
             switch (s.Arch)
             {
@@ -128,7 +128,7 @@ public sealed class Int8Forecaster : IForecaster
             sIn = _hScale[l];
         }
 
-        _k.MatVec(w.HeadW, w.HStride, _hq[s.NumLayers - 1], _accO);
+        _k.MatVecPacked(w.HeadW, _hq[s.NumLayers - 1].AsSpan(0, h), _accO);
         var y = output[..s.OutputSize];
         Int8Quantize.ScaleBias(_accO, w.HeadScale, _hScale[s.NumLayers - 1], w.HeadBias, y);
         for (int o = 0; o < y.Length; o++) y[o] = y[o] * w.OutStd[o] + w.OutMean[o];
