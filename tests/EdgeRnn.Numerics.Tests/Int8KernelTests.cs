@@ -186,6 +186,25 @@ public class Int8KernelTests
     }
 
     [Fact]
+    public void ScaleBiasAddIsScaleBiasThenScaleAddBitForBit()
+    {
+        var rng = new Random(81);
+        for (int n = 0; n <= 300; n++)
+        {
+            int[] A() => Enumerable.Range(0, n).Select(_ => rng.Next(-4_000_000, 4_000_000)).ToArray();
+            float[] F(double m) => Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() - 0.5) * m)).ToArray();
+            int[] a = A(), c = A();
+            float[] sa = F(0.02), sc = F(0.02), b = F(1);
+            var want = new float[n];
+            var got = new float[n];
+            Int8Quantize.ScaleBias(a, sa, 0.0123f, b, want);
+            Int8Quantize.ScaleAdd(c, sc, 1f / 127f, want);
+            Int8Quantize.ScaleBiasAdd(a, sa, 0.0123f, b, c, sc, 1f / 127f, got);
+            for (int i = 0; i < n; i++) Assert.Equal(BitConverter.SingleToInt32Bits(want[i]), BitConverter.SingleToInt32Bits(got[i]));
+        }
+    }
+
+    [Fact]
     public void ScaleBiasAndScaleAddVectorBodyMatchesScalarFormulaBitForBit()
     {
         var rng = new Random(8);

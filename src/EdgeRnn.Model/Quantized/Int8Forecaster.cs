@@ -100,16 +100,14 @@ public sealed class Int8Forecaster : IForecaster
             switch (s.Arch)
             {
                 case RnnArch.Lstm:
-                    Int8Quantize.ScaleBias(_accIh, L.Sih, sIn, L.Bias, _pre);
-                    Int8Quantize.ScaleAdd(_accHh, L.Shh, sH, _pre);
+                    Int8Quantize.ScaleBiasAdd(_accIh, L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, _pre);
                     Activations.Tanh(_pre, _pre); // every gate in one pass; σ rows were pre-halved
                     LstmUpdate(_pre, _state.AsSpan(LayerOffset(l) + h, h), hState, _tmp);
                     break;
                 case RnnArch.Gru:
                     {
                         var pre = _pre.AsSpan();
-                        Int8Quantize.ScaleBias(_accIh.AsSpan(0, 2 * h), L.Sih, sIn, L.Bias, pre[..(2 * h)]);
-                        Int8Quantize.ScaleAdd(_accHh.AsSpan(0, 2 * h), L.Shh, sH, pre[..(2 * h)]);
+                        Int8Quantize.ScaleBiasAdd(_accIh.AsSpan(0, 2 * h), L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, pre[..(2 * h)]);
                         Int8Quantize.ScaleBias(_accIh.AsSpan(2 * h), L.Sih.AsSpan(2 * h), sIn, L.Bias.AsSpan(2 * h), pre[(2 * h)..]);
                         Int8Quantize.ScaleBias(_accHh.AsSpan(2 * h), L.Shh.AsSpan(2 * h), sH, L.Bhn, _tmp);
                         Activations.Tanh(pre[..(2 * h)], pre[..(2 * h)]);
@@ -117,8 +115,7 @@ public sealed class Int8Forecaster : IForecaster
                         break;
                     }
                 default:
-                    Int8Quantize.ScaleBias(_accIh, L.Sih, sIn, L.Bias, _pre);
-                    Int8Quantize.ScaleAdd(_accHh, L.Shh, sH, _pre);
+                    Int8Quantize.ScaleBiasAdd(_accIh, L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, _pre);
                     if (s.Arch == RnnArch.RnnTanh) Activations.Tanh(_pre, hState);
                     else for (int j = 0; j < h; j++) hState[j] = MathF.Max(_pre[j], 0f);
                     break;

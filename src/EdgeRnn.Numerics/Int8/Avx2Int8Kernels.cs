@@ -76,7 +76,7 @@ public sealed class Avx2Int8Kernels : Int8Kernels
         CheckPacked(w, x, acc);
         if (w.Rows == 0) return;
         Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads, 0);
+        PadQuads(x, quads);
         Packed(w, quads, acc);
     }
 
@@ -107,16 +107,25 @@ public sealed class Avx2Int8Kernels : Int8Kernels
             Store8(a2, acc, rb * 8 + 16);
             Store8(a3, acc, rb * 8 + 24);
         }
+        // Leftover blocks: even and odd quads in two chains.
         for (; rb < nb; rb++)
         {
             ref sbyte b0 = ref Unsafe.Add(ref wr, rb * blk);
-            Vector256<int> a0 = default;
-            for (int kb = 0; kb < k4; kb++)
+            Vector256<int> a0 = default, a1 = default;
+            int kb = 0;
+            for (; kb + 2 <= k4; kb += 2)
+            {
+                var xv = Vector256.Create(Unsafe.Add(ref q, kb)).AsSByte();
+                var xw = Vector256.Create(Unsafe.Add(ref q, kb + 1)).AsSByte();
+                a0 = Step(a0, Avx2.Abs(xv), xv, Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32)));
+                a1 = Step(a1, Avx2.Abs(xw), xw, Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32 + 32)));
+            }
+            if (kb < k4)
             {
                 var xv = Vector256.Create(Unsafe.Add(ref q, kb)).AsSByte();
                 a0 = Step(a0, Avx2.Abs(xv), xv, Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32)));
             }
-            Store8(a0, acc, rb * 8);
+            Store8(a0 + a1, acc, rb * 8);
         }
     }
 }

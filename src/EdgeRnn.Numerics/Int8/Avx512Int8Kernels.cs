@@ -93,7 +93,7 @@ public sealed class Avx512Int8Kernels : Int8Kernels
         CheckPacked(w, x, acc);
         if (w.Rows == 0) return;
         Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads, 0);
+        PadQuads(x, quads);
         Avx2Int8Kernels.Packed(w, quads, acc);
     }
 }

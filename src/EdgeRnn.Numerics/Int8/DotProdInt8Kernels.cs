@@ -73,7 +73,7 @@ public sealed class DotProdInt8Kernels : Int8Kernels
         CheckPacked(w, x, acc);
         if (w.Rows == 0) return;
         Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads, 0);
+        PadQuads(x, quads);
         int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
         ref sbyte wr = ref MemoryMarshal.GetArrayDataReference(w.Data);
         ref int q = ref MemoryMarshal.GetReference(quads);

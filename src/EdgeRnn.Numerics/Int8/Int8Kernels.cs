@@ -127,16 +127,13 @@ public abstract class Int8Kernels
     /// <summary>Largest column count whose padded x copy goes on the stack (bigger ones are rejected rather than allocated).</summary>
     protected const int MaxPackedCols = 16384;
 
-    /// <summary>x zero-padded to whole quads, each quad read as one int32 for a broadcast; flip = 0x80 adds 128 to every
-    /// byte of the real columns (the VNNI unsigned operand; padded columns meet zero weights, so their value is moot).</summary>
+    /// <summary>x zero-padded to whole quads, each quad read as one int32 for a broadcast.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    protected static void PadQuads(ReadOnlySpan<sbyte> x, Span<int> quads, byte flip)
+    protected static void PadQuads(ReadOnlySpan<sbyte> x, Span<int> quads)
     {
         if (x.Length > MaxPackedCols) throw new ArgumentException($"x has {x.Length} values, at most {MaxPackedCols} are supported", nameof(x));
         quads[^1] = 0;
-        var bytes = MemoryMarshal.AsBytes(quads);
-        MemoryMarshal.AsBytes(x).CopyTo(bytes);
-        if (flip != 0) for (int k = 0; k < x.Length; k++) bytes[k] ^= flip;
+        MemoryMarshal.AsBytes(x).CopyTo(MemoryMarshal.AsBytes(quads));
     }
 
     /// <summary>Store one block of 8 row sums, the last (partial) block through a copy.</summary>
