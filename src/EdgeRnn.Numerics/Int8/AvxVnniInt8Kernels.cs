@@ -15,7 +15,7 @@ public sealed class AvxVnniInt8Kernels : Int8Kernels
     private AvxVnniInt8Kernels() { }
 
     public override KernelPath Path => KernelPath.AvxVnni;
-    public override string PathName => "avx-vnni (vpsignb+vpdpbusd, 256-bit)";
+    public override string PathName => "avx-vnni (vpdpbusd, 256-bit; row-interleaved matvec feeds x+128)";
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Step(Vector256<int> acc, Vector256<byte> ux, Vector256<sbyte> xv, Vector256<sbyte> wv)
