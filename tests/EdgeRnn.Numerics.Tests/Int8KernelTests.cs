@@ -66,6 +66,84 @@ public class Int8KernelTests
             }
     }
 
+    [Theory, MemberData(nameof(Paths))]
+    public void MatVecPackedMatchesScalarAtEveryLength0To300AndModelShapes(KernelPath path)
+    {
+        var k = Int8Kernels.For(path);
+        var rng = new Random(77);
+        var shapes = new List<(int Rows, int Cols)>();
+        // every column count 0..300 (partial quads, every tail) with row counts that leave partial and whole blocks
+        for (int c = 0; c <= 300; c++) shapes.Add((c % 41 + 1, c));
+        foreach (int r in new[] { 0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65 }) shapes.Add((r, 13));
+        foreach (int h in new[] { 16, 32, 64, 65, 128, 256 })
+        {
+            shapes.Add((4 * h, 8));   // LSTM input product
+            shapes.Add((4 * h, h));   // LSTM recurrent product
+            shapes.Add((3 * h, h));   // GRU
+            shapes.Add((24, h));      // head
+        }
+        foreach (var (r, c) in shapes)
+        {
+            int stride = c + rng.Next(0, 3);
+            var w = Random(rng, r * stride);
+            var x = Random(rng, c);
+            var want = new int[r];
+            var got = new int[r];
+            ScalarInt8Kernels.Instance.MatVec(w, stride, x, want);
+            var packed = PackedInt8Matrix.Pack(w, r, c, stride);
+            k.MatVecPacked(packed, x, got);
+            Assert.True(want.AsSpan().SequenceEqual(got), $"{path}: {r}x{c}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Paths))]
+    public void MatVecPackedExtremeOperandsDoNotSaturate(KernelPath path)
+    {
+        var k = Int8Kernels.For(path);
+        foreach (int c in new[] { 1, 4, 63, 64, 65, 256, 300 })
+        {
+            int r = 17;
+            var w = Enumerable.Repeat((sbyte)127, r * c).ToArray();
+            var x = Enumerable.Repeat((sbyte)-127, c).ToArray();
+            var got = new int[r];
+            k.MatVecPacked(PackedInt8Matrix.Pack(w, r, c, c), x, got);
+            Assert.All(got, v => Assert.Equal(-127 * 127 * c, v));
+            k.MatVecPacked(PackedInt8Matrix.Pack(x.Concat(Enumerable.Repeat((sbyte)-127, (r - 1) * c)).ToArray(), r, c, c), x, got);
+            Assert.All(got, v => Assert.Equal(127 * 127 * c, v));
+        }
+    }
+
+    [Fact]
+    public void PackedLayoutInterleavesEightRowsByFourColumns()
+    {
+        // w[r, k] = 10·r + k: block 0, quad 0 holds rows 0..7 × columns 0..3, row after row.
+        int rows = 9, cols = 5;
+        var w = new sbyte[rows * cols];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) w[r * cols + c] = (sbyte)(10 * r + c);
+        var p = PackedInt8Matrix.Pack(w, rows, cols, cols);
+        Assert.Equal(2, p.K4);
+        Assert.Equal(2, p.RowBlocks);
+        Assert.Equal(2 * 2 * 32, p.Data.Length);
+        Assert.Equal(new sbyte[] { 0, 1, 2, 3, 10, 11, 12, 13 }, p.Data[..8]);
+        Assert.Equal(new sbyte[] { 4, 0, 0, 0, 14, 0, 0, 0 }, p.Data[32..40]);   // quad 1: column 4 then padding
+        Assert.Equal(new sbyte[] { 80, 81, 82, 83, 0, 0, 0, 0 }, p.Data[64..72]); // block 1: row 8, then a padding row
+        Assert.Equal(128 * (80 + 81 + 82 + 83 + 84), p.RowCorrection[8]);
+        Assert.Equal(0, p.RowCorrection[9]);
+    }
+
+    [Fact]
+    public void MatVecPackedRejectsMismatchedShapes()
+    {
+        var p = PackedInt8Matrix.Pack(new sbyte[12], 3, 4, 4);
+        foreach (var path in Int8Kernels.SupportedPaths)
+        {
+            var k = Int8Kernels.For(path);
+            Assert.Throws<ArgumentException>(() => k.MatVecPacked(p, new sbyte[5], new int[3]));
+            Assert.Throws<ArgumentException>(() => k.MatVecPacked(p, new sbyte[4], new int[4]));
+        }
+        Assert.Throws<ArgumentException>(() => PackedInt8Matrix.Pack(new sbyte[11], 3, 4, 4));
+    }
+
     [Fact]
     public void ScalarReferenceIsTheObviousSum()
     {
@@ -105,6 +183,25 @@ public class Int8KernelTests
         var qv = new sbyte[big.Length];
         Int8Quantize.Quantize(big, 63.5f, qv);
         for (int i = 0; i < big.Length; i++) Assert.Equal(Int8Quantize.QuantizeOne(big[i], 63.5f), qv[i]);
+    }
+
+    [Fact]
+    public void ScaleBiasAddIsScaleBiasThenScaleAddBitForBit()
+    {
+        var rng = new Random(81);
+        for (int n = 0; n <= 300; n++)
+        {
+            int[] A() => Enumerable.Range(0, n).Select(_ => rng.Next(-4_000_000, 4_000_000)).ToArray();
+            float[] F(double m) => Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() - 0.5) * m)).ToArray();
+            int[] a = A(), c = A();
+            float[] sa = F(0.02), sc = F(0.02), b = F(1);
+            var want = new float[n];
+            var got = new float[n];
+            Int8Quantize.ScaleBias(a, sa, 0.0123f, b, want);
+            Int8Quantize.ScaleAdd(c, sc, 1f / 127f, want);
+            Int8Quantize.ScaleBiasAdd(a, sa, 0.0123f, b, c, sc, 1f / 127f, got);
+            for (int i = 0; i < n; i++) Assert.Equal(BitConverter.SingleToInt32Bits(want[i]), BitConverter.SingleToInt32Bits(got[i]));
+        }
     }
 
     [Fact]

@@ -75,6 +75,24 @@ public static class SelfTestCommand
                 if (!want.AsSpan().SequenceEqual(got)) bad++;
             }
             Report(bad == 0, $"{path,-9} matvec, {checks} shapes incl. model sizes 4H×H, 3H×H, 24×H for H=32..256: {checks - bad}/{checks}");
+
+            // the row-interleaved layout the forecaster runs on: every column count 0..300, partial row blocks, model sizes
+            bad = 0; checks = 0;
+            var packedShapes = new List<(int Rows, int Cols)>();
+            for (int c = 0; c <= 300; c++) packedShapes.Add((c % 41 + 1, c));
+            foreach (int h in new[] { 32, 64, 65, 128, 256 }) { packedShapes.Add((4 * h, 8)); packedShapes.Add((4 * h, h)); packedShapes.Add((3 * h, h)); packedShapes.Add((24, h)); }
+            foreach (var (rows, cols) in packedShapes)
+            {
+                var w = RandomBytes(rng, rows * cols);
+                var x = RandomBytes(rng, cols);
+                var want = new int[rows];
+                var got = new int[rows];
+                scalar.MatVec(w, cols, x, want);
+                k.MatVecPacked(PackedInt8Matrix.Pack(w, rows, cols, cols), x, got);
+                checks++;
+                if (!want.AsSpan().SequenceEqual(got)) bad++;
+            }
+            Report(bad == 0, $"{path,-9} packed matvec, {checks} shapes (cols 0..300, model sizes): {checks - bad}/{checks}");
         }
 
         foreach (var arch in new[] { RnnArch.Lstm, RnnArch.Gru })

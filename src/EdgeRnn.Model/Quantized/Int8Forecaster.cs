@@ -28,7 +28,7 @@ public sealed class Int8Forecaster : IForecaster
     private readonly float[] _hScale;    // per layer: the scale of _hq
     private readonly int[] _accIh, _accHh; // [G·H]
     private readonly float[] _pre;       // [G·H]
-    private readonly float[] _tmp;       // [H]
+    private readonly float[] _tmp;       // [H] GRU scratch
     private readonly int[] _accO;        // [O]
 
     public ForecasterShape Shape { get; }
@@ -94,22 +94,20 @@ public sealed class Int8Forecaster : IForecaster
             var L = w.Layers[l];
             var hq = _hq[l];
             var hState = _state.AsSpan(LayerOffset(l), h);
-            _k.MatVec(L.Wih, L.InStride, xq[..L.InStride], _accIh);
-            _k.MatVec(L.Whh, w.HStride, hq, _accHh);
+            _k.MatVecPacked(L.Wih, xq[..L.InSize], _accIh);
+            _k.MatVecPacked(L.Whh, hq.AsSpan(0, h), _accHh);
             float sH = _hScale[l];
             switch (s.Arch)
             {
                 case RnnArch.Lstm:
-                    Int8Quantize.ScaleBias(_accIh, L.Sih, sIn, L.Bias, _pre);
-                    Int8Quantize.ScaleAdd(_accHh, L.Shh, sH, _pre);
+                    Int8Quantize.ScaleBiasAdd(_accIh, L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, _pre);
                     Activations.Tanh(_pre, _pre); // every gate in one pass; σ rows were pre-halved
-                    LstmUpdate(_pre, _state.AsSpan(LayerOffset(l) + h, h), hState, _tmp);
+                    LstmUpdate(_pre, _state.AsSpan(LayerOffset(l) + h, h), hState);
                     break;
                 case RnnArch.Gru:
                     {
                         var pre = _pre.AsSpan();
-                        Int8Quantize.ScaleBias(_accIh.AsSpan(0, 2 * h), L.Sih, sIn, L.Bias, pre[..(2 * h)]);
-                        Int8Quantize.ScaleAdd(_accHh.AsSpan(0, 2 * h), L.Shh, sH, pre[..(2 * h)]);
+                        Int8Quantize.ScaleBiasAdd(_accIh.AsSpan(0, 2 * h), L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, pre[..(2 * h)]);
                         Int8Quantize.ScaleBias(_accIh.AsSpan(2 * h), L.Sih.AsSpan(2 * h), sIn, L.Bias.AsSpan(2 * h), pre[(2 * h)..]);
                         Int8Quantize.ScaleBias(_accHh.AsSpan(2 * h), L.Shh.AsSpan(2 * h), sH, L.Bhn, _tmp);
                         Activations.Tanh(pre[..(2 * h)], pre[..(2 * h)]);
@@ -117,8 +115,7 @@ public sealed class Int8Forecaster : IForecaster
                         break;
                     }
                 default:
-                    Int8Quantize.ScaleBias(_accIh, L.Sih, sIn, L.Bias, _pre);
-                    Int8Quantize.ScaleAdd(_accHh, L.Shh, sH, _pre);
+                    Int8Quantize.ScaleBiasAdd(_accIh, L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, _pre);
                     if (s.Arch == RnnArch.RnnTanh) Activations.Tanh(_pre, hState);
                     else for (int j = 0; j < h; j++) hState[j] = MathF.Max(_pre[j], 0f);
                     break;
@@ -128,7 +125,7 @@ public sealed class Int8Forecaster : IForecaster
             sIn = _hScale[l];
         }
 
-        _k.MatVec(w.HeadW, w.HStride, _hq[s.NumLayers - 1], _accO);
+        _k.MatVecPacked(w.HeadW, _hq[s.NumLayers - 1].AsSpan(0, h), _accO);
         var y = output[..s.OutputSize];
         Int8Quantize.ScaleBias(_accO, w.HeadScale, _hScale[s.NumLayers - 1], w.HeadBias, y);
         for (int o = 0; o < y.Length; o++) y[o] = y[o] * w.OutStd[o] + w.OutMean[o];
@@ -153,14 +150,31 @@ public sealed class Int8Forecaster : IForecaster
     }
 
     /// <summary>
-    /// t: [4H] tanh of the gate block (i, f, o pre-halved, so σ = 0.5·t + 0.5); c, h: [H] updated; tmp: [H].
-    /// c' = f·c + i·g, h' = o·tanh(c'). Vector body and scalar tail perform the same IEEE operations.
+    /// t: [4H] tanh of the gate block (i, f, o pre-halved, so σ = 0.5·t + 0.5); c, h: [H] updated.
+    /// c' = f·c + i·g, h' = o·tanh(c'), in one pass. Every width (256-bit, 128-bit, scalar tail) performs the same IEEE
+    /// operations per unit in the same order (Activations.Tanh's vector and scalar forms are the same rational), so the
+    /// bits do not depend on the CPU.
     /// </summary>
-    private static void LstmUpdate(ReadOnlySpan<float> t, Span<float> c, Span<float> h, Span<float> tmp)
+    private static void LstmUpdate(ReadOnlySpan<float> t, Span<float> c, Span<float> h)
     {
         int n = c.Length, j = 0;
         ref float tr = ref MemoryMarshal.GetReference(t);
         ref float cr = ref MemoryMarshal.GetReference(c);
+        ref float hr = ref MemoryMarshal.GetReference(h);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var half = Vector256.Create(0.5f);
+            for (; j + 8 <= n; j += 8)
+            {
+                var i = half * Vector256.LoadUnsafe(ref tr, (nuint)j) + half;
+                var f = half * Vector256.LoadUnsafe(ref tr, (nuint)(n + j)) + half;
+                var g = Vector256.LoadUnsafe(ref tr, (nuint)(2 * n + j));
+                var o = half * Vector256.LoadUnsafe(ref tr, (nuint)(3 * n + j)) + half;
+                var cn = f * Vector256.LoadUnsafe(ref cr, (nuint)j) + i * g;
+                cn.StoreUnsafe(ref cr, (nuint)j);
+                (o * Activations.Tanh(cn)).StoreUnsafe(ref hr, (nuint)j);
+            }
+        }
         if (Vector128.IsHardwareAccelerated)
         {
             var half = Vector128.Create(0.5f);
@@ -169,16 +183,20 @@ public sealed class Int8Forecaster : IForecaster
                 var i = half * Vector128.LoadUnsafe(ref tr, (nuint)j) + half;
                 var f = half * Vector128.LoadUnsafe(ref tr, (nuint)(n + j)) + half;
                 var g = Vector128.LoadUnsafe(ref tr, (nuint)(2 * n + j));
-                (f * Vector128.LoadUnsafe(ref cr, (nuint)j) + i * g).StoreUnsafe(ref cr, (nuint)j);
+                var o = half * Vector128.LoadUnsafe(ref tr, (nuint)(3 * n + j)) + half;
+                var cn = f * Vector128.LoadUnsafe(ref cr, (nuint)j) + i * g;
+                cn.StoreUnsafe(ref cr, (nuint)j);
+                (o * Activations.Tanh(cn)).StoreUnsafe(ref hr, (nuint)j);
             }
         }
         for (; j < n; j++)
         {
             float i = 0.5f * Unsafe.Add(ref tr, j) + 0.5f, f = 0.5f * Unsafe.Add(ref tr, n + j) + 0.5f, g = Unsafe.Add(ref tr, 2 * n + j);
-            Unsafe.Add(ref cr, j) = f * Unsafe.Add(ref cr, j) + i * g;
+            float o = 0.5f * Unsafe.Add(ref tr, 3 * n + j) + 0.5f;
+            float cn = f * Unsafe.Add(ref cr, j) + i * g;
+            Unsafe.Add(ref cr, j) = cn;
+            Unsafe.Add(ref hr, j) = o * Activations.Tanh(cn);
         }
-        Activations.Tanh(c, tmp);
-        for (j = 0; j < n; j++) h[j] = (0.5f * t[3 * n + j] + 0.5f) * tmp[j];
     }
 
     /// <summary>

@@ -7,7 +7,8 @@ namespace EdgeRnn.Model.Quantized;
 /// Each weight matrix keeps PyTorch's gate stacking (LSTM i,f,g,o; GRU r,z,n) as one fused [G·H, stride] matrix, so a
 /// single pass over it computes every gate of a step, and the epilogue then runs each gate over contiguous units
 /// (vectorized across units rather than across a unit's gates). Rows are padded with zeros to a stride that is a
-/// multiple of 32, so the SIMD kernels run full blocks. Symmetric per-row quantization: q = round(w / s), s = max|row| / 127.
+/// multiple of 32 while quantizing, then packed row-interleaved (<see cref="PackedInt8Matrix"/>: 8 rows × 4 columns per
+/// 32 bytes) so the kernels accumulate 8 rows per instruction with no per-row horizontal reduction. Symmetric per-row quantization: q = round(w / s), s = max|row| / 127.
 /// Sigmoid gates are stored pre-halved (scales and biases × 0.5, exact in binary) so that the whole gate block goes
 /// through one tanh pass: σ(x) = 0.5·tanh(x/2) + 0.5.
 /// </summary>
@@ -16,9 +17,9 @@ public sealed class Int8Weights
     internal sealed class Layer
     {
         public required int InSize, InStride;
-        public required sbyte[] Wih;   // [G·H, InStride]
+        public required PackedInt8Matrix Wih;   // [G·H, InSize] row-interleaved
         public required float[] Sih;   // [G·H] per-row weight scale
-        public required sbyte[] Whh;   // [G·H, HStride]
+        public required PackedInt8Matrix Whh;   // [G·H, H] row-interleaved
         public required float[] Shh;   // [G·H]
         public required float[] Bias;  // [G·H] b_ih + b_hh (GRU n rows: b_in only)
         public required float[] Bhn;   // [H] GRU b_hn, else empty
@@ -27,7 +28,7 @@ public sealed class Int8Weights
     public ForecasterShape Shape { get; }
     internal Layer[] Layers { get; }
     internal int HStride { get; }
-    internal sbyte[] HeadW { get; }      // [O, HStride]
+    internal PackedInt8Matrix HeadW { get; }  // [O, H] row-interleaved
     internal float[] HeadScale { get; }  // [O]
     internal float[] HeadBias { get; }   // [O]
     internal float[] InMean { get; }     // [In]
@@ -47,15 +48,18 @@ public sealed class Int8Weights
         for (int l = 0; l < s.NumLayers; l++)
         {
             int inSize = s.LayerInputSize(l), inStride = Pad(inSize);
+            var wih = new sbyte[gh * inStride];
+            var whh = new sbyte[gh * HStride];
+            float[] sih = new float[gh], shh = new float[gh];
+            QuantizeRows(p.WeightIh(l), gh, inSize, inStride, wih, sih, "weight_ih_l" + l);
+            QuantizeRows(p.WeightHh(l), gh, h, HStride, whh, shh, "weight_hh_l" + l);
             var layer = new Layer
             {
                 InSize = inSize, InStride = inStride,
-                Wih = new sbyte[gh * inStride], Sih = new float[gh],
-                Whh = new sbyte[gh * HStride], Shh = new float[gh],
+                Wih = PackedInt8Matrix.Pack(wih, gh, inSize, inStride), Sih = sih,
+                Whh = PackedInt8Matrix.Pack(whh, gh, h, HStride), Shh = shh,
                 Bias = new float[gh], Bhn = s.Arch == RnnArch.Gru ? new float[h] : [],
             };
-            QuantizeRows(p.WeightIh(l), gh, inSize, inStride, layer.Wih, layer.Sih, "weight_ih_l" + l);
-            QuantizeRows(p.WeightHh(l), gh, h, HStride, layer.Whh, layer.Shh, "weight_hh_l" + l);
             var bih = p.BiasIh(l);
             var bhh = p.BiasHh(l);
             for (int r = 0; r < gh; r++)
@@ -73,9 +77,10 @@ public sealed class Int8Weights
             }
             Layers[l] = layer;
         }
-        HeadW = new sbyte[s.OutputSize * HStride];
+        var headW = new sbyte[s.OutputSize * HStride];
         HeadScale = new float[s.OutputSize];
-        QuantizeRows(p.HeadWeight, s.OutputSize, h, HStride, HeadW, HeadScale, "head.weight");
+        QuantizeRows(p.HeadWeight, s.OutputSize, h, HStride, headW, HeadScale, "head.weight");
+        HeadW = PackedInt8Matrix.Pack(headW, s.OutputSize, h, HStride);
         HeadBias = p.HeadBias.ToArray();
         InMean = Vec(p.InputMean, s.InputSize, 0f, "input_mean");
         InStd = Vec(p.InputStd, s.InputSize, 1f, "input_std");

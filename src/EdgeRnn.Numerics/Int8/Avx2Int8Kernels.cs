@@ -70,4 +70,62 @@ public sealed class Avx2Int8Kernels : Int8Kernels
         }
         for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
     }
+
+    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    {
+        CheckPacked(w, x, acc);
+        if (w.Rows == 0) return;
+        Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
+        PadQuads(x, quads);
+        Packed(w, quads, acc);
+    }
+
+    /// <summary>Also the AVX-512BW path's packed product (AVX-512 has no vpsignb, and 8-row blocks fill 256 bits).</summary>
+    internal static void Packed(PackedInt8Matrix w, ReadOnlySpan<int> quads, Span<int> acc)
+    {
+        int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
+        ref sbyte wr = ref MemoryMarshal.GetArrayDataReference(w.Data);
+        ref int q = ref MemoryMarshal.GetReference(quads);
+        int rb = 0;
+        // Four row blocks (32 rows) share each broadcast of x: four independent accumulator chains.
+        for (; rb + 4 <= nb; rb += 4)
+        {
+            ref sbyte b0 = ref Unsafe.Add(ref wr, rb * blk);
+            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int kb = 0; kb < k4; kb++)
+            {
+                var xv = Vector256.Create(Unsafe.Add(ref q, kb)).AsSByte();
+                var ux = Avx2.Abs(xv);
+                ref sbyte p = ref Unsafe.Add(ref b0, kb * 32);
+                a0 = Step(a0, ux, xv, Vector256.LoadUnsafe(ref p));
+                a1 = Step(a1, ux, xv, Vector256.LoadUnsafe(ref p, (nuint)blk));
+                a2 = Step(a2, ux, xv, Vector256.LoadUnsafe(ref p, (nuint)(2 * blk)));
+                a3 = Step(a3, ux, xv, Vector256.LoadUnsafe(ref p, (nuint)(3 * blk)));
+            }
+            Store8(a0, acc, rb * 8);
+            Store8(a1, acc, rb * 8 + 8);
+            Store8(a2, acc, rb * 8 + 16);
+            Store8(a3, acc, rb * 8 + 24);
+        }
+        // Leftover blocks: even and odd quads in two chains.
+        for (; rb < nb; rb++)
+        {
+            ref sbyte b0 = ref Unsafe.Add(ref wr, rb * blk);
+            Vector256<int> a0 = default, a1 = default;
+            int kb = 0;
+            for (; kb + 2 <= k4; kb += 2)
+            {
+                var xv = Vector256.Create(Unsafe.Add(ref q, kb)).AsSByte();
+                var xw = Vector256.Create(Unsafe.Add(ref q, kb + 1)).AsSByte();
+                a0 = Step(a0, Avx2.Abs(xv), xv, Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32)));
+                a1 = Step(a1, Avx2.Abs(xw), xw, Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32 + 32)));
+            }
+            if (kb < k4)
+            {
+                var xv = Vector256.Create(Unsafe.Add(ref q, kb)).AsSByte();
+                a0 = Step(a0, Avx2.Abs(xv), xv, Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32)));
+            }
+            Store8(a0 + a1, acc, rb * 8);
+        }
+    }
 }

@@ -86,4 +86,14 @@ public sealed class Avx512Int8Kernels : Int8Kernels
         }
         for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
     }
+
+    /// <summary>The AVX2 packed product: 8-row blocks are 256 bits wide and AVX-512 lacks vpsignb, so 512 bits buy nothing here.</summary>
+    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    {
+        CheckPacked(w, x, acc);
+        if (w.Rows == 0) return;
+        Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
+        PadQuads(x, quads);
+        Avx2Int8Kernels.Packed(w, quads, acc);
+    }
 }

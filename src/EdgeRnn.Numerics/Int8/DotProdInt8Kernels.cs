@@ -66,4 +66,47 @@ public sealed class DotProdInt8Kernels : Int8Kernels
         }
         for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
     }
+
+    /// <summary>SDOT is signed × signed: each 16 bytes of a block (4 rows × 4 columns) against the broadcast x quad.</summary>
+    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    {
+        CheckPacked(w, x, acc);
+        if (w.Rows == 0) return;
+        Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
+        PadQuads(x, quads);
+        int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
+        ref sbyte wr = ref MemoryMarshal.GetArrayDataReference(w.Data);
+        ref int q = ref MemoryMarshal.GetReference(quads);
+        int rb = 0;
+        // Two row blocks (16 rows): four independent accumulator chains.
+        for (; rb + 2 <= nb; rb += 2)
+        {
+            ref sbyte b0 = ref Unsafe.Add(ref wr, rb * blk);
+            Vector128<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int kb = 0; kb < k4; kb++)
+            {
+                var xv = Vector128.Create(Unsafe.Add(ref q, kb)).AsSByte();
+                ref sbyte p = ref Unsafe.Add(ref b0, kb * 32);
+                a0 = Step(a0, Vector128.LoadUnsafe(ref p), xv);
+                a1 = Step(a1, Vector128.LoadUnsafe(ref p, 16), xv);
+                a2 = Step(a2, Vector128.LoadUnsafe(ref p, (nuint)blk), xv);
+                a3 = Step(a3, Vector128.LoadUnsafe(ref p, (nuint)(blk + 16)), xv);
+            }
+            Store8(a0, a1, acc, rb * 8);
+            Store8(a2, a3, acc, rb * 8 + 8);
+        }
+        for (; rb < nb; rb++)
+        {
+            ref sbyte b0 = ref Unsafe.Add(ref wr, rb * blk);
+            Vector128<int> a0 = default, a1 = default;
+            for (int kb = 0; kb < k4; kb++)
+            {
+                var xv = Vector128.Create(Unsafe.Add(ref q, kb)).AsSByte();
+                ref sbyte p = ref Unsafe.Add(ref b0, kb * 32);
+                a0 = Step(a0, Vector128.LoadUnsafe(ref p), xv);
+                a1 = Step(a1, Vector128.LoadUnsafe(ref p, 16), xv);
+            }
+            Store8(a0, a1, acc, rb * 8);
+        }
+    }
 }

@@ -35,6 +35,13 @@ public abstract class Int8Kernels
     /// <param name="acc">[rows] overwritten</param>
     public abstract void MatVec(ReadOnlySpan<sbyte> w, int stride, ReadOnlySpan<sbyte> x, Span<int> acc);
 
+    /// <summary>
+    /// acc[r] = Σ_{k &lt; w.Cols} w[r, k]·x[k] for r &lt; w.Rows, on the row-interleaved layout (no per-row reduction).
+    /// </summary>
+    /// <param name="x">[w.Cols]</param>
+    /// <param name="acc">[w.Rows] overwritten</param>
+    public abstract void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc);
+
     public override string ToString() => PathName;
 
     // ---- dispatch: decided once ----
@@ -108,6 +115,45 @@ public abstract class Int8Kernels
         if (stride < x.Length) throw new ArgumentException($"stride {stride} is less than the vector length {x.Length}", nameof(stride));
         if (acc.Length > 0 && w.Length < (long)(acc.Length - 1) * stride + x.Length)
             throw new ArgumentException($"weights hold {w.Length} values, need {(long)(acc.Length - 1) * stride + x.Length} for {acc.Length} rows of stride {stride}", nameof(w));
+    }
+
+    protected static void CheckPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (x.Length != w.Cols) throw new ArgumentException($"x has {x.Length} values, the matrix has {w.Cols} columns", nameof(x));
+        if (acc.Length != w.Rows) throw new ArgumentException($"acc has {acc.Length} values, the matrix has {w.Rows} rows", nameof(acc));
+    }
+
+    /// <summary>Largest column count whose padded x copy goes on the stack (bigger ones are rejected rather than allocated).</summary>
+    protected const int MaxPackedCols = 16384;
+
+    /// <summary>x zero-padded to whole quads, each quad read as one int32 for a broadcast.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected static void PadQuads(ReadOnlySpan<sbyte> x, Span<int> quads)
+    {
+        if (x.Length > MaxPackedCols) throw new ArgumentException($"x has {x.Length} values, at most {MaxPackedCols} are supported", nameof(x));
+        quads[^1] = 0;
+        MemoryMarshal.AsBytes(x).CopyTo(MemoryMarshal.AsBytes(quads));
+    }
+
+    /// <summary>Store one block of 8 row sums, the last (partial) block through a copy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected static void Store8(Vector256<int> v, Span<int> acc, int row)
+    {
+        if (row + 8 <= acc.Length) v.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)row);
+        else for (int i = 0; row + i < acc.Length; i++) acc[row + i] = v.GetElement(i);
+    }
+
+    /// <summary>ARM64: one block of 8 row sums as two 128-bit halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected static void Store8(Vector128<int> lo, Vector128<int> hi, Span<int> acc, int row)
+    {
+        if (row + 8 <= acc.Length)
+        {
+            lo.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)row);
+            hi.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)(row + 4));
+        }
+        else for (int i = 0; row + i < acc.Length; i++) acc[row + i] = i < 4 ? lo.GetElement(i) : hi.GetElement(i - 4);
     }
 
     protected static void CheckDot(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)

@@ -22,4 +22,15 @@ public sealed class ScalarInt8Kernels : Int8Kernels
         CheckMatVec(w, stride, x, acc);
         for (int r = 0; r < acc.Length; r++) acc[r] = Dot(w.Slice(r * stride, x.Length), x);
     }
+
+    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    {
+        CheckPacked(w, x, acc);
+        for (int r = 0; r < w.Rows; r++)
+        {
+            int s = 0;
+            for (int k = 0; k < w.Cols; k++) s += w.Data[w.IndexOf(r, k)] * x[k];
+            acc[r] = s;
+        }
+    }
 }
