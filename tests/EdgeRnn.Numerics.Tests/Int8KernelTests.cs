@@ -124,9 +124,9 @@ public class Int8KernelTests
         Assert.Equal(2, p.K4);
         Assert.Equal(2, p.RowBlocks);
         Assert.Equal(2 * 2 * 32, p.Data.Length);
-        Assert.Equal(new sbyte[] { 0, 1, 2, 3, 10, 11, 12, 13 }, p.Data[..8]);
-        Assert.Equal(new sbyte[] { 4, 0, 0, 0, 14, 0, 0, 0 }, p.Data[32..40]);   // quad 1: column 4 then padding
-        Assert.Equal(new sbyte[] { 80, 81, 82, 83, 0, 0, 0, 0 }, p.Data[64..72]); // block 1: row 8, then a padding row
+        Assert.Equal(new sbyte[] { 0, 1, 2, 3, 10, 11, 12, 13 }, p.Data[..8].ToArray());
+        Assert.Equal(new sbyte[] { 4, 0, 0, 0, 14, 0, 0, 0 }, p.Data[32..40].ToArray());   // quad 1: column 4 then padding
+        Assert.Equal(new sbyte[] { 80, 81, 82, 83, 0, 0, 0, 0 }, p.Data[64..72].ToArray()); // block 1: row 8, then a padding row
         Assert.Equal(128 * (80 + 81 + 82 + 83 + 84), p.RowCorrection[8]);
         Assert.Equal(0, p.RowCorrection[9]);
     }

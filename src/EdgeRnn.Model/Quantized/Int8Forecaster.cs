@@ -9,9 +9,11 @@ namespace EdgeRnn.Model.Quantized;
 /// <summary>
 /// The int8 streaming forecaster. Per layer and step: the input vector is quantized (layer 0: per-step dynamic scale
 /// max|x|/127; deeper layers reuse the int8 h of the layer below), h goes in at the fixed scale 1/127 (it lies in
-/// (-1, 1) for LSTM, GRU and tanh RNN; ReLU RNN uses a dynamic scale), two int8 products with int32 accumulators
-/// (ih and hh kept apart because GRU's n gate needs r ⊙ (W_hn h + b_hn) and the two inputs have different scales),
-/// then a float32 epilogue: acc_ih·(s_row·s_x) + acc_hh·(s_row·s_h) + bias, gates, cell state.
+/// (-1, 1) for LSTM, GRU and tanh RNN; ReLU RNN uses a dynamic scale), two int8 products with int32 accumulators over
+/// the gate-interleaved weights (ih and hh kept apart because GRU's n gate needs r ⊙ (W_hn h + b_hn) and the two
+/// inputs have different scales), then one fused float32 epilogue per block of 8 hidden units that never leaves
+/// registers: acc_ih·(s_row·s_x) + bias + acc_hh·(s_row·s_h), every gate's activation, the cell update, the new h
+/// and its int8 copy for the next product.
 /// The epilogue uses only IEEE-exact operations in a fixed order, and the integer products are exact on every kernel
 /// path, so x64 (AVX-512, AVX2) and ARM64 (NEON, SDOT) give identical outputs.
 /// Weights are an immutable <see cref="Int8Weights"/> swapped atomically by <see cref="Requantize"/> (online
@@ -21,14 +23,13 @@ public sealed class Int8Forecaster : IForecaster
 {
     private Int8Weights _weights;
     private readonly Int8Kernels _k;
-    private readonly float[] _state;     // per layer: h [H], then c [H] for LSTM
+    private readonly float[][] _h, _c;   // per layer [UB·8] (c: LSTM only); padding units stay 0
     private readonly float[] _x;         // [In] normalized input
-    private readonly sbyte[] _xq;        // [InStride0]
-    private readonly sbyte[][] _hq;      // per layer [HStride], zero padded
+    private readonly sbyte[] _xq;        // [In]
+    private readonly sbyte[][] _hq;      // per layer [UB·8]: the int8 h the next step reads
+    private sbyte[] _hqNext;             // [UB·8]: written by a layer's epilogue, then swapped with its _hq
     private readonly float[] _hScale;    // per layer: the scale of _hq
-    private readonly int[] _accIh, _accHh; // [G·H]
-    private readonly float[] _pre;       // [G·H]
-    private readonly float[] _tmp;       // [H] GRU scratch
+    private readonly int[] _accIh, _accHh; // [UB·G·8]
     private readonly int[] _accO;        // [O]
 
     public ForecasterShape Shape { get; }
@@ -44,18 +45,23 @@ public sealed class Int8Forecaster : IForecaster
         _weights = Int8Weights.Quantize(p);
         _k = kernels;
         var s = Shape = p.Shape;
-        int h = s.HiddenSize, gh = s.Gates * h, hs = Int8Weights.Pad(h);
-        _state = new float[s.StateSize];
-        _x = new float[s.InputSize];
-        _xq = new sbyte[Int8Weights.Pad(s.InputSize)];
+        int hp = _weights.UnitBlocks * 8, rows = hp * s.Gates;
+        _h = new float[s.NumLayers][];
+        _c = new float[s.NumLayers][];
         _hq = new sbyte[s.NumLayers][];
-        for (int l = 0; l < s.NumLayers; l++) _hq[l] = new sbyte[hs];
+        for (int l = 0; l < s.NumLayers; l++)
+        {
+            _h[l] = new float[hp];
+            _c[l] = s.Arch == RnnArch.Lstm ? new float[hp] : [];
+            _hq[l] = new sbyte[hp];
+        }
+        _hqNext = new sbyte[hp];
+        _x = new float[s.InputSize];
+        _xq = new sbyte[s.InputSize];
         _hScale = new float[s.NumLayers];
         Array.Fill(_hScale, 1f / 127f);
-        _accIh = new int[gh];
-        _accHh = new int[gh];
-        _pre = new float[gh];
-        _tmp = new float[h];
+        _accIh = new int[rows];
+        _accHh = new int[rows];
         _accO = new int[s.OutputSize];
     }
 
@@ -80,7 +86,7 @@ public sealed class Int8Forecaster : IForecaster
         var s = Shape;
         if (input.Length != s.InputSize) throw new ArgumentException($"input has {input.Length} values, the model takes {s.InputSize}", nameof(input));
         if (output.Length < s.OutputSize) throw new ArgumentException($"output has room for {output.Length} values, the model gives {s.OutputSize}", nameof(output));
-        int h = s.HiddenSize, gh = s.Gates * h;
+        int h = s.HiddenSize;
 
         for (int i = 0; i < _x.Length; i++) _x[i] = (input[i] - w.InMean[i]) / w.InStd[i];
         float m = Int8Quantize.MaxAbs(_x);
@@ -92,36 +98,14 @@ public sealed class Int8Forecaster : IForecaster
         for (int l = 0; l < s.NumLayers; l++)
         {
             var L = w.Layers[l];
-            var hq = _hq[l];
-            var hState = _state.AsSpan(LayerOffset(l), h);
-            _k.MatVecPacked(L.Wih, xq[..L.InSize], _accIh);
-            _k.MatVecPacked(L.Whh, hq.AsSpan(0, h), _accHh);
-            float sH = _hScale[l];
-            switch (s.Arch)
-            {
-                case RnnArch.Lstm:
-                    Int8Quantize.ScaleBiasAdd(_accIh, L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, _pre);
-                    Activations.Tanh(_pre, _pre); // every gate in one pass; σ rows were pre-halved
-                    LstmUpdate(_pre, _state.AsSpan(LayerOffset(l) + h, h), hState);
-                    break;
-                case RnnArch.Gru:
-                    {
-                        var pre = _pre.AsSpan();
-                        Int8Quantize.ScaleBiasAdd(_accIh.AsSpan(0, 2 * h), L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, pre[..(2 * h)]);
-                        Int8Quantize.ScaleBias(_accIh.AsSpan(2 * h), L.Sih.AsSpan(2 * h), sIn, L.Bias.AsSpan(2 * h), pre[(2 * h)..]);
-                        Int8Quantize.ScaleBias(_accHh.AsSpan(2 * h), L.Shh.AsSpan(2 * h), sH, L.Bhn, _tmp);
-                        Activations.Tanh(pre[..(2 * h)], pre[..(2 * h)]);
-                        GruUpdate(pre, _tmp, hState);
-                        break;
-                    }
-                default:
-                    Int8Quantize.ScaleBiasAdd(_accIh, L.Sih, sIn, L.Bias, _accHh, L.Shh, sH, _pre);
-                    if (s.Arch == RnnArch.RnnTanh) Activations.Tanh(_pre, hState);
-                    else for (int j = 0; j < h; j++) hState[j] = MathF.Max(_pre[j], 0f);
-                    break;
-            }
-            QuantizeH(l, hState);
-            xq = _hq[l];
+            _k.MatVecPacked(L.Wih, xq, _accIh);
+            _k.MatVecPacked(L.Whh, _hq[l].AsSpan(0, h), _accHh);
+            var e = new Epilogue(L, _accIh, _accHh, sIn, _hScale[l], _h[l], _c[l], _hqNext, w.UnitBlocks);
+            if (Vector256.IsHardwareAccelerated) e.Run<Lanes256>(s.Arch);
+            else e.Run<Lanes128x2>(s.Arch);
+            (_hq[l], _hqNext) = (_hqNext, _hq[l]);
+            if (s.Arch == RnnArch.RnnRelu) QuantizeH(l);
+            xq = _hq[l].AsSpan(0, h);
             sIn = _hScale[l];
         }
 
@@ -131,109 +115,184 @@ public sealed class Int8Forecaster : IForecaster
         for (int o = 0; o < y.Length; o++) y[o] = y[o] * w.OutStd[o] + w.OutMean[o];
     }
 
-    private int LayerOffset(int l) => l * Shape.HiddenSize * (Shape.Arch == RnnArch.Lstm ? 2 : 1);
-
-    private void QuantizeH(int l, ReadOnlySpan<float> hState)
+    /// <summary>ReLU h is unbounded: its int8 copy takes a per-step dynamic scale (the epilogue stored h only).</summary>
+    private void QuantizeH(int l)
     {
-        if (Shape.Arch == RnnArch.RnnRelu)
-        {
-            // ReLU h is unbounded: a per-step dynamic scale.
-            float m = Int8Quantize.MaxAbs(hState);
-            _hScale[l] = m > 0 && float.IsFinite(m) ? m / 127f : 1f / 127f;
-            Int8Quantize.Quantize(hState, m > 0 && float.IsFinite(m) ? 127f / m : 0f, _hq[l]);
-        }
-        else
+        if (Shape.Arch != RnnArch.RnnRelu)
         {
             _hScale[l] = 1f / 127f;
-            Int8Quantize.Quantize(hState, 127f, _hq[l]);
+            Int8Quantize.Quantize(_h[l], 127f, _hq[l]);
+            return;
         }
+        float m = Int8Quantize.MaxAbs(_h[l]);
+        bool ok = m > 0 && float.IsFinite(m);
+        _hScale[l] = ok ? m / 127f : 1f / 127f;
+        Int8Quantize.Quantize(_h[l], ok ? 127f / m : 0f, _hq[l]);
     }
 
     /// <summary>
-    /// t: [4H] tanh of the gate block (i, f, o pre-halved, so σ = 0.5·t + 0.5); c, h: [H] updated.
-    /// c' = f·c + i·g, h' = o·tanh(c'), in one pass. Every width (256-bit, 128-bit, scalar tail) performs the same IEEE
-    /// operations per unit in the same order (Activations.Tanh's vector and scalar forms are the same rational), so the
-    /// bits do not depend on the CPU.
+    /// One layer's float epilogue over blocks of 8 hidden units, generic over the lane width so x64 (one 256-bit vector)
+    /// and ARM64 (two 128-bit vectors) run the same IEEE operations in the same order per unit. Gate-interleaved rows:
+    /// block j's gate g is rows (j·G + g)·8 .. +7 of the accumulators, scales and biases.
     /// </summary>
-    private static void LstmUpdate(ReadOnlySpan<float> t, Span<float> c, Span<float> h)
+    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float sH,
+                                         float[] h, float[] c, sbyte[] hq, int unitBlocks)
     {
-        int n = c.Length, j = 0;
-        ref float tr = ref MemoryMarshal.GetReference(t);
-        ref float cr = ref MemoryMarshal.GetReference(c);
-        ref float hr = ref MemoryMarshal.GetReference(h);
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var half = Vector256.Create(0.5f);
-            for (; j + 8 <= n; j += 8)
-            {
-                var i = half * Vector256.LoadUnsafe(ref tr, (nuint)j) + half;
-                var f = half * Vector256.LoadUnsafe(ref tr, (nuint)(n + j)) + half;
-                var g = Vector256.LoadUnsafe(ref tr, (nuint)(2 * n + j));
-                var o = half * Vector256.LoadUnsafe(ref tr, (nuint)(3 * n + j)) + half;
-                var cn = f * Vector256.LoadUnsafe(ref cr, (nuint)j) + i * g;
-                cn.StoreUnsafe(ref cr, (nuint)j);
-                (o * Activations.Tanh(cn)).StoreUnsafe(ref hr, (nuint)j);
-            }
-        }
-        if (Vector128.IsHardwareAccelerated)
-        {
-            var half = Vector128.Create(0.5f);
-            for (; j + 4 <= n; j += 4)
-            {
-                var i = half * Vector128.LoadUnsafe(ref tr, (nuint)j) + half;
-                var f = half * Vector128.LoadUnsafe(ref tr, (nuint)(n + j)) + half;
-                var g = Vector128.LoadUnsafe(ref tr, (nuint)(2 * n + j));
-                var o = half * Vector128.LoadUnsafe(ref tr, (nuint)(3 * n + j)) + half;
-                var cn = f * Vector128.LoadUnsafe(ref cr, (nuint)j) + i * g;
-                cn.StoreUnsafe(ref cr, (nuint)j);
-                (o * Activations.Tanh(cn)).StoreUnsafe(ref hr, (nuint)j);
-            }
-        }
-        for (; j < n; j++)
-        {
-            float i = 0.5f * Unsafe.Add(ref tr, j) + 0.5f, f = 0.5f * Unsafe.Add(ref tr, n + j) + 0.5f, g = Unsafe.Add(ref tr, 2 * n + j);
-            float o = 0.5f * Unsafe.Add(ref tr, 3 * n + j) + 0.5f;
-            float cn = f * Unsafe.Add(ref cr, j) + i * g;
-            Unsafe.Add(ref cr, j) = cn;
-            Unsafe.Add(ref hr, j) = o * Activations.Tanh(cn);
-        }
-    }
+        private readonly ref int _ai = ref MemoryMarshal.GetArrayDataReference(accIh);
+        private readonly ref int _ah = ref MemoryMarshal.GetArrayDataReference(accHh);
+        private readonly ref float _si = ref MemoryMarshal.GetArrayDataReference(layer.Sih);
+        private readonly ref float _sh = ref MemoryMarshal.GetArrayDataReference(layer.Shh);
+        private readonly ref float _b = ref MemoryMarshal.GetArrayDataReference(layer.Bias);
+        private readonly float[] _bhn = layer.Bhn;
+        private readonly float _sIn = sIn, _sH = sH;
+        private readonly float[] _hs = h, _cs = c;
+        private readonly sbyte[] _hq = hq;
+        private readonly int _ub = unitBlocks;
 
-    /// <summary>
-    /// pre: [3H]: tanh of the halved r, z pre-activations, then W_in x + b_in; ghn: [H] W_hn h + b_hn; h: [H] updated.
-    /// n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.
-    /// </summary>
-    private static void GruUpdate(Span<float> pre, ReadOnlySpan<float> ghn, Span<float> h)
-    {
-        int n = h.Length;
-        var np = pre.Slice(2 * n, n);
-        for (int j = 0; j < n; j++) np[j] = np[j] + (0.5f * pre[j] + 0.5f) * ghn[j];
-        Activations.Tanh(np, np);
-        for (int j = 0; j < n; j++)
+        public void Run<V>(RnnArch arch) where V : struct, ILanes8<V>
         {
-            float z = 0.5f * pre[n + j] + 0.5f;
-            h[j] = (1f - z) * np[j] + z * h[j];
+            switch (arch)
+            {
+                case RnnArch.Lstm: Lstm<V>(); break;
+                case RnnArch.Gru: Gru<V>(); break;
+                default: Rnn<V>(arch == RnnArch.RnnRelu); break;
+            }
+        }
+
+        /// <summary>acc_ih·(s_ih·s_x) + b + acc_hh·(s_hh·s_h) for the 8 rows at r.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static V Pre<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, int r, V kx, V kh) where V : struct, ILanes8<V>
+            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.LoadInt(ref ah, r) * (V.Load(ref sh, r) * kh);
+
+        /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c').</summary>
+        private void Lstm<V>() where V : struct, ILanes8<V>
+        {
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), half = V.Splat(0.5f), q = V.Splat(127f);
+            ref int ai = ref _ai, ah = ref _ah;
+            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+            ref float cr = ref MemoryMarshal.GetArrayDataReference(_cs);
+            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
+            // Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the
+            // out-of-order core always has independent work. Pass 1 parks o in h (the old h is not needed: the products
+            // read its int8 copy).
+            for (int j = 0, u = 0, r = 0; j < _ub; j++, u += 8, r += 32)
+            {
+                V i = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh);
+                V f = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh);
+                V g = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 16, kx, kh);
+                V o = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx, kh);
+                Activations.Tanh4(ref i, ref f, ref g, ref o);
+                V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
+                V.Store(half * o + half, ref hr, u);
+            }
+            int n = 8 * _ub, k = 0;
+            for (; k + 32 <= n; k += 32)
+            {
+                V t0 = V.Load(ref cr, k), t1 = V.Load(ref cr, k + 8), t2 = V.Load(ref cr, k + 16), t3 = V.Load(ref cr, k + 24);
+                Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
+                HOut(V.Load(ref hr, k) * t0, ref hr, ref qr, k, q);
+                HOut(V.Load(ref hr, k + 8) * t1, ref hr, ref qr, k + 8, q);
+                HOut(V.Load(ref hr, k + 16) * t2, ref hr, ref qr, k + 16, q);
+                HOut(V.Load(ref hr, k + 24) * t3, ref hr, ref qr, k + 24, q);
+            }
+            for (; k < n; k += 8) HOut(V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k)), ref hr, ref qr, k, q);
+        }
+
+        /// <summary>Store 8 units of the new h and their int8 copy (scale 1/127).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void HOut<V>(V hn, ref float hr, ref sbyte qr, int u, V q) where V : struct, ILanes8<V>
+        {
+            V.Store(hn, ref hr, u);
+            V.StoreInt8(hn, q, ref qr, u);
+        }
+
+        /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.</summary>
+        private void Gru<V>() where V : struct, ILanes8<V>
+        {
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), half = V.Splat(0.5f), one = V.Splat(1f), q = V.Splat(127f);
+            ref int ai = ref _ai, ah = ref _ah;
+            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+            ref float bhn = ref MemoryMarshal.GetArrayDataReference(_bhn);
+            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
+            for (int j = 0, u = 0, r = 0; j < _ub; j++, u += 8, r += 24)
+            {
+                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh));
+                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh));
+                V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16);
+                V ghn = V.LoadInt(ref ah, r + 16) * (V.Load(ref sh, r + 16) * kh) + V.Load(ref bhn, u);
+                V n = Activations.Tanh(inx + (half * tr + half) * ghn);
+                V z = half * tz + half;
+                V hn = (one - z) * n + z * V.Load(ref hr, u);
+                V.Store(hn, ref hr, u);
+                V.StoreInt8(hn, q, ref qr, u);
+            }
+        }
+
+        /// <summary>h' = tanh(pre) or max(pre, 0); ReLU's int8 copy needs the step's max, so the caller quantizes it.</summary>
+        private void Rnn<V>(bool relu) where V : struct, ILanes8<V>
+        {
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), zero = V.Splat(0f), q = V.Splat(127f);
+            ref int ai = ref _ai, ah = ref _ah;
+            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
+            for (int j = 0, u = 0; j < _ub; j++, u += 8)
+            {
+                V pre = Pre(ref ai, ref si, ref b, ref ah, ref sh, u, kx, kh);
+                if (relu) V.Store(V.Max(pre, zero), ref hr, u);
+                else
+                {
+                    V hn = Activations.Tanh(pre);
+                    V.Store(hn, ref hr, u);
+                    V.StoreInt8(hn, q, ref qr, u);
+                }
+            }
         }
     }
 
     public void Reset()
     {
-        Array.Clear(_state);
-        for (int l = 0; l < _hq.Length; l++) Array.Clear(_hq[l]);
+        for (int l = 0; l < Shape.NumLayers; l++)
+        {
+            Array.Clear(_h[l]);
+            Array.Clear(_c[l]);
+            Array.Clear(_hq[l]);
+        }
         Array.Fill(_hScale, 1f / 127f);
     }
 
+    /// <summary>Per layer: h [H], then c [H] for LSTM.</summary>
     public void GetState(Span<float> destination)
     {
-        if (destination.Length < _state.Length) throw new ArgumentException($"state needs {_state.Length} floats", nameof(destination));
-        _state.CopyTo(destination);
+        if (destination.Length < StateSize) throw new ArgumentException($"state needs {StateSize} floats", nameof(destination));
+        int h = Shape.HiddenSize, o = 0;
+        for (int l = 0; l < Shape.NumLayers; l++)
+        {
+            _h[l].AsSpan(0, h).CopyTo(destination[o..]);
+            o += h;
+            if (Shape.Arch != RnnArch.Lstm) continue;
+            _c[l].AsSpan(0, h).CopyTo(destination[o..]);
+            o += h;
+        }
     }
 
     public void SetState(ReadOnlySpan<float> source)
     {
-        if (source.Length != _state.Length) throw new ArgumentException($"state has {source.Length} floats, expected {_state.Length}", nameof(source));
+        if (source.Length != StateSize) throw new ArgumentException($"state has {source.Length} floats, expected {StateSize}", nameof(source));
         foreach (float f in source) if (!float.IsFinite(f)) throw new ArgumentException("state holds a non-finite value", nameof(source));
-        source.CopyTo(_state);
-        for (int l = 0; l < Shape.NumLayers; l++) QuantizeH(l, _state.AsSpan(LayerOffset(l), Shape.HiddenSize));
+        int h = Shape.HiddenSize, o = 0;
+        for (int l = 0; l < Shape.NumLayers; l++)
+        {
+            source.Slice(o, h).CopyTo(_h[l]);
+            o += h;
+            if (Shape.Arch == RnnArch.Lstm)
+            {
+                source.Slice(o, h).CopyTo(_c[l]);
+                o += h;
+            }
+            QuantizeH(l);
+        }
     }
 }

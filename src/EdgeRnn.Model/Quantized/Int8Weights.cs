@@ -4,30 +4,34 @@ namespace EdgeRnn.Model.Quantized;
 
 /// <summary>
 /// Immutable int8 weights of a forecaster, quantized once from float parameters.
-/// Each weight matrix keeps PyTorch's gate stacking (LSTM i,f,g,o; GRU r,z,n) as one fused [G·H, stride] matrix, so a
-/// single pass over it computes every gate of a step, and the epilogue then runs each gate over contiguous units
-/// (vectorized across units rather than across a unit's gates). Rows are padded with zeros to a stride that is a
-/// multiple of 32 while quantizing, then packed row-interleaved (<see cref="PackedInt8Matrix"/>: 8 rows × 4 columns per
-/// 32 bytes) so the kernels accumulate 8 rows per instruction with no per-row horizontal reduction. Symmetric per-row quantization: q = round(w / s), s = max|row| / 127.
-/// Sigmoid gates are stored pre-halved (scales and biases × 0.5, exact in binary) so that the whole gate block goes
-/// through one tanh pass: σ(x) = 0.5·tanh(x/2) + 0.5.
+/// Each layer's two weight matrices hold every gate (LSTM i,f,g,o; GRU r,z,n) in one fused, gate-interleaved layout:
+/// hidden units go in blocks of 8, and row block j·G + g holds gate g of units 8j..8j+7 (rows past H are zero). One
+/// pass over the weights therefore computes a whole step, and the epilogue finds all G gates of 8 units side by side:
+/// it turns them into the new c and h of those units in registers (<see cref="Int8Forecaster"/>). Per-row arrays
+/// (scales, biases) follow the same order, zero on padding rows. Matrices are packed row-interleaved
+/// (<see cref="PackedInt8Matrix"/>: 8 rows × 4 columns per 32 bytes) so the kernels accumulate 8 rows per instruction
+/// with no per-row horizontal reduction. Symmetric per-row quantization: q = round(w / s), s = max|row| / 127.
+/// Sigmoid gates are stored pre-halved (scales and biases × 0.5, exact in binary) so that every gate goes through the
+/// one tanh: σ(x) = 0.5·tanh(x/2) + 0.5.
 /// </summary>
 public sealed class Int8Weights
 {
     internal sealed class Layer
     {
         public required int InSize, InStride;
-        public required PackedInt8Matrix Wih;   // [G·H, InSize] row-interleaved
-        public required float[] Sih;   // [G·H] per-row weight scale
-        public required PackedInt8Matrix Whh;   // [G·H, H] row-interleaved
-        public required float[] Shh;   // [G·H]
-        public required float[] Bias;  // [G·H] b_ih + b_hh (GRU n rows: b_in only)
-        public required float[] Bhn;   // [H] GRU b_hn, else empty
+        public required PackedInt8Matrix Wih;   // [UB·G·8, InSize] gate-interleaved, packed
+        public required float[] Sih;   // [UB·G·8] per-row weight scale
+        public required PackedInt8Matrix Whh;   // [UB·G·8, H]
+        public required float[] Shh;   // [UB·G·8]
+        public required float[] Bias;  // [UB·G·8] b_ih + b_hh (GRU n rows: b_in only)
+        public required float[] Bhn;   // [UB·8] GRU b_hn, else empty
     }
 
     public ForecasterShape Shape { get; }
     internal Layer[] Layers { get; }
     internal int HStride { get; }
+    /// <summary>Blocks of 8 hidden units: ⌈H / 8⌉.</summary>
+    internal int UnitBlocks { get; }
     internal PackedInt8Matrix HeadW { get; }  // [O, H] row-interleaved
     internal float[] HeadScale { get; }  // [O]
     internal float[] HeadBias { get; }   // [O]
@@ -44,38 +48,39 @@ public sealed class Int8Weights
         Shape = s;
         int h = s.HiddenSize, g = s.Gates, gh = g * h;
         HStride = Pad(h);
+        int ub = UnitBlocks = (h + 7) / 8;
         Layers = new Layer[s.NumLayers];
         for (int l = 0; l < s.NumLayers; l++)
         {
             int inSize = s.LayerInputSize(l), inStride = Pad(inSize);
             var wih = new sbyte[gh * inStride];
             var whh = new sbyte[gh * HStride];
-            float[] sih = new float[gh], shh = new float[gh];
+            float[] sih = new float[gh], shh = new float[gh], bias = new float[gh];
+            var bhn = s.Arch == RnnArch.Gru ? new float[ub * 8] : [];
             QuantizeRows(p.WeightIh(l), gh, inSize, inStride, wih, sih, "weight_ih_l" + l);
             QuantizeRows(p.WeightHh(l), gh, h, HStride, whh, shh, "weight_hh_l" + l);
-            var layer = new Layer
-            {
-                InSize = inSize, InStride = inStride,
-                Wih = PackedInt8Matrix.Pack(wih, gh, inSize, inStride), Sih = sih,
-                Whh = PackedInt8Matrix.Pack(whh, gh, h, HStride), Shh = shh,
-                Bias = new float[gh], Bhn = s.Arch == RnnArch.Gru ? new float[h] : [],
-            };
             var bih = p.BiasIh(l);
             var bhh = p.BiasHh(l);
             for (int r = 0; r < gh; r++)
             {
                 bool gruN = s.Arch == RnnArch.Gru && r >= 2 * h;
-                layer.Bias[r] = gruN ? bih[r] : bih[r] + bhh[r];
-                if (gruN) layer.Bhn[r - 2 * h] = bhh[r];
-                if (!IsFinite(layer.Bias[r]) || !IsFinite(bhh[r])) throw new ArgumentException($"rnn.bias of layer {l} row {r} is not finite");
+                bias[r] = gruN ? bih[r] : bih[r] + bhh[r];
+                if (gruN) bhn[r - 2 * h] = bhh[r];
+                if (!IsFinite(bias[r]) || !IsFinite(bhh[r])) throw new ArgumentException($"rnn.bias of layer {l} row {r} is not finite");
                 if (IsSigmoidRow(s.Arch, r, h))
                 {
-                    layer.Sih[r] *= 0.5f;
-                    layer.Shh[r] *= 0.5f;
-                    layer.Bias[r] *= 0.5f;
+                    sih[r] *= 0.5f;
+                    shh[r] *= 0.5f;
+                    bias[r] *= 0.5f;
                 }
             }
-            Layers[l] = layer;
+            Layers[l] = new Layer
+            {
+                InSize = inSize, InStride = inStride,
+                Wih = PackedInt8Matrix.Pack(InterleaveRows(wih, g, h, inStride), ub * g * 8, inSize, inStride), Sih = InterleaveRows(sih, g, h, 1),
+                Whh = PackedInt8Matrix.Pack(InterleaveRows(whh, g, h, HStride), ub * g * 8, h, HStride), Shh = InterleaveRows(shh, g, h, 1),
+                Bias = InterleaveRows(bias, g, h, 1), Bhn = bhn,
+            };
         }
         var headW = new sbyte[s.OutputSize * HStride];
         HeadScale = new float[s.OutputSize];
@@ -86,6 +91,21 @@ public sealed class Int8Weights
         InStd = Vec(p.InputStd, s.InputSize, 1f, "input_std");
         OutMean = Vec(p.OutputMean, s.OutputSize, 0f, "output_mean");
         OutStd = Vec(p.OutputStd, s.OutputSize, 1f, "output_std");
+    }
+
+    /// <summary>
+    /// Row-major rows in PyTorch's gate stacking [G·H, width] → the gate-interleaved order [⌈H/8⌉·G·8, width]:
+    /// destination row (j·G + g)·8 + i is source row g·H + 8j + i, or zeros where 8j + i ≥ H.
+    /// </summary>
+    internal static T[] InterleaveRows<T>(T[] src, int gates, int h, int width)
+    {
+        int ub = (h + 7) / 8;
+        var dst = new T[ub * gates * 8 * width];
+        for (int j = 0; j < ub; j++)
+            for (int g = 0; g < gates; g++)
+                for (int i = 0; i < 8 && 8 * j + i < h; i++)
+                    Array.Copy(src, (g * h + 8 * j + i) * width, dst, ((j * gates + g) * 8 + i) * width, width);
+        return dst;
     }
 
     /// <summary>Quantize float parameters (any model file's) into a new immutable weights object.</summary>

@@ -84,7 +84,7 @@ public sealed class Avx2Int8Kernels : Int8Kernels
     internal static void Packed(PackedInt8Matrix w, ReadOnlySpan<int> quads, Span<int> acc)
     {
         int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
-        ref sbyte wr = ref MemoryMarshal.GetArrayDataReference(w.Data);
+        ref sbyte wr = ref w.DataRef;
         ref int q = ref MemoryMarshal.GetReference(quads);
         int rb = 0;
         // Four row blocks (32 rows) share each broadcast of x: four independent accumulator chains.

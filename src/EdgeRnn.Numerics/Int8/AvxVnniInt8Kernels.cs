@@ -82,44 +82,78 @@ public sealed class AvxVnniInt8Kernels : Int8Kernels
         CheckPacked(w, x, acc);
         if (w.Rows == 0) return;
         Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads);
-        int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
-        ref sbyte wr = ref MemoryMarshal.GetArrayDataReference(w.Data);
+        PadQuads(x, quads, Flip);
+        int k4 = w.K4, nb = w.RowBlocks;
+        // Byte offsets of the next row blocks, hoisted so the inner loop is one pointer bump, one broadcast and the
+        // vpdpbusd instructions with register-indexed memory operands.
+        nuint o1 = (nuint)(k4 * 32), o2 = 2 * o1, o3 = 3 * o1, o4 = 4 * o1, o5 = 5 * o1, o6 = 6 * o1, o7 = 7 * o1;
+        ref sbyte wr = ref w.DataRef;
         ref int corr = ref MemoryMarshal.GetArrayDataReference(w.RowCorrection);
         ref int q = ref MemoryMarshal.GetReference(quads);
         int rb = 0;
-        for (; rb + 4 <= nb; rb += 4)
+        // Eight row blocks (64 rows) per pass: eight independent vpdpbusd chains, and each broadcast quad of x feeds
+        // eight instructions.
+        for (; rb + 8 <= nb; rb += 8)
         {
-            ref sbyte b0 = ref Unsafe.Add(ref wr, rb * blk);
-            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int kb = 0; kb < k4; kb++)
+            ref sbyte p = ref Unsafe.Add(ref wr, rb * (int)o1);
+            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            for (int kb = 0; kb < k4; kb++, p = ref Unsafe.Add(ref p, 32))
             {
-                var xu = Vector256.Create(Unsafe.Add(ref q, kb) ^ Flip).AsByte();
-                ref sbyte p = ref Unsafe.Add(ref b0, kb * 32);
+                var xu = Vector256.Create(Unsafe.Add(ref q, kb)).AsByte();
                 a0 = AvxVnni.MultiplyWideningAndAdd(a0, xu, Vector256.LoadUnsafe(ref p));
-                a1 = AvxVnni.MultiplyWideningAndAdd(a1, xu, Vector256.LoadUnsafe(ref p, (nuint)blk));
-                a2 = AvxVnni.MultiplyWideningAndAdd(a2, xu, Vector256.LoadUnsafe(ref p, (nuint)(2 * blk)));
-                a3 = AvxVnni.MultiplyWideningAndAdd(a3, xu, Vector256.LoadUnsafe(ref p, (nuint)(3 * blk)));
+                a1 = AvxVnni.MultiplyWideningAndAdd(a1, xu, Vector256.LoadUnsafe(ref p, o1));
+                a2 = AvxVnni.MultiplyWideningAndAdd(a2, xu, Vector256.LoadUnsafe(ref p, o2));
+                a3 = AvxVnni.MultiplyWideningAndAdd(a3, xu, Vector256.LoadUnsafe(ref p, o3));
+                a4 = AvxVnni.MultiplyWideningAndAdd(a4, xu, Vector256.LoadUnsafe(ref p, o4));
+                a5 = AvxVnni.MultiplyWideningAndAdd(a5, xu, Vector256.LoadUnsafe(ref p, o5));
+                a6 = AvxVnni.MultiplyWideningAndAdd(a6, xu, Vector256.LoadUnsafe(ref p, o6));
+                a7 = AvxVnni.MultiplyWideningAndAdd(a7, xu, Vector256.LoadUnsafe(ref p, o7));
             }
             int r = rb * 8;
             Store8(a0 - Vector256.LoadUnsafe(ref corr, (nuint)r), acc, r);
             Store8(a1 - Vector256.LoadUnsafe(ref corr, (nuint)(r + 8)), acc, r + 8);
             Store8(a2 - Vector256.LoadUnsafe(ref corr, (nuint)(r + 16)), acc, r + 16);
             Store8(a3 - Vector256.LoadUnsafe(ref corr, (nuint)(r + 24)), acc, r + 24);
+            Store8(a4 - Vector256.LoadUnsafe(ref corr, (nuint)(r + 32)), acc, r + 32);
+            Store8(a5 - Vector256.LoadUnsafe(ref corr, (nuint)(r + 40)), acc, r + 40);
+            Store8(a6 - Vector256.LoadUnsafe(ref corr, (nuint)(r + 48)), acc, r + 48);
+            Store8(a7 - Vector256.LoadUnsafe(ref corr, (nuint)(r + 56)), acc, r + 56);
         }
-        // Leftover blocks: even and odd quads in two chains, so vpdpbusd latency is half hidden.
-        for (; rb < nb; rb++)
+        // Fewer than eight blocks left: one or two at a time, each over even and odd quads in two chains.
+        for (; rb + 2 <= nb; rb += 2)
         {
-            ref sbyte b0 = ref Unsafe.Add(ref wr, rb * blk);
-            Vector256<int> a0 = default, a1 = default;
+            ref sbyte p = ref Unsafe.Add(ref wr, rb * (int)o1);
+            Vector256<int> a0 = default, a1 = default, c0 = default, c1 = default;
             int kb = 0;
-            for (; kb + 2 <= k4; kb += 2)
+            for (; kb + 2 <= k4; kb += 2, p = ref Unsafe.Add(ref p, 64))
             {
-                a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.Create(Unsafe.Add(ref q, kb) ^ Flip).AsByte(), Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32)));
-                a1 = AvxVnni.MultiplyWideningAndAdd(a1, Vector256.Create(Unsafe.Add(ref q, kb + 1) ^ Flip).AsByte(), Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32 + 32)));
+                var x0 = Vector256.Create(Unsafe.Add(ref q, kb)).AsByte();
+                var x1 = Vector256.Create(Unsafe.Add(ref q, kb + 1)).AsByte();
+                a0 = AvxVnni.MultiplyWideningAndAdd(a0, x0, Vector256.LoadUnsafe(ref p));
+                c0 = AvxVnni.MultiplyWideningAndAdd(c0, x0, Vector256.LoadUnsafe(ref p, o1));
+                a1 = AvxVnni.MultiplyWideningAndAdd(a1, x1, Vector256.LoadUnsafe(ref p, 32));
+                c1 = AvxVnni.MultiplyWideningAndAdd(c1, x1, Vector256.LoadUnsafe(ref p, o1 + 32));
             }
             if (kb < k4)
-                a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.Create(Unsafe.Add(ref q, kb) ^ Flip).AsByte(), Vector256.LoadUnsafe(ref b0, (nuint)(kb * 32)));
+            {
+                var x0 = Vector256.Create(Unsafe.Add(ref q, kb)).AsByte();
+                a0 = AvxVnni.MultiplyWideningAndAdd(a0, x0, Vector256.LoadUnsafe(ref p));
+                c0 = AvxVnni.MultiplyWideningAndAdd(c0, x0, Vector256.LoadUnsafe(ref p, o1));
+            }
+            Store8(a0 + a1 - Vector256.LoadUnsafe(ref corr, (nuint)(rb * 8)), acc, rb * 8);
+            Store8(c0 + c1 - Vector256.LoadUnsafe(ref corr, (nuint)(rb * 8 + 8)), acc, rb * 8 + 8);
+        }
+        if (rb < nb)
+        {
+            ref sbyte p = ref Unsafe.Add(ref wr, rb * (int)o1);
+            Vector256<int> a0 = default, a1 = default;
+            int kb = 0;
+            for (; kb + 2 <= k4; kb += 2, p = ref Unsafe.Add(ref p, 64))
+            {
+                a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.Create(Unsafe.Add(ref q, kb)).AsByte(), Vector256.LoadUnsafe(ref p));
+                a1 = AvxVnni.MultiplyWideningAndAdd(a1, Vector256.Create(Unsafe.Add(ref q, kb + 1)).AsByte(), Vector256.LoadUnsafe(ref p, 32));
+            }
+            if (kb < k4) a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.Create(Unsafe.Add(ref q, kb)).AsByte(), Vector256.LoadUnsafe(ref p));
             Store8(a0 + a1 - Vector256.LoadUnsafe(ref corr, (nuint)(rb * 8)), acc, rb * 8);
         }
     }

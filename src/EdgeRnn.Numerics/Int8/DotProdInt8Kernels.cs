@@ -75,7 +75,7 @@ public sealed class DotProdInt8Kernels : Int8Kernels
         Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
         PadQuads(x, quads);
         int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
-        ref sbyte wr = ref MemoryMarshal.GetArrayDataReference(w.Data);
+        ref sbyte wr = ref w.DataRef;
         ref int q = ref MemoryMarshal.GetReference(quads);
         int rb = 0;
         // Two row blocks (16 rows): four independent accumulator chains.

@@ -83,7 +83,7 @@ public sealed class NeonInt8Kernels : Int8Kernels
         Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
         PadQuads(x, quads);
         int k4 = w.K4, nb = w.RowBlocks;
-        ref sbyte wr = ref MemoryMarshal.GetArrayDataReference(w.Data);
+        ref sbyte wr = ref w.DataRef;
         ref int q = ref MemoryMarshal.GetReference(quads);
         for (int rb = 0; rb < nb; rb++)
         {

@@ -26,10 +26,11 @@ public sealed class ScalarInt8Kernels : Int8Kernels
     public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
     {
         CheckPacked(w, x, acc);
+        var data = w.Data;
         for (int r = 0; r < w.Rows; r++)
         {
             int s = 0;
-            for (int k = 0; k < w.Cols; k++) s += w.Data[w.IndexOf(r, k)] * x[k];
+            for (int k = 0; k < w.Cols; k++) s += data[w.IndexOf(r, k)] * x[k];
             acc[r] = s;
         }
     }

@@ -1,0 +1,98 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace EdgeRnn.Numerics;
+
+/// <summary>
+/// Eight float32 lanes: the width of one block of hidden units in the fused int8 cell epilogue (one row block of
+/// <see cref="Int8.PackedInt8Matrix"/>). Code generic over this interface is written once and compiled per width
+/// (the JIT and Native AOT specialize generics over structs, and every member inlines):
+/// <see cref="Lanes256"/> on x64 with AVX, <see cref="Lanes128x2"/> (two 128-bit halves) on ARM64 NEON, on SSE-only x64
+/// and in software. Every member is an IEEE-exact operation applied lane by lane, so both widths give the same bits.
+/// </summary>
+public interface ILanes8<TSelf> where TSelf : struct, ILanes8<TSelf>
+{
+    static abstract TSelf Splat(float v);
+    /// <summary>Eight floats at p + offset.</summary>
+    static abstract TSelf Load(ref float p, int offset);
+    /// <summary>Eight int32 at p + offset, converted to float (exact below 2^24, round to nearest beyond).</summary>
+    static abstract TSelf LoadInt(ref int p, int offset);
+    static abstract void Store(TSelf v, ref float p, int offset);
+    /// <summary>clamp(round-half-even(v·k), -127, 127) as eight bytes at p + offset.</summary>
+    static abstract void StoreInt8(TSelf v, TSelf k, ref sbyte p, int offset);
+    static abstract TSelf operator +(TSelf a, TSelf b);
+    static abstract TSelf operator -(TSelf a, TSelf b);
+    static abstract TSelf operator *(TSelf a, TSelf b);
+    static abstract TSelf operator /(TSelf a, TSelf b);
+    /// <summary>The hardware min (minps, fmin): equal to MathF.Min except for NaN and for a pair of zeros of opposite
+    /// sign, which the forecaster never passes (its operands are finite and one of each pair is a nonzero constant, or
+    /// the pair is (x, +0) where both orders give +0 for x = -0).</summary>
+    static abstract TSelf Min(TSelf a, TSelf b);
+    /// <summary>The hardware max (maxps, fmax); the same caveat as <see cref="Min"/>.</summary>
+    static abstract TSelf Max(TSelf a, TSelf b);
+}
+
+/// <summary>Eight lanes in one 256-bit vector (x64 AVX).</summary>
+public readonly struct Lanes256 : ILanes8<Lanes256>
+{
+    private readonly Vector256<float> _v;
+    private Lanes256(Vector256<float> v) => _v = v;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 Splat(float v) => new(Vector256.Create(v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 Load(ref float p, int offset) => new(Vector256.LoadUnsafe(ref p, (nuint)offset));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 LoadInt(ref int p, int offset) => new(Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref p, (nuint)offset)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Lanes256 v, ref float p, int offset) => v._v.StoreUnsafe(ref p, (nuint)offset);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreInt8(Lanes256 v, Lanes256 k, ref sbyte p, int offset)
+    {
+        var i = Vector256.ConvertToInt32(Vector256.MinNative(Vector256.MaxNative(Vector256.Round(v._v * k._v), Vector256.Create(-127f)), Vector256.Create(127f)));
+        var s = Vector128.Narrow(i.GetLower(), i.GetUpper());
+        Unsafe.WriteUnaligned(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref p, offset)), Vector128.Narrow(s, s).AsInt64().ToScalar());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator +(Lanes256 a, Lanes256 b) => new(a._v + b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator -(Lanes256 a, Lanes256 b) => new(a._v - b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator *(Lanes256 a, Lanes256 b) => new(a._v * b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator /(Lanes256 a, Lanes256 b) => new(a._v / b._v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 Min(Lanes256 a, Lanes256 b) => new(Vector256.MinNative(a._v, b._v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 Max(Lanes256 a, Lanes256 b) => new(Vector256.MaxNative(a._v, b._v));
+}
+
+/// <summary>Eight lanes as two 128-bit vectors (ARM64 NEON, SSE-only x64, software).</summary>
+public readonly struct Lanes128x2 : ILanes8<Lanes128x2>
+{
+    private readonly Vector128<float> _lo, _hi;
+    private Lanes128x2(Vector128<float> lo, Vector128<float> hi) { _lo = lo; _hi = hi; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 Splat(float v) => new(Vector128.Create(v), Vector128.Create(v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Lanes128x2 Load(ref float p, int offset) => new(Vector128.LoadUnsafe(ref p, (nuint)offset), Vector128.LoadUnsafe(ref p, (nuint)(offset + 4)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Lanes128x2 LoadInt(ref int p, int offset)
+        => new(Vector128.ConvertToSingle(Vector128.LoadUnsafe(ref p, (nuint)offset)), Vector128.ConvertToSingle(Vector128.LoadUnsafe(ref p, (nuint)(offset + 4))));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Lanes128x2 v, ref float p, int offset)
+    {
+        v._lo.StoreUnsafe(ref p, (nuint)offset);
+        v._hi.StoreUnsafe(ref p, (nuint)(offset + 4));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreInt8(Lanes128x2 v, Lanes128x2 k, ref sbyte p, int offset)
+    {
+        var lo = Vector128.Create(-127f);
+        var hi = Vector128.Create(127f);
+        var a = Vector128.ConvertToInt32(Vector128.MinNative(Vector128.MaxNative(Vector128.Round(v._lo * k._lo), lo), hi));
+        var b = Vector128.ConvertToInt32(Vector128.MinNative(Vector128.MaxNative(Vector128.Round(v._hi * k._hi), lo), hi));
+        var s = Vector128.Narrow(a, b);
+        Unsafe.WriteUnaligned(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref p, offset)), Vector128.Narrow(s, s).AsInt64().ToScalar());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 operator +(Lanes128x2 a, Lanes128x2 b) => new(a._lo + b._lo, a._hi + b._hi);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 operator -(Lanes128x2 a, Lanes128x2 b) => new(a._lo - b._lo, a._hi - b._hi);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 operator *(Lanes128x2 a, Lanes128x2 b) => new(a._lo * b._lo, a._hi * b._hi);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 operator /(Lanes128x2 a, Lanes128x2 b) => new(a._lo / b._lo, a._hi / b._hi);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 Min(Lanes128x2 a, Lanes128x2 b) => new(Vector128.MinNative(a._lo, b._lo), Vector128.MinNative(a._hi, b._hi));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 Max(Lanes128x2 a, Lanes128x2 b) => new(Vector128.MaxNative(a._lo, b._lo), Vector128.MaxNative(a._hi, b._hi));
+}
