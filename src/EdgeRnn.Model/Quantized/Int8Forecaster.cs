@@ -31,6 +31,7 @@ public sealed class Int8Forecaster : IForecaster
     private readonly float[] _hScale;    // per layer: the scale of _hq
     private readonly int[] _accIh, _accHh; // [UB·G·8]
     private readonly int[] _accO;        // [O]
+    private readonly float[] _shk;       // [UB·G·8] ReLU RNN: s_hh·s_h of the step
 
     public ForecasterShape Shape { get; }
     public int StateSize => Shape.StateSize;
@@ -63,6 +64,7 @@ public sealed class Int8Forecaster : IForecaster
         _accIh = new int[rows];
         _accHh = new int[rows];
         _accO = new int[s.OutputSize];
+        _shk = s.Arch == RnnArch.RnnRelu ? new float[rows] : [];
     }
 
     /// <summary>Quantize updated float parameters and swap them in atomically; the step in progress, if any, finishes
@@ -86,23 +88,35 @@ public sealed class Int8Forecaster : IForecaster
         var s = Shape;
         if (input.Length != s.InputSize) throw new ArgumentException($"input has {input.Length} values, the model takes {s.InputSize}", nameof(input));
         if (output.Length < s.OutputSize) throw new ArgumentException($"output has room for {output.Length} values, the model gives {s.OutputSize}", nameof(output));
-        int h = s.HiddenSize;
+        if (Vector256.IsHardwareAccelerated) Step<Lanes256>(w, input, output[..s.OutputSize]);
+        else Step<Lanes128x2>(w, input, output[..s.OutputSize]);
+    }
 
-        for (int i = 0; i < _x.Length; i++) _x[i] = (input[i] - w.InMean[i]) / w.InStd[i];
-        float m = Int8Quantize.MaxAbs(_x);
+    private void Step<V>(Int8Weights w, ReadOnlySpan<float> input, Span<float> y) where V : struct, ILanes8<V>
+    {
+        var s = Shape;
+        int h = s.HiddenSize;
+        float m = NormalizeInput<V>(input, w.InMean, w.InStd, _x);
         if (!float.IsFinite(m)) throw new ArgumentException("input holds a non-finite value (after normalization)", nameof(input));
         float sIn = m > 0 ? m / 127f : 1f / 127f;
-        Int8Quantize.Quantize(_x, m > 0 ? 127f / m : 0f, _xq);
+        QuantizeInput<V>(_x, m > 0 ? 127f / m : 0f, _xq);
         ReadOnlySpan<sbyte> xq = _xq;
 
         for (int l = 0; l < s.NumLayers; l++)
         {
             var L = w.Layers[l];
-            _k.MatVecPacked(L.Wih, xq, _accIh);
+            // The recurrent product first: it needs only the previous step's h, so the core runs it while the input's
+            // chain (normalize → max → quantize, or the layer below) is still in flight.
             _k.MatVecPacked(L.Whh, _hq[l].AsSpan(0, h), _accHh);
-            var e = new Epilogue(L, _accIh, _accHh, sIn, _hScale[l], _h[l], _c[l], _hqNext, w.UnitBlocks);
-            if (Vector256.IsHardwareAccelerated) e.Run<Lanes256>(s.Arch);
-            else e.Run<Lanes128x2>(s.Arch);
+            _k.MatVecPacked(L.Wih, xq, _accIh);
+            float[] shk = L.ShhK;
+            if (s.Arch == RnnArch.RnnRelu)
+            {
+                // ReLU's h scale changes every step, so s_hh·s_h is formed here rather than once at load.
+                shk = _shk;
+                for (int r = 0; r < shk.Length; r++) shk[r] = L.Shh[r] * _hScale[l];
+            }
+            new Epilogue(L, _accIh, _accHh, sIn, shk, _h[l], _c[l], _hqNext, w.UnitBlocks).Run<V>(s.Arch);
             (_hq[l], _hqNext) = (_hqNext, _hq[l]);
             if (s.Arch == RnnArch.RnnRelu) QuantizeH(l);
             xq = _hq[l].AsSpan(0, h);
@@ -110,9 +124,49 @@ public sealed class Int8Forecaster : IForecaster
         }
 
         _k.MatVecPacked(w.HeadW, _hq[s.NumLayers - 1].AsSpan(0, h), _accO);
-        var y = output[..s.OutputSize];
-        Int8Quantize.ScaleBias(_accO, w.HeadScale, _hScale[s.NumLayers - 1], w.HeadBias, y);
-        for (int o = 0; o < y.Length; o++) y[o] = y[o] * w.OutStd[o] + w.OutMean[o];
+        Output<V>(_accO, w.HeadScale, _hScale[s.NumLayers - 1], w.HeadBias, w.OutStd, w.OutMean, y);
+    }
+
+    /// <summary>x = (input - mean) / std, eight lanes at a time then scalar (the same operations); returns max|x| (NaN
+    /// if any x is NaN).</summary>
+    private static float NormalizeInput<V>(ReadOnlySpan<float> input, float[] mean, float[] std, float[] x) where V : struct, ILanes8<V>
+    {
+        int n = x.Length, i = 0;
+        ref float ir = ref MemoryMarshal.GetReference(input);
+        ref float mr = ref MemoryMarshal.GetArrayDataReference(mean);
+        ref float sr = ref MemoryMarshal.GetArrayDataReference(std);
+        ref float xr = ref MemoryMarshal.GetArrayDataReference(x);
+        for (; i + 8 <= n; i += 8) V.Store((V.Load(ref ir, i) - V.Load(ref mr, i)) / V.Load(ref sr, i), ref xr, i);
+        for (; i < n; i++) Unsafe.Add(ref xr, i) = (Unsafe.Add(ref ir, i) - Unsafe.Add(ref mr, i)) / Unsafe.Add(ref sr, i);
+        return Int8Quantize.MaxAbs(x);
+    }
+
+    /// <summary>q = clamp(round(x·inv), ±127): eight lanes at a time (<see cref="ILanes8{TSelf}.StoreInt8"/>), then the scalar form.</summary>
+    private static void QuantizeInput<V>(float[] x, float inv, sbyte[] q) where V : struct, ILanes8<V>
+    {
+        int n = x.Length, i = 0;
+        ref float xr = ref MemoryMarshal.GetArrayDataReference(x);
+        ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(q);
+        V k = V.Splat(inv);
+        for (; i + 8 <= n; i += 8) V.StoreInt8(V.Load(ref xr, i), k, ref qr, i);
+        for (; i < n; i++) Unsafe.Add(ref qr, i) = Int8Quantize.QuantizeOne(Unsafe.Add(ref xr, i), inv);
+    }
+
+    /// <summary>y = (acc·(s·k) + b)·std + mean: the head's dequantization and the output de-normalization in one pass.</summary>
+    private static void Output<V>(int[] acc, float[] scale, float k, float[] bias, float[] std, float[] mean, Span<float> y) where V : struct, ILanes8<V>
+    {
+        int n = y.Length, o = 0;
+        ref int ar = ref MemoryMarshal.GetArrayDataReference(acc);
+        ref float sr = ref MemoryMarshal.GetArrayDataReference(scale);
+        ref float br = ref MemoryMarshal.GetArrayDataReference(bias);
+        ref float dr = ref MemoryMarshal.GetArrayDataReference(std);
+        ref float mr = ref MemoryMarshal.GetArrayDataReference(mean);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        V kv = V.Splat(k);
+        for (; o + 8 <= n; o += 8)
+            V.Store((V.LoadInt(ref ar, o) * (V.Load(ref sr, o) * kv) + V.Load(ref br, o)) * V.Load(ref dr, o) + V.Load(ref mr, o), ref yr, o);
+        for (; o < n; o++)
+            Unsafe.Add(ref yr, o) = ((float)Unsafe.Add(ref ar, o) * (Unsafe.Add(ref sr, o) * k) + Unsafe.Add(ref br, o)) * Unsafe.Add(ref dr, o) + Unsafe.Add(ref mr, o);
     }
 
     /// <summary>ReLU h is unbounded: its int8 copy takes a per-step dynamic scale (the epilogue stored h only).</summary>
@@ -135,16 +189,16 @@ public sealed class Int8Forecaster : IForecaster
     /// and ARM64 (two 128-bit vectors) run the same IEEE operations in the same order per unit. Gate-interleaved rows:
     /// block j's gate g is rows (j·G + g)·8 .. +7 of the accumulators, scales and biases.
     /// </summary>
-    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float sH,
+    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float[] shk,
                                          float[] h, float[] c, sbyte[] hq, int unitBlocks)
     {
         private readonly ref int _ai = ref MemoryMarshal.GetArrayDataReference(accIh);
         private readonly ref int _ah = ref MemoryMarshal.GetArrayDataReference(accHh);
         private readonly ref float _si = ref MemoryMarshal.GetArrayDataReference(layer.Sih);
-        private readonly ref float _sh = ref MemoryMarshal.GetArrayDataReference(layer.Shh);
+        private readonly ref float _sh = ref MemoryMarshal.GetArrayDataReference(shk);
         private readonly ref float _b = ref MemoryMarshal.GetArrayDataReference(layer.Bias);
         private readonly float[] _bhn = layer.Bhn;
-        private readonly float _sIn = sIn, _sH = sH;
+        private readonly float _sIn = sIn;
         private readonly float[] _hs = h, _cs = c;
         private readonly sbyte[] _hq = hq;
         private readonly int _ub = unitBlocks;
@@ -159,15 +213,15 @@ public sealed class Int8Forecaster : IForecaster
             }
         }
 
-        /// <summary>acc_ih·(s_ih·s_x) + b + acc_hh·(s_hh·s_h) for the 8 rows at r.</summary>
+        /// <summary>acc_ih·(s_ih·s_x) + b + acc_hh·(s_hh·s_h) for the 8 rows at r; sh holds s_hh·s_h.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static V Pre<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, int r, V kx, V kh) where V : struct, ILanes8<V>
-            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.LoadInt(ref ah, r) * (V.Load(ref sh, r) * kh);
+        private static V Pre<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, int r, V kx) where V : struct, ILanes8<V>
+            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.LoadInt(ref ah, r) * V.Load(ref sh, r);
 
         /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c').</summary>
         private void Lstm<V>() where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), half = V.Splat(0.5f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), half = V.Splat(0.5f), q = V.Splat(127f);
             ref int ai = ref _ai, ah = ref _ah;
             ref float si = ref _si, sh = ref _sh, b = ref _b;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
@@ -178,10 +232,10 @@ public sealed class Int8Forecaster : IForecaster
             // read its int8 copy).
             for (int j = 0, u = 0, r = 0; j < _ub; j++, u += 8, r += 32)
             {
-                V i = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh);
-                V f = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh);
-                V g = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 16, kx, kh);
-                V o = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx, kh);
+                V i = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx);
+                V f = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx);
+                V g = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 16, kx);
+                V o = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx);
                 Activations.Tanh4(ref i, ref f, ref g, ref o);
                 V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
                 V.Store(half * o + half, ref hr, u);
@@ -210,7 +264,7 @@ public sealed class Int8Forecaster : IForecaster
         /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.</summary>
         private void Gru<V>() where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), half = V.Splat(0.5f), one = V.Splat(1f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), half = V.Splat(0.5f), one = V.Splat(1f), q = V.Splat(127f);
             ref int ai = ref _ai, ah = ref _ah;
             ref float si = ref _si, sh = ref _sh, b = ref _b;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
@@ -218,10 +272,10 @@ public sealed class Int8Forecaster : IForecaster
             ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
             for (int j = 0, u = 0, r = 0; j < _ub; j++, u += 8, r += 24)
             {
-                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh));
-                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh));
+                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx));
+                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx));
                 V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16);
-                V ghn = V.LoadInt(ref ah, r + 16) * (V.Load(ref sh, r + 16) * kh) + V.Load(ref bhn, u);
+                V ghn = V.LoadInt(ref ah, r + 16) * V.Load(ref sh, r + 16) + V.Load(ref bhn, u);
                 V n = Activations.Tanh(inx + (half * tr + half) * ghn);
                 V z = half * tz + half;
                 V hn = (one - z) * n + z * V.Load(ref hr, u);
@@ -233,14 +287,14 @@ public sealed class Int8Forecaster : IForecaster
         /// <summary>h' = tanh(pre) or max(pre, 0); ReLU's int8 copy needs the step's max, so the caller quantizes it.</summary>
         private void Rnn<V>(bool relu) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), zero = V.Splat(0f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), zero = V.Splat(0f), q = V.Splat(127f);
             ref int ai = ref _ai, ah = ref _ah;
             ref float si = ref _si, sh = ref _sh, b = ref _b;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
             ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
             for (int j = 0, u = 0; j < _ub; j++, u += 8)
             {
-                V pre = Pre(ref ai, ref si, ref b, ref ah, ref sh, u, kx, kh);
+                V pre = Pre(ref ai, ref si, ref b, ref ah, ref sh, u, kx);
                 if (relu) V.Store(V.Max(pre, zero), ref hr, u);
                 else
                 {

@@ -23,6 +23,7 @@ public sealed class Int8Weights
         public required float[] Sih;   // [UB·G·8] per-row weight scale
         public required PackedInt8Matrix Whh;   // [UB·G·8, H]
         public required float[] Shh;   // [UB·G·8]
+        public required float[] ShhK;  // [UB·G·8] Shh·(1/127), the fixed h scale folded in (unused by ReLU RNN)
         public required float[] Bias;  // [UB·G·8] b_ih + b_hh (GRU n rows: b_in only)
         public required float[] Bhn;   // [UB·8] GRU b_hn, else empty
     }
@@ -79,6 +80,7 @@ public sealed class Int8Weights
                 InSize = inSize, InStride = inStride,
                 Wih = PackedInt8Matrix.Pack(InterleaveRows(wih, g, h, inStride), ub * g * 8, inSize, inStride), Sih = InterleaveRows(sih, g, h, 1),
                 Whh = PackedInt8Matrix.Pack(InterleaveRows(whh, g, h, HStride), ub * g * 8, h, HStride), Shh = InterleaveRows(shh, g, h, 1),
+                ShhK = Array.ConvertAll(InterleaveRows(shh, g, h, 1), v => v * (1f / 127f)),
                 Bias = InterleaveRows(bias, g, h, 1), Bhn = bhn,
             };
         }

@@ -84,9 +84,11 @@ public sealed class AvxVnniInt8Kernels : Int8Kernels
         Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
         PadQuads(x, quads, Flip);
         int k4 = w.K4, nb = w.RowBlocks;
-        // Byte offsets of the next row blocks, hoisted so the inner loop is one pointer bump, one broadcast and the
-        // vpdpbusd instructions with register-indexed memory operands.
-        nuint o1 = (nuint)(k4 * 32), o2 = 2 * o1, o3 = 3 * o1, o4 = 4 * o1, o5 = 5 * o1, o6 = 6 * o1, o7 = 7 * o1;
+        // Byte offsets of the next row blocks, hoisted so the inner loop is two pointer bumps, one broadcast and the
+        // vpdpbusd instructions with register-indexed memory operands; two base pointers (blocks 0-3 and 4-7) need only
+        // three offset registers, so nothing spills (a spilled offset is a reload per iteration, on the load ports that
+        // bound this loop).
+        nuint o1 = (nuint)(k4 * 32), o2 = 2 * o1, o3 = 3 * o1;
         ref sbyte wr = ref w.DataRef;
         ref int corr = ref MemoryMarshal.GetArrayDataReference(w.RowCorrection);
         ref int q = ref MemoryMarshal.GetReference(quads);
@@ -96,18 +98,19 @@ public sealed class AvxVnniInt8Kernels : Int8Kernels
         for (; rb + 8 <= nb; rb += 8)
         {
             ref sbyte p = ref Unsafe.Add(ref wr, rb * (int)o1);
+            ref sbyte p4 = ref Unsafe.Add(ref p, 4 * o1);
             Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            for (int kb = 0; kb < k4; kb++, p = ref Unsafe.Add(ref p, 32))
+            for (int kb = 0; kb < k4; kb++, p = ref Unsafe.Add(ref p, 32), p4 = ref Unsafe.Add(ref p4, 32))
             {
                 var xu = Vector256.Create(Unsafe.Add(ref q, kb)).AsByte();
                 a0 = AvxVnni.MultiplyWideningAndAdd(a0, xu, Vector256.LoadUnsafe(ref p));
                 a1 = AvxVnni.MultiplyWideningAndAdd(a1, xu, Vector256.LoadUnsafe(ref p, o1));
                 a2 = AvxVnni.MultiplyWideningAndAdd(a2, xu, Vector256.LoadUnsafe(ref p, o2));
                 a3 = AvxVnni.MultiplyWideningAndAdd(a3, xu, Vector256.LoadUnsafe(ref p, o3));
-                a4 = AvxVnni.MultiplyWideningAndAdd(a4, xu, Vector256.LoadUnsafe(ref p, o4));
-                a5 = AvxVnni.MultiplyWideningAndAdd(a5, xu, Vector256.LoadUnsafe(ref p, o5));
-                a6 = AvxVnni.MultiplyWideningAndAdd(a6, xu, Vector256.LoadUnsafe(ref p, o6));
-                a7 = AvxVnni.MultiplyWideningAndAdd(a7, xu, Vector256.LoadUnsafe(ref p, o7));
+                a4 = AvxVnni.MultiplyWideningAndAdd(a4, xu, Vector256.LoadUnsafe(ref p4));
+                a5 = AvxVnni.MultiplyWideningAndAdd(a5, xu, Vector256.LoadUnsafe(ref p4, o1));
+                a6 = AvxVnni.MultiplyWideningAndAdd(a6, xu, Vector256.LoadUnsafe(ref p4, o2));
+                a7 = AvxVnni.MultiplyWideningAndAdd(a7, xu, Vector256.LoadUnsafe(ref p4, o3));
             }
             int r = rb * 8;
             Store8(a0 - Vector256.LoadUnsafe(ref corr, (nuint)r), acc, r);
