@@ -93,6 +93,12 @@ public class Int8KernelTests
             var packed = PackedInt8Matrix.Pack(w, r, c, stride);
             k.MatVecPacked(packed, x, got);
             Assert.True(want.AsSpan().SequenceEqual(got), $"{path}: {r}x{c}");
+            // the forecaster's route: x prepared into quads once (x + 128 on AVX-VNNI), then the product
+            var quads = new int[Int8Kernels.QuadCount(c)];
+            k.PrepareQuads(x, quads);
+            Array.Clear(got);
+            k.MatVecPacked(packed, quads, got);
+            Assert.True(want.AsSpan().SequenceEqual(got), $"{path}: {r}x{c} from prepared quads");
         }
     }
 
@@ -140,6 +146,8 @@ public class Int8KernelTests
             var k = Int8Kernels.For(path);
             Assert.Throws<ArgumentException>(() => k.MatVecPacked(p, new sbyte[5], new int[3]));
             Assert.Throws<ArgumentException>(() => k.MatVecPacked(p, new sbyte[4], new int[4]));
+            Assert.Throws<ArgumentException>(() => k.MatVecPacked(p, new int[2], new int[3]));
+            Assert.Throws<ArgumentException>(() => k.PrepareQuads(new sbyte[5], new int[1]));
         }
         Assert.Throws<ArgumentException>(() => PackedInt8Matrix.Pack(new sbyte[11], 3, 4, 4));
     }

@@ -71,21 +71,13 @@ public sealed class Avx2Int8Kernels : Int8Kernels
         for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
     }
 
-    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
-    {
-        CheckPacked(w, x, acc);
-        if (w.Rows == 0) return;
-        Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads);
-        Packed(w, quads, acc);
-    }
+    protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc) => Packed(w, ref q, acc);
 
     /// <summary>Also the AVX-512BW path's packed product (AVX-512 has no vpsignb, and 8-row blocks fill 256 bits).</summary>
-    internal static void Packed(PackedInt8Matrix w, ReadOnlySpan<int> quads, Span<int> acc)
+    internal static void Packed(PackedInt8Matrix w, ref int q, Span<int> acc)
     {
         int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
         ref sbyte wr = ref w.DataRef;
-        ref int q = ref MemoryMarshal.GetReference(quads);
         int rb = 0;
         // Four row blocks (32 rows) share each broadcast of x: four independent accumulator chains.
         for (; rb + 4 <= nb; rb += 4)
@@ -102,10 +94,11 @@ public sealed class Avx2Int8Kernels : Int8Kernels
                 a2 = Step(a2, ux, xv, Vector256.LoadUnsafe(ref p, (nuint)(2 * blk)));
                 a3 = Step(a3, ux, xv, Vector256.LoadUnsafe(ref p, (nuint)(3 * blk)));
             }
-            Store8(a0, acc, rb * 8);
-            Store8(a1, acc, rb * 8 + 8);
-            Store8(a2, acc, rb * 8 + 16);
-            Store8(a3, acc, rb * 8 + 24);
+            int r = rb * 8;
+            Store8(a0, acc, r);
+            Store8(a1, acc, r + 8);
+            Store8(a2, acc, r + 16);
+            Store8(a3, acc, r + 24);
         }
         // Leftover blocks: even and odd quads in two chains.
         for (; rb < nb; rb++)

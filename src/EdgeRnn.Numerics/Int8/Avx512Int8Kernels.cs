@@ -88,12 +88,6 @@ public sealed class Avx512Int8Kernels : Int8Kernels
     }
 
     /// <summary>The AVX2 packed product: 8-row blocks are 256 bits wide and AVX-512 lacks vpsignb, so 512 bits buy nothing here.</summary>
-    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
-    {
-        CheckPacked(w, x, acc);
-        if (w.Rows == 0) return;
-        Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads);
-        Avx2Int8Kernels.Packed(w, quads, acc);
-    }
+    protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc)
+        => Avx2Int8Kernels.Packed(w, ref q, acc);
 }

@@ -70,19 +70,17 @@ public sealed class AvxVnniInt8Kernels : Int8Kernels
         for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
     }
 
+    /// <summary>XOR 0x80 in every byte: x + 128 as unsigned (padding bytes flip too, but meet zero weights).</summary>
+    private const int Flip = unchecked((int)0x80808080);
+
+    protected override int QuadFlip => Flip;
+
     /// <summary>
     /// vpdpbusd takes unsigned × signed, so x goes in as x + 128 (0..255) against the signed weights, and the packed
     /// matrix's per-row 128·Σw is subtracted at the end: exact, and one instruction per 32 MACs (no vpsignb, no vpabsb).
     /// </summary>
-    /// <summary>XOR 0x80 in every byte: x + 128 as unsigned (padding bytes flip too, but meet zero weights).</summary>
-    private const int Flip = unchecked((int)0x80808080);
-
-    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc)
     {
-        CheckPacked(w, x, acc);
-        if (w.Rows == 0) return;
-        Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads, Flip);
         int k4 = w.K4, nb = w.RowBlocks;
         // Byte offsets of the next row blocks, hoisted so the inner loop is two pointer bumps, one broadcast and the
         // vpdpbusd instructions with register-indexed memory operands; two base pointers (blocks 0-3 and 4-7) need only
@@ -91,7 +89,6 @@ public sealed class AvxVnniInt8Kernels : Int8Kernels
         nuint o1 = (nuint)(k4 * 32), o2 = 2 * o1, o3 = 3 * o1;
         ref sbyte wr = ref w.DataRef;
         ref int corr = ref MemoryMarshal.GetArrayDataReference(w.RowCorrection);
-        ref int q = ref MemoryMarshal.GetReference(quads);
         int rb = 0;
         // Eight row blocks (64 rows) per pass: eight independent vpdpbusd chains, and each broadcast quad of x feeds
         // eight instructions.

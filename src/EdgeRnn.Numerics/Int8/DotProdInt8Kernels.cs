@@ -68,15 +68,10 @@ public sealed class DotProdInt8Kernels : Int8Kernels
     }
 
     /// <summary>SDOT is signed × signed: each 16 bytes of a block (4 rows × 4 columns) against the broadcast x quad.</summary>
-    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc)
     {
-        CheckPacked(w, x, acc);
-        if (w.Rows == 0) return;
-        Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads);
         int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
         ref sbyte wr = ref w.DataRef;
-        ref int q = ref MemoryMarshal.GetReference(quads);
         int rb = 0;
         // Two row blocks (16 rows): four independent accumulator chains.
         for (; rb + 2 <= nb; rb += 2)

@@ -40,7 +40,44 @@ public abstract class Int8Kernels
     /// </summary>
     /// <param name="x">[w.Cols]</param>
     /// <param name="acc">[w.Rows] overwritten</param>
-    public abstract void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc);
+    public void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    {
+        CheckPacked(w, x.Length, acc);
+        if (w.Rows == 0) return;
+        Span<int> quads = stackalloc int[QuadCount(x.Length)];
+        PadQuads(x, quads, QuadFlip);
+        PackedProduct(w, ref MemoryMarshal.GetReference(quads), acc);
+    }
+
+    /// <summary>The same product for an x already in quads (<see cref="PrepareQuads"/>), when one x feeds several matrices.</summary>
+    /// <param name="quads">[<see cref="QuadCount"/>(w.Cols)]</param>
+    /// <param name="acc">[w.Rows] overwritten</param>
+    public void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<int> quads, Span<int> acc)
+    {
+        CheckPacked(w, w.Cols, acc);
+        if (quads.Length != QuadCount(w.Cols)) throw new ArgumentException($"quads has {quads.Length} values, the matrix needs {QuadCount(w.Cols)}", nameof(quads));
+        if (w.Rows > 0) PackedProduct(w, ref MemoryMarshal.GetReference(quads), acc);
+    }
+
+    /// <summary>Length of the quads <see cref="PrepareQuads"/> writes for n values: ⌈n / 4⌉, at least 1.</summary>
+    public static int QuadCount(int n) => Math.Max((n + 3) >> 2, 1);
+
+    /// <summary>
+    /// x padded to whole quads in the form this path multiplies: each quad is one int32 to broadcast, and AVX-VNNI stores
+    /// x + 128 per byte.
+    /// </summary>
+    /// <param name="quads">[<see cref="QuadCount"/>(x.Length)]</param>
+    public void PrepareQuads(ReadOnlySpan<sbyte> x, Span<int> quads)
+    {
+        if (quads.Length != QuadCount(x.Length)) throw new ArgumentException($"quads has {quads.Length} values, x of {x.Length} needs {QuadCount(x.Length)}", nameof(quads));
+        PadQuads(x, quads, QuadFlip);
+    }
+
+    /// <summary>XOR applied to every byte of x by <see cref="PrepareQuads"/> (0: x as it is).</summary>
+    protected virtual int QuadFlip => 0;
+
+    /// <summary>The path's packed product: acc[r] for every row, q the prepared quads. The callers check the arguments.</summary>
+    protected abstract void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc);
 
     public override string ToString() => PathName;
 
@@ -117,10 +154,11 @@ public abstract class Int8Kernels
             throw new ArgumentException($"weights hold {w.Length} values, need {(long)(acc.Length - 1) * stride + x.Length} for {acc.Length} rows of stride {stride}", nameof(w));
     }
 
-    protected static void CheckPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected static void CheckPacked(PackedInt8Matrix w, int xLength, Span<int> acc)
     {
         ArgumentNullException.ThrowIfNull(w);
-        if (x.Length != w.Cols) throw new ArgumentException($"x has {x.Length} values, the matrix has {w.Cols} columns", nameof(x));
+        if (xLength != w.Cols) throw new ArgumentException($"x has {xLength} values, the matrix has {w.Cols} columns", "x");
         if (acc.Length != w.Rows) throw new ArgumentException($"acc has {acc.Length} values, the matrix has {w.Rows} rows", nameof(acc));
     }
 
@@ -145,7 +183,7 @@ public abstract class Int8Kernels
         for (; k < n; k++) Unsafe.Add(ref dst, k) = (byte)(Unsafe.Add(ref src, k) ^ (byte)flip);
     }
 
-    /// <summary>Store one block of 8 row sums, the last (partial) block through a copy.</summary>
+    /// <summary>Store one block of 8 row sums at acc[i], the last (partial) block through a copy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected static void Store8(Vector256<int> v, Span<int> acc, int row)
     {

@@ -76,15 +76,10 @@ public sealed class NeonInt8Kernels : Int8Kernels
     /// SADALP folds int16 pairs into int32 lanes [r0 k01, r0 k23, r1 k01, r1 k23]; one ADDP per 4 rows at the very end.
     /// Products are at most 127·128 in magnitude, so int16 holds them exactly.
     /// </summary>
-    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc)
     {
-        CheckPacked(w, x, acc);
-        if (w.Rows == 0) return;
-        Span<int> quads = stackalloc int[Math.Max(w.K4, 1)];
-        PadQuads(x, quads);
         int k4 = w.K4, nb = w.RowBlocks;
         ref sbyte wr = ref w.DataRef;
-        ref int q = ref MemoryMarshal.GetReference(quads);
         for (int rb = 0; rb < nb; rb++)
         {
             ref sbyte b0 = ref Unsafe.Add(ref wr, rb * k4 * 32);

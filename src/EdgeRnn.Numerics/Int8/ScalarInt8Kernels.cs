@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace EdgeRnn.Numerics.Int8;
 
 /// <summary>The reference: plain loops every SIMD path must match bit for bit.</summary>
@@ -23,15 +26,15 @@ public sealed class ScalarInt8Kernels : Int8Kernels
         for (int r = 0; r < acc.Length; r++) acc[r] = Dot(w.Slice(r * stride, x.Length), x);
     }
 
-    public override void MatVecPacked(PackedInt8Matrix w, ReadOnlySpan<sbyte> x, Span<int> acc)
+    protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc)
     {
-        CheckPacked(w, x, acc);
         var data = w.Data;
-        for (int r = 0; r < w.Rows; r++)
+        var x = MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<int, sbyte>(ref q), w.Cols);
+        for (int i = 0; i < acc.Length; i++)
         {
             int s = 0;
-            for (int k = 0; k < w.Cols; k++) s += data[w.IndexOf(r, k)] * x[k];
-            acc[r] = s;
+            for (int k = 0; k < w.Cols; k++) s += data[w.IndexOf(i, k)] * x[k];
+            acc[i] = s;
         }
     }
 }
