@@ -8,7 +8,8 @@ namespace EdgeRnn.Numerics;
 /// <see cref="Int8.PackedInt8Matrix"/>). Code generic over this interface is written once and compiled per width
 /// (the JIT and Native AOT specialize generics over structs, and every member inlines):
 /// <see cref="Lanes256"/> on x64 with AVX, <see cref="Lanes128x2"/> (two 128-bit halves) on ARM64 NEON, on SSE-only x64
-/// and in software. Every member is an IEEE-exact operation applied lane by lane, so both widths give the same bits.
+/// and in software, and <see cref="LanesScalar"/>, the scalar reference the tests hold both to. Every member is an
+/// IEEE-exact operation applied lane by lane, so all three give the same bits.
 /// </summary>
 public interface ILanes8<TSelf> where TSelf : struct, ILanes8<TSelf>
 {
@@ -95,4 +96,59 @@ public readonly struct Lanes128x2 : ILanes8<Lanes128x2>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 operator /(Lanes128x2 a, Lanes128x2 b) => new(a._lo / b._lo, a._hi / b._hi);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 Min(Lanes128x2 a, Lanes128x2 b) => new(Vector128.MinNative(a._lo, b._lo), Vector128.MinNative(a._hi, b._hi));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128x2 Max(Lanes128x2 a, Lanes128x2 b) => new(Vector128.MaxNative(a._lo, b._lo), Vector128.MaxNative(a._hi, b._hi));
+}
+
+/// <summary>Eight lanes as eight floats and plain scalar loops: the reference for the vector widths.</summary>
+public readonly struct LanesScalar : ILanes8<LanesScalar>
+{
+    [InlineArray(8)]
+    private struct Float8 { private float _e; }
+
+    private readonly Float8 _v;
+    private LanesScalar(Float8 v) => _v = v;
+
+    private static LanesScalar Map(LanesScalar a, LanesScalar b, Func<float, float, float> f)
+    {
+        Float8 r = default;
+        for (int i = 0; i < 8; i++) r[i] = f(a._v[i], b._v[i]);
+        return new(r);
+    }
+
+    public static LanesScalar Splat(float v)
+    {
+        Float8 r = default;
+        for (int i = 0; i < 8; i++) r[i] = v;
+        return new(r);
+    }
+
+    public static LanesScalar Load(ref float p, int offset)
+    {
+        Float8 r = default;
+        for (int i = 0; i < 8; i++) r[i] = Unsafe.Add(ref p, offset + i);
+        return new(r);
+    }
+
+    public static LanesScalar LoadInt(ref int p, int offset)
+    {
+        Float8 r = default;
+        for (int i = 0; i < 8; i++) r[i] = Unsafe.Add(ref p, offset + i);
+        return new(r);
+    }
+
+    public static void Store(LanesScalar v, ref float p, int offset)
+    {
+        for (int i = 0; i < 8; i++) Unsafe.Add(ref p, offset + i) = v._v[i];
+    }
+
+    public static void StoreInt8(LanesScalar v, LanesScalar k, ref sbyte p, int offset)
+    {
+        for (int i = 0; i < 8; i++) Unsafe.Add(ref p, offset + i) = Int8.Int8Quantize.QuantizeOne(v._v[i], k._v[i]);
+    }
+
+    public static LanesScalar operator +(LanesScalar a, LanesScalar b) => Map(a, b, static (x, y) => x + y);
+    public static LanesScalar operator -(LanesScalar a, LanesScalar b) => Map(a, b, static (x, y) => x - y);
+    public static LanesScalar operator *(LanesScalar a, LanesScalar b) => Map(a, b, static (x, y) => x * y);
+    public static LanesScalar operator /(LanesScalar a, LanesScalar b) => Map(a, b, static (x, y) => x / y);
+    public static LanesScalar Min(LanesScalar a, LanesScalar b) => Map(a, b, MathF.Min);
+    public static LanesScalar Max(LanesScalar a, LanesScalar b) => Map(a, b, MathF.Max);
 }

@@ -86,6 +86,51 @@ public class QuantizedForecasterTests(QuantModels models)
         }
     }
 
+    /// <summary>The float epilogue (gates, cell, h and its int8 copy) at every lane width against the scalar-lane
+    /// reference: x64 runs the 256-bit width, ARM64 the 2×128-bit one, and both must give the reference's bits.</summary>
+    [Theory, MemberData(nameof(Cases))]
+    public void EveryEpilogueLaneWidthGivesTheScalarReferenceBits(string name)
+    {
+        var (p, x, _) = models.Load(name);
+        var k = Int8Kernels.Active;
+        var reference = Run(new Int8Forecaster(p, k, Int8Forecaster.EpilogueLanes.Scalar), x);
+        foreach (var lanes in new[] { Int8Forecaster.EpilogueLanes.Vector256, Int8Forecaster.EpilogueLanes.Vector128x2 })
+        {
+            var y = Run(new Int8Forecaster(p, k, lanes), x);
+            for (int i = 0; i < y.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(reference[i]) == BitConverter.SingleToInt32Bits(y[i]),
+                    $"{name} {lanes}: output {i} is {y[i]:R}, scalar lanes give {reference[i]:R}");
+        }
+    }
+
+    /// <summary>Hidden sizes that leave a partial block of 8 units (its padding units must stay exactly zero), every
+    /// architecture, one and two layers: every kernel path and lane width against the scalar path with scalar lanes.</summary>
+    [Theory]
+    [InlineData(RnnArch.Lstm)]
+    [InlineData(RnnArch.Gru)]
+    [InlineData(RnnArch.RnnTanh)]
+    [InlineData(RnnArch.RnnRelu)]
+    public void PartialUnitBlocksGiveTheReferenceBitsOnEveryPathAndWidth(RnnArch arch)
+    {
+        foreach (var (inputs, hidden, layers) in new[] { (3, 20, 1), (1, 37, 2), (9, 5, 1) })
+        {
+            var p = new ForecasterParameters(new ForecasterShape(arch, inputs, hidden, layers, 3));
+            var rng = new Random(hidden);
+            for (int i = 0; i < p.Arena.Length; i++) p.Arena[i] = (float)(rng.NextDouble() * 2 - 1) * 1.5f / MathF.Sqrt(hidden);
+            var x = new float[200 * inputs];
+            for (int i = 0; i < x.Length; i++) x[i] = MathF.Sin(0.37f * i) * 2 + (float)rng.NextDouble();
+            var reference = Run(new Int8Forecaster(p, Int8Kernels.For(KernelPath.Scalar), Int8Forecaster.EpilogueLanes.Scalar), x);
+            Assert.All(reference, v => Assert.True(float.IsFinite(v)));
+            foreach (var path in Int8Kernels.SupportedPaths)
+                foreach (var lanes in new[] { Int8Forecaster.EpilogueLanes.Vector256, Int8Forecaster.EpilogueLanes.Vector128x2 })
+                {
+                    var f = new Int8Forecaster(p, Int8Kernels.For(path), lanes);
+                    var y = Run(f, x);
+                    Assert.True(reference.AsSpan().SequenceEqual(y), $"{arch} {inputs}-{hidden}x{layers} {path} {lanes} differs from the scalar reference");
+                }
+        }
+    }
+
     [Fact]
     public void RequantizeSwapsWeightsAndKeepsState()
     {

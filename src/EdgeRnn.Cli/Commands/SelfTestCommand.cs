@@ -6,9 +6,9 @@ using EdgeRnn.Numerics.Int8;
 namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
-/// edgernn self-test: every int8 kernel path this CPU supports against the scalar reference (dot products at every
-/// length 0..300, matrix-vector products at awkward and model sizes, saturation extremes), then the int8 forecaster
-/// against the float32 one and across kernel paths. Exit 0 only if everything matched; prints what it checked.
+/// edgernn self-test: every int8 kernel path this CPU supports against the scalar reference (packed matrix-vector
+/// products at every column count 0..300 and at model sizes, saturation extremes), the epilogue's activations on both
+/// lane widths, then the int8 forecaster against the float32 one and across kernel paths. Exit 0 only if everything matched; prints what it checked.
 /// </summary>
 public static class SelfTestCommand
 {
@@ -26,73 +26,71 @@ public static class SelfTestCommand
 
         Console.WriteLine($"active kernel path: {Int8Kernels.Active.PathName}");
         Console.WriteLine($"supported paths: {string.Join(", ", Int8Kernels.SupportedPaths)}");
-        var scalar = Int8Kernels.For(KernelPath.Scalar);
+        var scalar = ScalarInt8Kernels.Instance;
         foreach (var path in Int8Kernels.SupportedPaths)
         {
             var k = Int8Kernels.For(path);
             var rng = new Random(2024);
+            // the row-interleaved layout the forecaster runs on, against plain row-major loops: every column count
+            // 0..300 (every tail of a quad and of a 512-bit pair), partial row blocks, model sizes; x given as it is and
+            // as prepared quads (the forecaster's route)
             int bad = 0, checks = 0;
-            for (int n = 0; n <= 300; n++)
-            {
-                var x = RandomBytes(rng, n);
-                var y = RandomBytes(rng, n);
-                checks++;
-                if (k.Dot(x, y) != scalar.Dot(x, y)) bad++;
-            }
-            Report(bad == 0, $"{path,-9} dot, lengths 0..300: {checks - bad}/{checks} equal to scalar");
-
-            bad = 0; checks = 0;
-            foreach (int n in new[] { 16, 32, 64, 100, 256, 300 })
-            {
-                var p = Enumerable.Repeat((sbyte)127, n).ToArray();
-                var m = Enumerable.Repeat((sbyte)-127, n).ToArray();
-                checks += 2;
-                if (k.Dot(p, m) != -16129 * n) bad++;
-                if (k.Dot(m, m) != 16129 * n) bad++;
-            }
-            Report(bad == 0, $"{path,-9} dot, ±127 extremes (no saturation): {checks - bad}/{checks}");
-
-            bad = 0; checks = 0;
             var shapes = new List<(int Rows, int Cols)>();
-            foreach (int c in new[] { 1, 7, 15, 16, 17, 31, 33, 63, 65, 255, 257 }) shapes.Add((5, c));
-            foreach (int h in new[] { 32, 64, 128, 256 })
-            {
-                shapes.Add((4 * h, 16));      // LSTM input product (8 inputs, padded)
-                shapes.Add((4 * h, h));       // LSTM recurrent product
-                shapes.Add((3 * h, h));       // GRU
-                shapes.Add((24, h));          // head
-            }
+            for (int c = 0; c <= 300; c++) shapes.Add((c % 41 + 1, c));
+            foreach (int h in new[] { 32, 64, 65, 128, 256 }) { shapes.Add((4 * h, 8)); shapes.Add((4 * h, h)); shapes.Add((3 * h, h)); shapes.Add((24, h)); }
             foreach (var (rows, cols) in shapes)
-            {
-                int stride = cols + (cols % 3);
-                var w = RandomBytes(rng, rows * stride);
-                var x = RandomBytes(rng, cols);
-                var want = new int[rows];
-                var got = new int[rows];
-                scalar.MatVec(w, stride, x, want);
-                k.MatVec(w, stride, x, got);
-                checks++;
-                if (!want.AsSpan().SequenceEqual(got)) bad++;
-            }
-            Report(bad == 0, $"{path,-9} matvec, {checks} shapes incl. model sizes 4H×H, 3H×H, 24×H for H=32..256: {checks - bad}/{checks}");
-
-            // the row-interleaved layout the forecaster runs on: every column count 0..300, partial row blocks, model sizes
-            bad = 0; checks = 0;
-            var packedShapes = new List<(int Rows, int Cols)>();
-            for (int c = 0; c <= 300; c++) packedShapes.Add((c % 41 + 1, c));
-            foreach (int h in new[] { 32, 64, 65, 128, 256 }) { packedShapes.Add((4 * h, 8)); packedShapes.Add((4 * h, h)); packedShapes.Add((3 * h, h)); packedShapes.Add((24, h)); }
-            foreach (var (rows, cols) in packedShapes)
             {
                 var w = RandomBytes(rng, rows * cols);
                 var x = RandomBytes(rng, cols);
                 var want = new int[rows];
                 var got = new int[rows];
+                var packed = PackedInt8Matrix.Pack(w, rows, cols, cols);
                 scalar.MatVec(w, cols, x, want);
-                k.MatVecPacked(PackedInt8Matrix.Pack(w, rows, cols, cols), x, got);
+                k.MatVecPacked(packed, x, got);
+                checks++;
+                if (!want.AsSpan().SequenceEqual(got)) bad++;
+                var quads = new int[Int8Kernels.QuadCount(cols)];
+                k.PrepareQuads(x, quads);
+                Array.Clear(got);
+                k.MatVecPacked(packed, quads, got);
                 checks++;
                 if (!want.AsSpan().SequenceEqual(got)) bad++;
             }
-            Report(bad == 0, $"{path,-9} packed matvec, {checks} shapes (cols 0..300, model sizes): {checks - bad}/{checks}");
+            Report(bad == 0, $"{path,-9} packed matvec, {shapes.Count} shapes (cols 0..300, model sizes), x and prepared quads: {checks - bad}/{checks} equal to scalar");
+
+            bad = 0; checks = 0;
+            foreach (int n in new[] { 1, 4, 16, 63, 64, 65, 256, 300 })
+            {
+                var pos = Enumerable.Repeat((sbyte)127, 17 * n).ToArray();
+                var neg = Enumerable.Repeat((sbyte)-127, n).ToArray();
+                var got = new int[17];
+                k.MatVecPacked(PackedInt8Matrix.Pack(pos, 17, n, n), neg, got);
+                checks++;
+                if (got.Any(v => v != -16129 * n)) bad++;
+                k.MatVecPacked(PackedInt8Matrix.Pack(pos, 17, n, n), pos.AsSpan(0, n), got);
+                checks++;
+                if (got.Any(v => v != 16129 * n)) bad++;
+            }
+            Report(bad == 0, $"{path,-9} packed matvec, ±127 extremes (no saturation): {checks - bad}/{checks}");
+        }
+
+        {
+            // the float epilogue's activations: both lane widths (the one this CPU accelerates, the other in software)
+            // against the scalar formula, bit for bit
+            var rng = new Random(11);
+            var x = new float[4096];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 24 - 12);
+            var t256 = new float[x.Length];
+            var t128 = new float[x.Length];
+            EdgeRnn.Numerics.Activations.Tanh<EdgeRnn.Numerics.Lanes256>(x, t256);
+            EdgeRnn.Numerics.Activations.Tanh<EdgeRnn.Numerics.Lanes128x2>(x, t128);
+            int bad = 0;
+            for (int i = 0; i < x.Length; i++)
+            {
+                int want = BitConverter.SingleToInt32Bits(EdgeRnn.Numerics.Activations.Tanh(x[i]));
+                if (want != BitConverter.SingleToInt32Bits(t256[i]) || want != BitConverter.SingleToInt32Bits(t128[i])) bad++;
+            }
+            Report(bad == 0, $"tanh, 256-bit and 2×128-bit lanes vs scalar on {x.Length} values: {x.Length - bad}/{x.Length} bit-identical");
         }
 
         foreach (var arch in new[] { RnnArch.Lstm, RnnArch.Gru })

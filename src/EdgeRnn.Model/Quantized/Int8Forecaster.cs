@@ -32,6 +32,7 @@ public sealed class Int8Forecaster : IForecaster
     private readonly int[] _accIh, _accHh; // [UB·G·8]
     private readonly int[] _accO;        // [O]
     private readonly float[] _shk;       // [UB·G·8] ReLU RNN: s_hh·s_h of the step
+    private readonly EpilogueLanes _lanes;
 
     public ForecasterShape Shape { get; }
     public int StateSize => Shape.StateSize;
@@ -41,8 +42,16 @@ public sealed class Int8Forecaster : IForecaster
     public Int8Forecaster(ForecasterParameters p) : this(p, Int8Kernels.Active) { }
 
     /// <param name="kernels">a forced kernel path (tests, benchmarks); the default is <see cref="Int8Kernels.Active"/></param>
-    public Int8Forecaster(ForecasterParameters p, Int8Kernels kernels)
+    public Int8Forecaster(ForecasterParameters p, Int8Kernels kernels) : this(p, kernels, EpilogueLanes.Auto) { }
+
+    /// <summary>The lane width of the float epilogue: the fastest for this CPU, or one forced (tests, self-test).</summary>
+    public enum EpilogueLanes { Auto, Vector256, Vector128x2, Scalar }
+
+    /// <param name="kernels">the integer kernel path</param>
+    /// <param name="lanes">the epilogue's lane width; every width gives the same bits, which the tests check</param>
+    public Int8Forecaster(ForecasterParameters p, Int8Kernels kernels, EpilogueLanes lanes)
     {
+        _lanes = lanes != EpilogueLanes.Auto ? lanes : Vector256.IsHardwareAccelerated ? EpilogueLanes.Vector256 : EpilogueLanes.Vector128x2;
         _weights = Int8Weights.Quantize(p);
         _k = kernels;
         var s = Shape = p.Shape;
@@ -89,8 +98,12 @@ public sealed class Int8Forecaster : IForecaster
         var s = Shape;
         if (input.Length != s.InputSize) throw new ArgumentException($"input has {input.Length} values, the model takes {s.InputSize}", nameof(input));
         if (output.Length < s.OutputSize) throw new ArgumentException($"output has room for {output.Length} values, the model gives {s.OutputSize}", nameof(output));
-        if (Vector256.IsHardwareAccelerated) Step<Lanes256>(w, input, output[..s.OutputSize]);
-        else Step<Lanes128x2>(w, input, output[..s.OutputSize]);
+        switch (_lanes)
+        {
+            case EpilogueLanes.Vector256: Step<Lanes256>(w, input, output[..s.OutputSize]); break;
+            case EpilogueLanes.Vector128x2: Step<Lanes128x2>(w, input, output[..s.OutputSize]); break;
+            default: Step<LanesScalar>(w, input, output[..s.OutputSize]); break;
+        }
     }
 
     private void Step<V>(Int8Weights w, ReadOnlySpan<float> input, Span<float> y) where V : struct, ILanes8<V>

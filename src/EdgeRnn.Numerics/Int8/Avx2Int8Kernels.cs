@@ -7,7 +7,8 @@ namespace EdgeRnn.Numerics.Int8;
 
 /// <summary>
 /// x64 AVX2: vpabsb/vpsignb turn int8×int8 into unsigned×signed for vpmaddubsw (pair sums ≤ 2·127·127, no saturation
-/// because operands are within ±127), then vpmaddwd by ones widens the int16 pairs to int32. 32 MACs per 4 instructions.
+/// because operands are within ±127), then vpmaddwd by ones widens the int16 pairs to int32. 32 MACs per 5 instructions
+/// (with the broadcast's vpabsb shared by four row blocks). Step is shared with the AVX-512BW path's odd last quad.
 /// </summary>
 public sealed class Avx2Int8Kernels : Int8Kernels
 {
@@ -21,60 +22,9 @@ public sealed class Avx2Int8Kernels : Int8Kernels
     internal static Vector256<int> Step(Vector256<int> acc, Vector256<byte> ux, Vector256<sbyte> xv, Vector256<sbyte> wv)
         => Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ux, Avx2.Sign(wv, xv)), Vector256.Create((short)1)));
 
-    public override int Dot(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)
-    {
-        CheckDot(a, b);
-        return DotRef(ref Ref(a), ref Ref(b), a.Length);
-    }
-
-    private static int DotRef(ref sbyte w, ref sbyte x, int n)
-    {
-        int end = n & ~31;
-        var acc = Vector256<int>.Zero;
-        for (int k = 0; k < end; k += 32)
-        {
-            var xv = Vector256.LoadUnsafe(ref x, (nuint)k);
-            acc = Step(acc, Avx2.Abs(xv), xv, Vector256.LoadUnsafe(ref w, (nuint)k));
-        }
-        return Vector256.Sum(acc) + Rest16(ref w, ref x, end, n);
-    }
-
-    public override void MatVec(ReadOnlySpan<sbyte> w, int stride, ReadOnlySpan<sbyte> x, Span<int> acc)
-    {
-        CheckMatVec(w, stride, x, acc);
-        int rows = acc.Length, n = x.Length, end = n & ~31;
-        ref sbyte xr = ref Ref(x);
-        ref sbyte wr = ref Ref(w);
-        int r = 0;
-        // Four rows share each load of x and its |x|.
-        for (; r + 4 <= rows; r += 4)
-        {
-            ref sbyte w0 = ref Unsafe.Add(ref wr, r * stride);
-            ref sbyte w1 = ref Unsafe.Add(ref w0, stride);
-            ref sbyte w2 = ref Unsafe.Add(ref w1, stride);
-            ref sbyte w3 = ref Unsafe.Add(ref w2, stride);
-            Vector256<int> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int k = 0; k < end; k += 32)
-            {
-                var xv = Vector256.LoadUnsafe(ref xr, (nuint)k);
-                var ux = Avx2.Abs(xv);
-                a0 = Step(a0, ux, xv, Vector256.LoadUnsafe(ref w0, (nuint)k));
-                a1 = Step(a1, ux, xv, Vector256.LoadUnsafe(ref w1, (nuint)k));
-                a2 = Step(a2, ux, xv, Vector256.LoadUnsafe(ref w2, (nuint)k));
-                a3 = Step(a3, ux, xv, Vector256.LoadUnsafe(ref w3, (nuint)k));
-            }
-            var sums = Sum4(a0, a1, a2, a3);
-            if (end < n)
-                sums += Vector128.Create(Rest16(ref w0, ref xr, end, n), Rest16(ref w1, ref xr, end, n), Rest16(ref w2, ref xr, end, n), Rest16(ref w3, ref xr, end, n));
-            sums.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)r);
-        }
-        for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
-    }
-
     protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc) => Packed(w, ref q, acc);
 
-    /// <summary>Also the AVX-512BW path's packed product (AVX-512 has no vpsignb, and 8-row blocks fill 256 bits).</summary>
-    internal static void Packed(PackedInt8Matrix w, ref int q, Span<int> acc)
+    private static void Packed(PackedInt8Matrix w, ref int q, Span<int> acc)
     {
         int k4 = w.K4, nb = w.RowBlocks, blk = k4 * 32;
         ref sbyte wr = ref w.DataRef;

@@ -6,8 +6,10 @@ using System.Runtime.Intrinsics.X86;
 namespace EdgeRnn.Numerics.Int8;
 
 /// <summary>
-/// x64 AVX-512BW: the AVX2 scheme at 512 bits. AVX-512 has no vpsignb, so sign(w, x) is (w ^ m) - m with m the
-/// x &lt; 0 lane mask; a 32-byte AVX2 step and scalar loop take the tail.
+/// x64 AVX-512BW: the AVX2 scheme at 512 bits. One 64-byte load is two consecutive quads of a row block (rows 0-7 ×
+/// columns 4k..4k+3, then 4k+4..4k+7), multiplied by x quad k in the low half and quad k+1 in the high half; the halves
+/// are added at the end. AVX-512 has no vpsignb, so sign(w, x) is (w ^ m) - m with m the x &lt; 0 byte mask. Pair sums stay
+/// within ±2·127·127, so vpmaddubsw cannot saturate. An odd last quad takes one 256-bit AVX2 step.
 /// </summary>
 public sealed class Avx512Int8Kernels : Int8Kernels
 {
@@ -24,70 +26,67 @@ public sealed class Avx512Int8Kernels : Int8Kernels
         return Avx512BW.Add(acc, Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ux, s), Vector512.Create((short)1)));
     }
 
-    public override int Dot(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)
-    {
-        CheckDot(a, b);
-        return DotRef(ref Ref(a), ref Ref(b), a.Length);
-    }
-
-    private static int DotRef(ref sbyte w, ref sbyte x, int n)
-    {
-        int end = n & ~63;
-        var acc = Vector512<int>.Zero;
-        for (int k = 0; k < end; k += 64)
-        {
-            var xv = Vector512.LoadUnsafe(ref x, (nuint)k);
-            acc = Step(acc, Avx512BW.Abs(xv), Vector512.LessThan(xv, Vector512<sbyte>.Zero), Vector512.LoadUnsafe(ref w, (nuint)k));
-        }
-        return Vector512.Sum(acc) + Rest(ref w, ref x, end, n);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Rest(ref sbyte w, ref sbyte x, int k, int n)
-    {
-        int s = 0;
-        if (k + 32 <= n)
-        {
-            var xv = Vector256.LoadUnsafe(ref x, (nuint)k);
-            s = Vector256.Sum(Avx2Int8Kernels.Step(Vector256<int>.Zero, Avx2.Abs(xv), xv, Vector256.LoadUnsafe(ref w, (nuint)k)));
-            k += 32;
-        }
-        return s + Rest16(ref w, ref x, k, n);
-    }
-
-    public override void MatVec(ReadOnlySpan<sbyte> w, int stride, ReadOnlySpan<sbyte> x, Span<int> acc)
-    {
-        CheckMatVec(w, stride, x, acc);
-        int rows = acc.Length, n = x.Length, end = n & ~63;
-        ref sbyte xr = ref Ref(x);
-        ref sbyte wr = ref Ref(w);
-        int r = 0;
-        for (; r + 4 <= rows; r += 4)
-        {
-            ref sbyte w0 = ref Unsafe.Add(ref wr, r * stride);
-            ref sbyte w1 = ref Unsafe.Add(ref w0, stride);
-            ref sbyte w2 = ref Unsafe.Add(ref w1, stride);
-            ref sbyte w3 = ref Unsafe.Add(ref w2, stride);
-            Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int k = 0; k < end; k += 64)
-            {
-                var xv = Vector512.LoadUnsafe(ref xr, (nuint)k);
-                var ux = Avx512BW.Abs(xv);
-                var neg = Vector512.LessThan(xv, Vector512<sbyte>.Zero);
-                a0 = Step(a0, ux, neg, Vector512.LoadUnsafe(ref w0, (nuint)k));
-                a1 = Step(a1, ux, neg, Vector512.LoadUnsafe(ref w1, (nuint)k));
-                a2 = Step(a2, ux, neg, Vector512.LoadUnsafe(ref w2, (nuint)k));
-                a3 = Step(a3, ux, neg, Vector512.LoadUnsafe(ref w3, (nuint)k));
-            }
-            var sums = Sum4(a0.GetLower() + a0.GetUpper(), a1.GetLower() + a1.GetUpper(), a2.GetLower() + a2.GetUpper(), a3.GetLower() + a3.GetUpper());
-            if (end < n)
-                sums += Vector128.Create(Rest(ref w0, ref xr, end, n), Rest(ref w1, ref xr, end, n), Rest(ref w2, ref xr, end, n), Rest(ref w3, ref xr, end, n));
-            sums.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)r);
-        }
-        for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
-    }
-
-    /// <summary>The AVX2 packed product: 8-row blocks are 256 bits wide and AVX-512 lacks vpsignb, so 512 bits buy nothing here.</summary>
     protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc)
-        => Avx2Int8Kernels.Packed(w, ref q, acc);
+    {
+        int k4 = w.K4, nb = w.RowBlocks, pairs = k4 >> 1;
+        nuint o1 = (nuint)(k4 * 32), o2 = 2 * o1, o3 = 3 * o1;
+        ref sbyte wr = ref w.DataRef;
+        int rb = 0;
+        // Four row blocks share each pair of broadcast quads: four independent accumulator chains.
+        for (; rb + 4 <= nb; rb += 4)
+        {
+            ref sbyte p = ref Unsafe.Add(ref wr, rb * (int)o1);
+            Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int kp = 0; kp < pairs; kp++, p = ref Unsafe.Add(ref p, 64))
+            {
+                var xv = Pair(ref q, 2 * kp);
+                var ux = Avx512BW.Abs(xv);
+                var neg = Avx512BW.CompareLessThan(xv, Vector512<sbyte>.Zero);
+                a0 = Step(a0, ux, neg, Vector512.LoadUnsafe(ref p));
+                a1 = Step(a1, ux, neg, Vector512.LoadUnsafe(ref p, o1));
+                a2 = Step(a2, ux, neg, Vector512.LoadUnsafe(ref p, o2));
+                a3 = Step(a3, ux, neg, Vector512.LoadUnsafe(ref p, o3));
+            }
+            var s0 = Fold(a0); var s1 = Fold(a1); var s2 = Fold(a2); var s3 = Fold(a3);
+            if ((k4 & 1) != 0)
+            {
+                var xv = Vector256.Create(Unsafe.Add(ref q, k4 - 1)).AsSByte();
+                var ux = Avx2.Abs(xv);
+                s0 = Avx2Int8Kernels.Step(s0, ux, xv, Vector256.LoadUnsafe(ref p));
+                s1 = Avx2Int8Kernels.Step(s1, ux, xv, Vector256.LoadUnsafe(ref p, o1));
+                s2 = Avx2Int8Kernels.Step(s2, ux, xv, Vector256.LoadUnsafe(ref p, o2));
+                s3 = Avx2Int8Kernels.Step(s3, ux, xv, Vector256.LoadUnsafe(ref p, o3));
+            }
+            Store8(s0, acc, rb * 8);
+            Store8(s1, acc, rb * 8 + 8);
+            Store8(s2, acc, rb * 8 + 16);
+            Store8(s3, acc, rb * 8 + 24);
+        }
+        for (; rb < nb; rb++)
+        {
+            ref sbyte p = ref Unsafe.Add(ref wr, rb * (int)o1);
+            Vector512<int> a0 = default;
+            for (int kp = 0; kp < pairs; kp++, p = ref Unsafe.Add(ref p, 64))
+            {
+                var xv = Pair(ref q, 2 * kp);
+                a0 = Step(a0, Avx512BW.Abs(xv), Avx512BW.CompareLessThan(xv, Vector512<sbyte>.Zero), Vector512.LoadUnsafe(ref p));
+            }
+            var s0 = Fold(a0);
+            if ((k4 & 1) != 0)
+            {
+                var xv = Vector256.Create(Unsafe.Add(ref q, k4 - 1)).AsSByte();
+                s0 = Avx2Int8Kernels.Step(s0, Avx2.Abs(xv), xv, Vector256.LoadUnsafe(ref p));
+            }
+            Store8(s0, acc, rb * 8);
+        }
+    }
+
+    /// <summary>Quad k broadcast to the low 256 bits, quad k + 1 to the high 256 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<sbyte> Pair(ref int q, int k)
+        => Vector512.Create(Vector256.Create(Unsafe.Add(ref q, k)), Vector256.Create(Unsafe.Add(ref q, k + 1))).AsSByte();
+
+    /// <summary>Rows' sums over even quads (low half) plus odd quads (high half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Fold(Vector512<int> a) => a.GetLower() + a.GetUpper();
 }

@@ -21,52 +21,6 @@ public sealed class DotProdInt8Kernels : Int8Kernels
     private static Vector128<int> Step(Vector128<int> acc, Vector128<sbyte> wv, Vector128<sbyte> xv)
         => Dp.DotProduct(acc, wv, xv);
 
-    public override int Dot(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)
-    {
-        CheckDot(a, b);
-        return DotRef(ref Ref(a), ref Ref(b), a.Length);
-    }
-
-    private static int DotRef(ref sbyte w, ref sbyte x, int n)
-    {
-        int end = n & ~15;
-        var acc = Vector128<int>.Zero;
-        for (int k = 0; k < end; k += 16)
-            acc = Step(acc, Vector128.LoadUnsafe(ref w, (nuint)k), Vector128.LoadUnsafe(ref x, (nuint)k));
-        return Vector128.Sum(acc) + Tail(ref w, ref x, end, n);
-    }
-
-    public override void MatVec(ReadOnlySpan<sbyte> w, int stride, ReadOnlySpan<sbyte> x, Span<int> acc)
-    {
-        CheckMatVec(w, stride, x, acc);
-        int rows = acc.Length, n = x.Length, end = n & ~15;
-        ref sbyte xr = ref Ref(x);
-        ref sbyte wr = ref Ref(w);
-        int r = 0;
-        for (; r + 4 <= rows; r += 4)
-        {
-            ref sbyte w0 = ref Unsafe.Add(ref wr, r * stride);
-            ref sbyte w1 = ref Unsafe.Add(ref w0, stride);
-            ref sbyte w2 = ref Unsafe.Add(ref w1, stride);
-            ref sbyte w3 = ref Unsafe.Add(ref w2, stride);
-            Vector128<int> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int k = 0; k < end; k += 16)
-            {
-                var xv = Vector128.LoadUnsafe(ref xr, (nuint)k);
-                a0 = Step(a0, Vector128.LoadUnsafe(ref w0, (nuint)k), xv);
-                a1 = Step(a1, Vector128.LoadUnsafe(ref w1, (nuint)k), xv);
-                a2 = Step(a2, Vector128.LoadUnsafe(ref w2, (nuint)k), xv);
-                a3 = Step(a3, Vector128.LoadUnsafe(ref w3, (nuint)k), xv);
-            }
-            // pairwise adds reduce four rows at once: [Σa0, Σa1, Σa2, Σa3]
-            var sums = AdvSimd.Arm64.AddPairwise(AdvSimd.Arm64.AddPairwise(a0, a1), AdvSimd.Arm64.AddPairwise(a2, a3));
-            if (end < n)
-                sums += Vector128.Create(Tail(ref w0, ref xr, end, n), Tail(ref w1, ref xr, end, n), Tail(ref w2, ref xr, end, n), Tail(ref w3, ref xr, end, n));
-            sums.StoreUnsafe(ref MemoryMarshal.GetReference(acc), (nuint)r);
-        }
-        for (; r < rows; r++) acc[r] = DotRef(ref Unsafe.Add(ref wr, r * stride), ref xr, n);
-    }
-
     /// <summary>SDOT is signed × signed: each 16 bytes of a block (4 rows × 4 columns) against the broadcast x quad.</summary>
     protected override void PackedProduct(PackedInt8Matrix w, ref int q, Span<int> acc)
     {

@@ -10,8 +10,9 @@ namespace EdgeRnn.Numerics.Int8;
 public enum KernelPath { Scalar, Avx2, AvxVnni, Avx512BW, AdvSimd, Dp }
 
 /// <summary>
-/// Integer dot products of int8 vectors with int32 accumulation: the whole arithmetic of the quantized forecaster.
-/// Every path has the same signature and returns exactly the scalar reference's integers (integer sums are exact).
+/// Integer products of an int8 matrix (<see cref="PackedInt8Matrix"/>) and an int8 vector with int32 accumulation: the
+/// whole integer arithmetic of the quantized forecaster. Every path implements only its packed product and returns
+/// exactly the integers of the scalar reference (<see cref="ScalarInt8Kernels.MatVec"/>, plain row-major loops).
 /// Precondition on every operand element: -127 &lt;= v &lt;= 127 (symmetric quantization never makes -128). It is what
 /// lets the x64 paths use vpmaddubsw without saturation: |x| * sign(w, x) pairs sum to at most 2*127*127 = 32258 &lt; 32767,
 /// and the NEON SMULL+SMLAL2 int16 pair sums stay below 32767 for the same reason.
@@ -23,17 +24,6 @@ public abstract class Int8Kernels
 
     /// <summary>Human-readable: path and the instructions it uses.</summary>
     public abstract string PathName { get; }
-
-    /// <summary>Σ a[k]·b[k]. a: [n], b: [n].</summary>
-    public abstract int Dot(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b);
-
-    /// <summary>
-    /// acc[r] = Σ_{k &lt; x.Length} w[r·stride + k]·x[k] for r &lt; acc.Length.
-    /// </summary>
-    /// <param name="w">[rows, stride] row-major, stride &gt;= x.Length</param>
-    /// <param name="x">[cols]</param>
-    /// <param name="acc">[rows] overwritten</param>
-    public abstract void MatVec(ReadOnlySpan<sbyte> w, int stride, ReadOnlySpan<sbyte> x, Span<int> acc);
 
     /// <summary>
     /// acc[r] = Σ_{k &lt; w.Cols} w[r, k]·x[k] for r &lt; w.Rows, on the row-interleaved layout (no per-row reduction).
@@ -147,13 +137,6 @@ public abstract class Int8Kernels
 
     // ---- shared helpers for the SIMD paths ----
 
-    protected static void CheckMatVec(ReadOnlySpan<sbyte> w, int stride, ReadOnlySpan<sbyte> x, Span<int> acc)
-    {
-        if (stride < x.Length) throw new ArgumentException($"stride {stride} is less than the vector length {x.Length}", nameof(stride));
-        if (acc.Length > 0 && w.Length < (long)(acc.Length - 1) * stride + x.Length)
-            throw new ArgumentException($"weights hold {w.Length} values, need {(long)(acc.Length - 1) * stride + x.Length} for {acc.Length} rows of stride {stride}", nameof(w));
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected static void CheckPacked(PackedInt8Matrix w, int xLength, Span<int> acc)
     {
@@ -203,42 +186,4 @@ public abstract class Int8Kernels
         else for (int i = 0; row + i < acc.Length; i++) acc[row + i] = i < 4 ? lo.GetElement(i) : hi.GetElement(i - 4);
     }
 
-    protected static void CheckDot(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)
-    {
-        if (a.Length != b.Length) throw new ArgumentException($"lengths differ: {a.Length} and {b.Length}");
-    }
-
-    /// <summary>The scalar tail Σ_{k in [from, to)} a[k]·b[k] that every SIMD path finishes with.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    protected static int Tail(ref sbyte a, ref sbyte b, int from, int to)
-    {
-        int s = 0;
-        for (int k = from; k < to; k++) s += Unsafe.Add(ref a, k) * Unsafe.Add(ref b, k);
-        return s;
-    }
-
-    /// <summary>x64 tails: one 16-byte SSSE3 step (same sign/maddubs/maddwd scheme) if it fits, then scalar.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    protected static int Rest16(ref sbyte w, ref sbyte x, int k, int n)
-    {
-        int s = 0;
-        if (Ssse3.IsSupported && k + 16 <= n)
-        {
-            var xv = Vector128.LoadUnsafe(ref x, (nuint)k);
-            var p = Ssse3.MultiplyAddAdjacent(Ssse3.Abs(xv), Ssse3.Sign(Vector128.LoadUnsafe(ref w, (nuint)k), xv));
-            s = Vector128.Sum(Sse2.MultiplyAddAdjacent(p, Vector128.Create((short)1)));
-            k += 16;
-        }
-        return s + Tail(ref w, ref x, k, n);
-    }
-
-    /// <summary>The four row sums of four 256-bit accumulators with three vphaddd instead of four full reductions.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    protected static Vector128<int> Sum4(Vector256<int> a0, Vector256<int> a1, Vector256<int> a2, Vector256<int> a3)
-    {
-        var s = Avx2.HorizontalAdd(Avx2.HorizontalAdd(a0, a1), Avx2.HorizontalAdd(a2, a3));
-        return s.GetLower() + s.GetUpper();
-    }
-
-    protected static ref sbyte Ref(ReadOnlySpan<sbyte> s) => ref MemoryMarshal.GetReference(s);
 }
