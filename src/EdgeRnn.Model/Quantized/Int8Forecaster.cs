@@ -11,9 +11,9 @@ namespace EdgeRnn.Model.Quantized;
 /// max|x|/127; deeper layers reuse the int8 h of the layer below), h goes in at the fixed scale 1/127 (it lies in
 /// (-1, 1) for LSTM, GRU and tanh RNN; ReLU RNN uses a dynamic scale), two int8 products with int32 accumulators over
 /// the gate-interleaved weights (ih and hh kept apart because GRU's n gate needs r ⊙ (W_hn h + b_hn) and the two
-/// inputs have different scales), then one fused float32 epilogue per block of 8 hidden units that never leaves
-/// registers: acc_ih·(s_row·s_x) + bias + acc_hh·(s_row·s_h), every gate's activation, the cell update, the new h
-/// and its int8 copy for the next product.
+/// inputs have different scales), then one fused float32 epilogue over blocks of 8 hidden units (all G gates of a
+/// block side by side): acc_ih·(s_row·s_x) + bias + acc_hh·(s_row·s_h), every gate's activation, the cell update, the
+/// new h and its int8 copy for the next product, with no pass over the whole accumulator array in between.
 /// The epilogue uses only IEEE-exact operations in a fixed order, and the integer products are exact on every kernel
 /// path, so x64 (AVX-512, AVX2) and ARM64 (NEON, SDOT) give identical outputs.
 /// Weights are an immutable <see cref="Int8Weights"/> swapped atomically by <see cref="Requantize"/> (online
