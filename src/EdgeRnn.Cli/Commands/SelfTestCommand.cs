@@ -103,6 +103,13 @@ public static class SelfTestCommand
             for (int i = 0; i < yf.Length; i++) { ss += (yf[i] - mean) * (yf[i] - mean); se += (yq[i] - yf[i]) * (double)(yq[i] - yf[i]); }
             double rel = Math.Sqrt(se / ss);
             Report(rel <= 0.02, $"int8 vs float32 forecaster ({arch.ToSpecName()}, 2×64): rmse = {rel.ToString("P3", CultureInfo.InvariantCulture)} of output std (limit 2%)");
+            {
+                // the float epilogue at this CPU's lane width against plain scalar lanes
+                var ys = RunAll(new Int8Forecaster(p, scalar, Int8Forecaster.EpilogueLanes.Scalar), x);
+                bool same = true;
+                for (int i = 0; i < ys.Length; i++) same &= BitConverter.SingleToInt32Bits(ys[i]) == BitConverter.SingleToInt32Bits(yq[i]);
+                Report(same, $"int8 forecaster ({arch.ToSpecName()}) epilogue: {(System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "256-bit" : "2×128-bit")} lanes bit-identical to scalar lanes");
+            }
             foreach (var path in Int8Kernels.SupportedPaths)
             {
                 var yp = RunAll(new Int8Forecaster(p, Int8Kernels.For(path)), x);

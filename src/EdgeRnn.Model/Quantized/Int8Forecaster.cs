@@ -49,9 +49,12 @@ public sealed class Int8Forecaster : IForecaster
     public enum EpilogueLanes { Auto, Vector256, Vector128x2, Scalar }
 
     /// <param name="kernels">the integer kernel path</param>
-    /// <param name="lanes">the epilogue's lane width; every width gives the same bits, which the tests check</param>
+    /// <param name="lanes">the epilogue's lane width; every width gives the same bits, which the tests check. The 256-bit
+    /// width exists only where 256-bit vectors are accelerated (so ARM64 and baseline-x64 binaries do not carry it).</param>
     public Int8Forecaster(ForecasterParameters p, Int8Kernels kernels, EpilogueLanes lanes)
     {
+        if (lanes == EpilogueLanes.Vector256 && !Vector256.IsHardwareAccelerated)
+            throw new PlatformNotSupportedException("256-bit vectors are not accelerated on this CPU");
         _lanes = lanes != EpilogueLanes.Auto ? lanes : Vector256.IsHardwareAccelerated ? EpilogueLanes.Vector256 : EpilogueLanes.Vector128x2;
         _weights = Int8Weights.Quantize(p);
         _k = kernels;
@@ -102,7 +105,7 @@ public sealed class Int8Forecaster : IForecaster
         if (output.Length < s.OutputSize) throw new ArgumentException($"output has room for {output.Length} values, the model gives {s.OutputSize}", nameof(output));
         switch (_lanes)
         {
-            case EpilogueLanes.Vector256: Step<Lanes256>(w, input, output[..s.OutputSize]); break;
+            case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Step<Lanes256>(w, input, output[..s.OutputSize]); break;
             case EpilogueLanes.Vector128x2: Step<Lanes128x2>(w, input, output[..s.OutputSize]); break;
             default: Step<LanesScalar>(w, input, output[..s.OutputSize]); break;
         }
