@@ -14,6 +14,7 @@ public sealed class StreamForecaster : IStreamForecaster
 {
     private readonly HybridStepper _stepper;
     private readonly OnlineTuner? _tuner;
+    private readonly ForecastGuard? _guard;
     private readonly StreamForecasterOptions _options;
     private readonly float[] _stateScratch, _truth;
     private IForecaster? _pending; // published by the learner, taken by Observe
@@ -40,12 +41,16 @@ public sealed class StreamForecaster : IStreamForecaster
         Precision = options.Precision;
         ModelName = model.Net.Metadata.GetValueOrDefault("name", "edgernn");
         ModelVersion = model.Net.Metadata.GetValueOrDefault("version", "0");
-        _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision));
+        var online = options.Online ?? new OnlineOptions();
+        bool guard = options.FineTune && online.Guard;
+        _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision),
+            guard ? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
         _stateScratch = new float[model.Net.Shape.StateSize];
         _truth = new float[model.TargetCount];
+        if (guard) _guard = new ForecastGuard(model.Horizon, model.TargetCount, online.GuardMemory);
         if (options.FineTune)
         {
-            _tuner = new OnlineTuner(model, options.Online ?? new OnlineOptions());
+            _tuner = new OnlineTuner(model, online);
             if (options.BackgroundLearning)
             {
                 _wake = new AutoResetEvent(false);
@@ -60,6 +65,9 @@ public sealed class StreamForecaster : IStreamForecaster
         new(HybridModel.Load(modelPath), new StreamForecasterOptions { Precision = precision, FineTune = fineTune });
 
     public static StreamForecaster Load(string modelPath, StreamForecasterOptions options) => new(HybridModel.Load(modelPath), options);
+
+    /// <summary>The fine-tuning guard (null when fine-tuning or the guard is off): served weights and recent evidence.</summary>
+    public ForecastGuard? Guard => _guard;
 
     public OnlineLearningStats Stats => _tuner is null
         ? new OnlineLearningStats(0, 0, Interlocked.Read(ref _rejected), double.NaN)
@@ -79,6 +87,12 @@ public sealed class StreamForecaster : IStreamForecaster
         if (_tuner is not null)
         {
             for (int c = 0; c < _truth.Length; c++) _truth[c] = (sample[c] - m.ChannelMean[c]) / m.ChannelStd[c]; // NaN stays NaN: never learned from
+            if (_guard is not null)
+            {
+                // Score the earlier forecasts of both networks on this row's truth, then serve this row's blend.
+                _guard.Score(_truth);
+                _guard.Serve(_stepper.NetOutput, _stepper.ShadowOutput, _stepper.SkipForecast, m.ChannelStd.AsSpan(0, _truth.Length), forecast, ready);
+            }
             _tuner.Record(_stepper.Features, _stepper.SkipForecast, _truth);
             if (_wake is not null) { if (_tuner.Due && LearningEnabled) _wake.Set(); }
             else if (_tuner.Due && LearningEnabled) LearnAndPublish();
@@ -124,12 +138,21 @@ public sealed class StreamForecaster : IStreamForecaster
         {
             using var w = new BinaryWriter(destination, System.Text.Encoding.UTF8, leaveOpen: true);
             w.Write(CheckpointMagic);
-            w.Write(1);
+            w.Write(2);
             var stepState = _stepper.CaptureState();
             w.Write(stepState.Length);
             foreach (float v in stepState) w.Write(v);
             w.Write(_tuner is not null);
             _tuner?.Write(w);
+            // v2: the guard's evidence and the frozen shadow network's recurrent state.
+            w.Write(_guard is not null);
+            if (_guard is not null)
+            {
+                _guard.Write(w);
+                var shadow = new float[_stepper.Shadow!.StateSize];
+                _stepper.Shadow.GetState(shadow);
+                foreach (float v in shadow) w.Write(v);
+            }
         }
     }
 
@@ -140,7 +163,7 @@ public sealed class StreamForecaster : IStreamForecaster
             using var r = new BinaryReader(source, System.Text.Encoding.UTF8, leaveOpen: true);
             if (r.ReadInt32() != CheckpointMagic) throw new InvalidDataException("not an EdgeRnn checkpoint (bad magic)");
             int version = r.ReadInt32();
-            if (version != 1) throw new InvalidDataException($"checkpoint version {version} is not supported");
+            if (version is not (1 or 2)) throw new InvalidDataException($"checkpoint version {version} is not supported");
             int n = r.ReadInt32();
             if (n < 0 || n > 1 << 26) throw new InvalidDataException("checkpoint state length out of range");
             var state = new float[n];
@@ -153,6 +176,21 @@ public sealed class StreamForecaster : IStreamForecaster
                 Volatile.Write(ref _pending, null);
             }
             _stepper.RestoreState(state);
+            bool hasGuard = version >= 2 && r.ReadBoolean();
+            if (hasGuard && _guard is not null)
+            {
+                _guard.Read(r);
+                var shadow = new float[_stepper.Shadow!.StateSize];
+                for (int i = 0; i < shadow.Length; i++) shadow[i] = r.ReadSingle();
+                _stepper.Shadow.SetState(shadow);
+            }
+            else if (_stepper.Shadow is { } sh)
+            {
+                // A v1 checkpoint (or one written without the guard): the shadow saw the same inputs, so the tuned
+                // network's state is its best available state; the guard starts without evidence (serves the shipped model).
+                _stepper.Network.GetState(_stateScratch);
+                sh.SetState(_stateScratch);
+            }
         }
     }
 
