@@ -26,8 +26,8 @@ public sealed record OnlineOptions
     /// the fine-tuned one alone. Costs one extra network step per sample.
     /// </summary>
     public bool Guard { get; init; } = true;
-    /// <summary>Rows of evidence the guard weighs (time constant of its forgetting).</summary>
-    public int GuardMemory { get; init; } = 256;
+    /// <summary>Rows of evidence of the guard's short estimate (its long estimate and its judge use 8× and 64× this).</summary>
+    public int GuardMemory { get; init; } = 128;
 }
 
 /// <summary>
