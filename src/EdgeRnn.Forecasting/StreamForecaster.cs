@@ -71,7 +71,8 @@ public sealed class StreamForecaster : IStreamForecaster
 
     public OnlineLearningStats Stats => _tuner is null
         ? new OnlineLearningStats(0, 0, Interlocked.Read(ref _rejected), double.NaN)
-        : new OnlineLearningStats(_tuner.Updates, _tuner.Rollbacks, Interlocked.Read(ref _rejected) + _tuner.Skipped, _tuner.LastLoss);
+        : new OnlineLearningStats(_tuner.Updates, _tuner.Rollbacks, Interlocked.Read(ref _rejected) + _tuner.Skipped, _tuner.LastLoss,
+            _guard?.Weight ?? double.NaN);
 
     public bool Observe(ReadOnlySpan<float> sample, Span<float> forecast)
     {

@@ -24,6 +24,7 @@ public class GuardTests
         var split = new TrainSplit(600, 599, 800 - 1 - horizon, 800);
         var (m, _) = HybridTrainer.Train([x], ["v"], 1, horizon, TimeSpan.FromHours(1), split,
             new TrainOptions { Epochs = 3, Hidden = 8, StepsPerEpoch = 20, Chunk = 48, Warmup = 8, Batch = 4, Lookback = 48, Seed = 3 });
+        m.WriteMetadata("guard-test", "1");
         return m;
     }
 
@@ -116,5 +117,49 @@ public class GuardTests
         var w2 = Run(y2);
         for (int t = 0; t < 1500; t++) Assert.Equal(w1[t], w2[t]);
         Assert.NotEqual(w1[1500], w2[1500]);
+    }
+
+    [Fact]
+    public void Guard_state_round_trips_and_a_version_1_checkpoint_still_loads()
+    {
+        var x = Series(2000, 1500, noise: 0.3, seed: 12);
+        var model = Train(x, 4);
+        StreamForecaster Make(bool guard) => new(HybridModel.FromParameters(model.Net.Clone()), new StreamForecasterOptions
+        {
+            Precision = Precision.Float32, FineTune = true, BackgroundLearning = false, Online = new OnlineOptions { Every = 4, Guard = guard },
+        });
+        using var a = Make(true);
+        var f = new float[4];
+        for (int t = 0; t < 1800; t++) a.Observe([x[t]], f);
+        Assert.InRange(a.Stats.TunedWeight, 0, 1);
+        Assert.Equal(a.Guard!.Weight, a.Stats.TunedWeight);
+
+        // Version 2 (with the guard): the resumed stream serves the same blend.
+        var ms = new MemoryStream();
+        a.WriteCheckpoint(ms);
+        using var b = Make(true);
+        ms.Position = 0;
+        b.ReadCheckpoint(ms);
+        Assert.Equal(a.Guard.Weight, b.Guard!.Weight);
+        Assert.Equal(a.Guard.TunedVsFrozen, b.Guard.TunedVsFrozen);
+        var fa = new float[4]; var fb = new float[4];
+        for (int t = 1800; t < 1803; t++) { a.Observe([x[t]], fa); b.Observe([x[t]], fb); Assert.Equal(fa, fb); }
+
+        // Version 1 = a checkpoint without the guard trailer: it loads, the guard starts without evidence (shipped weights served).
+        using var old = Make(false);
+        for (int t = 0; t < 1800; t++) old.Observe([x[t]], f);
+        var v2 = new MemoryStream();
+        old.WriteCheckpoint(v2);
+        byte[] bytes = v2.ToArray();
+        Assert.Equal(0, bytes[^1]); // the trailer of a guard-less forecaster is one 'false'
+        var v1 = bytes[..^1];
+        BitConverter.GetBytes(1).CopyTo(v1, 4);
+        using var c = Make(true);
+        c.ReadCheckpoint(new MemoryStream(v1));
+        Assert.Equal(0f, c.Guard!.Weight);
+        Assert.True(double.IsNaN(c.Guard.TunedVsFrozen));
+        Assert.Equal(old.Stats.Updates, c.Stats.Updates);
+        c.Observe([x[1800]], f);
+        foreach (float v in f) Assert.True(float.IsFinite(v));
     }
 }
