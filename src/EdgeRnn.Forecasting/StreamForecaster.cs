@@ -9,6 +9,8 @@ namespace EdgeRnn.Forecasting;
 /// (<see cref="StreamForecasterOptions.BackgroundLearning"/>, the daemon's mode) or synchronously inside Observe every
 /// k samples (backtests, for determinism). Either way the learner trains float master weights, builds a fresh network
 /// (re-quantized for int8) and publishes it; Observe swaps it in at its next call, carrying the recurrent state over.
+/// With fine-tuning on, the shipped network also runs frozen beside the tuned one and <see cref="ForecastGuard"/> serves the
+/// evidence-weighted blend of the two, so fine-tuning cannot make a stable stream worse (one extra network step per sample).
 /// </summary>
 public sealed class StreamForecaster : IStreamForecaster
 {
@@ -132,7 +134,7 @@ public sealed class StreamForecaster : IStreamForecaster
 
     private const int CheckpointMagic = 0x4B435245; // "ERCK"
 
-    /// <summary>Weights (the master float weights when fine-tuning), the recurrent state, the stepper's history and the learner's ring.</summary>
+    /// <summary>Weights (the master float weights when fine-tuning), the recurrent state, the stepper's history, the learner's ring, the guard's evidence and the frozen shadow's state.</summary>
     public void WriteCheckpoint(Stream destination)
     {
         lock (_learnGate)
