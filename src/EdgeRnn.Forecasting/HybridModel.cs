@@ -129,24 +129,25 @@ public sealed class HybridStepper
 {
     public HybridModel Model { get; }
     private IForecaster _net;
+    private readonly IForecaster? _shadow; // the shipped network, frozen, stepped on the same inputs (the fine-tuning guard's reference)
     private readonly int _c, _h, _l, _in;
     private readonly float[] _ring;      // [L, C] normalized filled target history, circular
     private readonly float[] _last;      // [channels] raw last observed (filled) values
-    private readonly float[] _netIn, _netOut, _window, _skipOut;
+    private readonly float[] _netIn, _netOut, _shadowOut, _window, _skipOut;
     private readonly float[] _features;  // [channels] what the network saw (normalized), for the learner
     private readonly float[] _skipNorm;  // [H*C] skip forecast, normalized
     private long _count;
     public float FeatureClamp { get; set; } = 8f;
 
-    public HybridStepper(HybridModel model, IForecaster net)
+    public HybridStepper(HybridModel model, IForecaster net, IForecaster? shadow = null)
     {
-        Model = model; _net = net;
+        Model = model; _net = net; _shadow = shadow;
         _c = model.TargetCount; _h = model.Horizon; _in = model.Channels.Length;
         _l = model.Skip?.Lookback ?? 1;
         _ring = new float[_l * _c];
         _last = new float[_in];
         for (int i = 0; i < _in; i++) _last[i] = model.ChannelMean[i];
-        _netIn = new float[_in]; _netOut = new float[_h * _c]; _window = new float[_l]; _skipOut = new float[_h];
+        _netIn = new float[_in]; _netOut = new float[_h * _c]; _shadowOut = new float[shadow is null ? 0 : _h * _c]; _window = new float[_l]; _skipOut = new float[_h];
         _features = new float[_in]; _skipNorm = new float[_h * _c];
     }
 
@@ -156,6 +157,11 @@ public sealed class HybridStepper
     public bool Ready => _count >= _l;
     public ReadOnlySpan<float> Features => _features;
     public ReadOnlySpan<float> SkipForecast => _skipNorm;
+    /// <summary>[H·C] raw correction of the network at the last step.</summary>
+    public ReadOnlySpan<float> NetOutput => _netOut;
+    /// <summary>[H·C] raw correction of the frozen shadow network at the last step (empty without one).</summary>
+    public ReadOnlySpan<float> ShadowOutput => _shadowOut;
+    public IForecaster? Shadow => _shadow;
 
     /// <summary>Swaps in another network (e.g. a re-quantized copy) carrying the recurrent state over. The state buffer is the caller's.</summary>
     public void SwapNetwork(IForecaster next, Span<float> stateScratch)
@@ -184,6 +190,7 @@ public sealed class HybridStepper
             _last[i] = v;
         }
         _net.Step(_netIn, _netOut);
+        _shadow?.Step(_netIn, _shadowOut);
         int slot = (int)(_count % _l);
         for (int c = 0; c < _c; c++) _ring[slot * _c + c] = (_last[c] - m.ChannelMean[c]) / m.ChannelStd[c];
         _count++;
@@ -235,6 +242,7 @@ public sealed class HybridStepper
     public void Reset()
     {
         _net.Reset();
+        _shadow?.Reset();
         _count = 0;
         for (int i = 0; i < _in; i++) _last[i] = Model.ChannelMean[i];
     }

@@ -32,7 +32,10 @@ public interface IStreamForecaster : IDisposable
     /// </summary>
     bool Observe(ReadOnlySpan<float> sample, Span<float> forecast);
 
-    /// <summary>Online learning counters: updates, rollbacks, last loss (NaN when fine-tuning is off).</summary>
+    /// <summary>
+    /// Online learning counters: updates, rollbacks, last loss (NaN when fine-tuning is off), and the fine-tuning guard's
+    /// served weight of the tuned model (0 = the shipped weights are served, 1 = the fine-tuned ones; NaN without a guard).
+    /// </summary>
     OnlineLearningStats Stats { get; }
 
     /// <summary>Everything needed to resume exactly: fine-tuned weights, recurrent state, recent history.</summary>
@@ -40,4 +43,4 @@ public interface IStreamForecaster : IDisposable
     void ReadCheckpoint(Stream source);
 }
 
-public readonly record struct OnlineLearningStats(long Updates, long Rollbacks, long RejectedSamples, double LastLoss);
+public readonly record struct OnlineLearningStats(long Updates, long Rollbacks, long RejectedSamples, double LastLoss, double TunedWeight = double.NaN);

@@ -9,11 +9,14 @@ namespace EdgeRnn.Forecasting;
 /// (<see cref="StreamForecasterOptions.BackgroundLearning"/>, the daemon's mode) or synchronously inside Observe every
 /// k samples (backtests, for determinism). Either way the learner trains float master weights, builds a fresh network
 /// (re-quantized for int8) and publishes it; Observe swaps it in at its next call, carrying the recurrent state over.
+/// With fine-tuning on, the shipped network also runs frozen beside the tuned one and <see cref="ForecastGuard"/> serves the
+/// evidence-weighted blend of the two, so fine-tuning cannot make a stable stream worse (one extra network step per sample).
 /// </summary>
 public sealed class StreamForecaster : IStreamForecaster
 {
     private readonly HybridStepper _stepper;
     private readonly OnlineTuner? _tuner;
+    private readonly ForecastGuard? _guard;
     private readonly StreamForecasterOptions _options;
     private readonly float[] _stateScratch, _truth;
     private IForecaster? _pending; // published by the learner, taken by Observe
@@ -40,12 +43,16 @@ public sealed class StreamForecaster : IStreamForecaster
         Precision = options.Precision;
         ModelName = model.Net.Metadata.GetValueOrDefault("name", "edgernn");
         ModelVersion = model.Net.Metadata.GetValueOrDefault("version", "0");
-        _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision));
+        var online = options.Online ?? new OnlineOptions();
+        bool guard = options.FineTune && online.Guard;
+        _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision),
+            guard ? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
         _stateScratch = new float[model.Net.Shape.StateSize];
         _truth = new float[model.TargetCount];
+        if (guard) _guard = new ForecastGuard(model.Horizon, model.TargetCount, online.GuardMemory);
         if (options.FineTune)
         {
-            _tuner = new OnlineTuner(model, options.Online ?? new OnlineOptions());
+            _tuner = new OnlineTuner(model, online);
             if (options.BackgroundLearning)
             {
                 _wake = new AutoResetEvent(false);
@@ -61,9 +68,13 @@ public sealed class StreamForecaster : IStreamForecaster
 
     public static StreamForecaster Load(string modelPath, StreamForecasterOptions options) => new(HybridModel.Load(modelPath), options);
 
+    /// <summary>The fine-tuning guard (null when fine-tuning or the guard is off): served weights and recent evidence.</summary>
+    public ForecastGuard? Guard => _guard;
+
     public OnlineLearningStats Stats => _tuner is null
         ? new OnlineLearningStats(0, 0, Interlocked.Read(ref _rejected), double.NaN)
-        : new OnlineLearningStats(_tuner.Updates, _tuner.Rollbacks, Interlocked.Read(ref _rejected) + _tuner.Skipped, _tuner.LastLoss);
+        : new OnlineLearningStats(_tuner.Updates, _tuner.Rollbacks, Interlocked.Read(ref _rejected) + _tuner.Skipped, _tuner.LastLoss,
+            _guard?.Weight ?? double.NaN);
 
     public bool Observe(ReadOnlySpan<float> sample, Span<float> forecast)
     {
@@ -79,6 +90,12 @@ public sealed class StreamForecaster : IStreamForecaster
         if (_tuner is not null)
         {
             for (int c = 0; c < _truth.Length; c++) _truth[c] = (sample[c] - m.ChannelMean[c]) / m.ChannelStd[c]; // NaN stays NaN: never learned from
+            if (_guard is not null)
+            {
+                // Score the earlier forecasts of both networks on this row's truth, then serve this row's blend.
+                _guard.Score(_truth);
+                _guard.Serve(_stepper.NetOutput, _stepper.ShadowOutput, _stepper.SkipForecast, m.ChannelStd.AsSpan(0, _truth.Length), forecast, ready);
+            }
             _tuner.Record(_stepper.Features, _stepper.SkipForecast, _truth);
             if (_wake is not null) { if (_tuner.Due && LearningEnabled) _wake.Set(); }
             else if (_tuner.Due && LearningEnabled) LearnAndPublish();
@@ -117,19 +134,28 @@ public sealed class StreamForecaster : IStreamForecaster
 
     private const int CheckpointMagic = 0x4B435245; // "ERCK"
 
-    /// <summary>Weights (the master float weights when fine-tuning), the recurrent state, the stepper's history and the learner's ring.</summary>
+    /// <summary>Weights (the master float weights when fine-tuning), the recurrent state, the stepper's history, the learner's ring, the guard's evidence and the frozen shadow's state.</summary>
     public void WriteCheckpoint(Stream destination)
     {
         lock (_learnGate)
         {
             using var w = new BinaryWriter(destination, System.Text.Encoding.UTF8, leaveOpen: true);
             w.Write(CheckpointMagic);
-            w.Write(1);
+            w.Write(2);
             var stepState = _stepper.CaptureState();
             w.Write(stepState.Length);
             foreach (float v in stepState) w.Write(v);
             w.Write(_tuner is not null);
             _tuner?.Write(w);
+            // v2: the guard's evidence and the frozen shadow network's recurrent state.
+            w.Write(_guard is not null);
+            if (_guard is not null)
+            {
+                _guard.Write(w);
+                var shadow = new float[_stepper.Shadow!.StateSize];
+                _stepper.Shadow.GetState(shadow);
+                foreach (float v in shadow) w.Write(v);
+            }
         }
     }
 
@@ -140,7 +166,7 @@ public sealed class StreamForecaster : IStreamForecaster
             using var r = new BinaryReader(source, System.Text.Encoding.UTF8, leaveOpen: true);
             if (r.ReadInt32() != CheckpointMagic) throw new InvalidDataException("not an EdgeRnn checkpoint (bad magic)");
             int version = r.ReadInt32();
-            if (version != 1) throw new InvalidDataException($"checkpoint version {version} is not supported");
+            if (version is not (1 or 2)) throw new InvalidDataException($"checkpoint version {version} is not supported");
             int n = r.ReadInt32();
             if (n < 0 || n > 1 << 26) throw new InvalidDataException("checkpoint state length out of range");
             var state = new float[n];
@@ -153,6 +179,21 @@ public sealed class StreamForecaster : IStreamForecaster
                 Volatile.Write(ref _pending, null);
             }
             _stepper.RestoreState(state);
+            bool hasGuard = version >= 2 && r.ReadBoolean();
+            if (hasGuard && _guard is not null)
+            {
+                _guard.Read(r);
+                var shadow = new float[_stepper.Shadow!.StateSize];
+                for (int i = 0; i < shadow.Length; i++) shadow[i] = r.ReadSingle();
+                _stepper.Shadow.SetState(shadow);
+            }
+            else if (_stepper.Shadow is { } sh)
+            {
+                // A v1 checkpoint (or one written without the guard): the shadow saw the same inputs, so the tuned
+                // network's state is its best available state; the guard starts without evidence (serves the shipped model).
+                _stepper.Network.GetState(_stateScratch);
+                sh.SetState(_stateScratch);
+            }
         }
     }
 
