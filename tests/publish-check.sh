@@ -90,8 +90,12 @@ archive_with_system_tools() {   # GNU tar and sha256sum read what System.Formats
   local exe
   exe=$(ls "$work/x-$rid"/*/edgernn) || return 1
   [ -x "$exe" ] || { echo "edgernn lost its execute bit"; return 1; }
-  echo "=> edgernn $(stat -c %s "$exe") bytes, archive $(stat -c %s "$a") bytes"
+  local bytes
+  bytes=$(stat -c %s "$exe")
+  echo "=> edgernn $bytes bytes, archive $(stat -c %s "$a") bytes"
   file "$exe" 2>/dev/null || true
+  # the size budget (decimal 12 MB), as PublishTests asserts it for every flavour
+  [ "$bytes" -lt 12000000 ] || { echo "edgernn is $bytes bytes, over the 12,000,000-byte budget"; return 1; }
   # e_machine, bytes 18-19 of the ELF header: 3e00 x86-64, b700 aarch64
   [ "$(od -An -tx1 -j18 -N2 "$exe" | tr -d ' \n')" = "$machine" ] || { echo "wrong ELF machine"; return 1; }
 }
@@ -215,8 +219,8 @@ demo_shows_forecasts() {   # a short demo run must print forecasts as they arriv
 echo "== publish-check: published binaries (artifacts/), ARM64 under qemu-aarch64 as Pi 4 (cortex-a72) and Pi 5 (cortex-a76)"
 check "publish linux-x64: no IL2xxx/IL3xxx in publish log" publish_log_clean linux-x64
 check "publish linux-arm64: no IL2xxx/IL3xxx in publish log" publish_log_clean linux-arm64
-check "archive linux-x64: sha256sum -c, GNU tar, ELF x86-64" archive_with_system_tools linux-x64 3e00
-check "archive linux-arm64: sha256sum -c, GNU tar, ELF aarch64" archive_with_system_tools linux-arm64 b700
+check "archive linux-x64: sha256sum -c, GNU tar, ELF x86-64, < 12 MB" archive_with_system_tools linux-x64 3e00
+check "archive linux-arm64: sha256sum -c, GNU tar, ELF aarch64, < 12 MB" archive_with_system_tools linux-arm64 b700
 
 models=()
 for m in "$root"/models/*.safetensors; do [ -f "$m" ] && models+=("$m"); done
