@@ -7,7 +7,7 @@ using System.Runtime.Intrinsics.X86;
 namespace EdgeRnn.Numerics.Int8;
 
 /// <summary>The instruction-set path an <see cref="Int8Kernels"/> set runs on.</summary>
-public enum KernelPath { Scalar, Avx2, AvxVnni, Avx512BW, AdvSimd, Dp }
+public enum KernelPath { Scalar, Avx2, AvxVnni, Avx512BW, AdvSimd, Dp, Ssse3 }
 
 /// <summary>
 /// Integer products of an int8 matrix (<see cref="PackedInt8Matrix"/>) and an int8 vector with int32 accumulation: the
@@ -89,6 +89,7 @@ public abstract class Int8Kernels
         KernelPath.Avx512BW => Avx512BW.IsSupported,
         KernelPath.AdvSimd => AdvSimd.IsSupported,
         KernelPath.Dp => AdvSimd.IsSupported && Dp.IsSupported,
+        KernelPath.Ssse3 => Ssse3.IsSupported,
         _ => false,
     };
 
@@ -104,6 +105,7 @@ public abstract class Int8Kernels
             KernelPath.Avx512BW => Avx512Int8Kernels.Instance,
             KernelPath.AdvSimd => NeonInt8Kernels.Instance,
             KernelPath.Dp => DotProdInt8Kernels.Instance,
+            KernelPath.Ssse3 => Ssse3Int8Kernels.Instance,
             _ => throw new ArgumentOutOfRangeException(nameof(path)),
         };
     }
@@ -128,9 +130,9 @@ public abstract class Int8Kernels
         // EDGERNN_KERNEL=avx2 (etc.) pins the path for benchmarks and for comparing ISAs on one machine.
         string? forced = Environment.GetEnvironmentVariable("EDGERNN_KERNEL");
         if (!string.IsNullOrEmpty(forced) && TryParse(forced, out var fp) && IsSupported(fp)) return For(fp);
-        // Preference measured on Zen 4 at model sizes (rows of 32..256 bytes): 256-bit VNNI, then AVX2; the 512-bit path
-        // loses there (rows shorter than 64 bytes fall to its tails, and its reductions cost more), so it comes last.
-        foreach (var p in new[] { KernelPath.AvxVnni, KernelPath.Avx2, KernelPath.Avx512BW, KernelPath.Dp, KernelPath.AdvSimd })
+        // Preference measured on Zen 4 (packed 256×64 product, the LSTM-64 recurrent one: AVX-VNNI 105 ns, AVX2 188,
+        // AVX-512BW 303 (its sign emulation and two-quad broadcasts cost more than 512 bits save), SSSE3 377, scalar 16,360).
+        foreach (var p in new[] { KernelPath.AvxVnni, KernelPath.Avx2, KernelPath.Avx512BW, KernelPath.Ssse3, KernelPath.Dp, KernelPath.AdvSimd })
             if (IsSupported(p)) return For(p);
         return ScalarInt8Kernels.Instance;
     }
