@@ -116,6 +116,7 @@ public sealed class StreamPipeline : ISampleSink
         if (dtTicks > Metrics.StepTicksMax) Volatile.Write(ref Metrics.StepTicksMax, dtTicks);
         var stats = _forecaster.Stats;
         Metrics.FineTuneLoss = stats.LastLoss;
+        Metrics.FineTuneWeight = stats.TunedWeight;
         Volatile.Write(ref Metrics.FineTuneUpdates, stats.Updates);
         Volatile.Write(ref Metrics.FineTuneRollbacks, stats.Rollbacks);
 

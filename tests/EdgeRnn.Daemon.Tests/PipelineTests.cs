@@ -17,7 +17,7 @@ internal sealed class StepForecaster(int channels = 1, int horizon = 3) : IStrea
     public IReadOnlyList<string> Targets { get; } = ["c0"];
     public int Horizon => horizon;
     public TimeSpan? SamplePeriod => TimeSpan.FromSeconds(10);
-    public OnlineLearningStats Stats => new(Inputs.Count, 0, 0, 0.5);
+    public OnlineLearningStats Stats => new(Inputs.Count, 0, 0, 0.5, 0.25);
 
     public bool Observe(ReadOnlySpan<float> sample, Span<float> forecast)
     {
@@ -146,6 +146,8 @@ public sealed class PipelineTests : IDisposable
         Assert.Contains("edgernn_forecasts_total{stream=\"s1\"} 4", text);
         Assert.Contains("edgernn_samples_total{stream=\"s1\"} 5", text);
         Assert.Contains("edgernn_gaps_total{stream=\"s1\"} 1", text);
+        Assert.Contains("edgernn_finetune_updates_total{stream=\"s1\"} 5", text);
+        Assert.Contains("edgernn_finetune_weight{stream=\"s1\"} 0.25", text); // the guard's served weight
         Assert.Contains("edgernn_outbox_depth 4", text);
         Assert.Contains("# TYPE edgernn_outbox_dropped_total counter", text);
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
