@@ -14,8 +14,9 @@ public enum KernelPath { Scalar, Avx2, AvxVnni, Avx512BW, AdvSimd, Dp, Ssse3 }
 /// whole integer arithmetic of the quantized forecaster. Every path implements only its packed product and returns
 /// exactly the integers of the scalar reference (<see cref="ScalarInt8Kernels.MatVec"/>, plain row-major loops).
 /// Precondition on every operand element: -127 &lt;= v &lt;= 127 (symmetric quantization never makes -128). It is what
-/// lets the x64 paths use vpmaddubsw without saturation: |x| * sign(w, x) pairs sum to at most 2*127*127 = 32258 &lt; 32767,
-/// and the NEON SMULL+SMLAL2 int16 pair sums stay below 32767 for the same reason.
+/// lets the SSSE3, AVX2 and AVX-512BW paths use pmaddubsw without saturation: |x| * sign(w, x) pairs sum to at most
+/// 2*127*127 = 32258 &lt; 32767, and the NEON path's int16 products (SMULL) stay within ±16129. AVX-VNNI (x + 128 as
+/// unsigned) and SDOT accumulate straight into int32.
 /// The path is chosen once, at type initialization (<see cref="Active"/>); <see cref="For"/> forces one for tests.
 /// </summary>
 public abstract class Int8Kernels
