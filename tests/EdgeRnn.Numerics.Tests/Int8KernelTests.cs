@@ -138,12 +138,15 @@ public class Int8KernelTests
         var q = new sbyte[v.Length];
         Int8Quantize.Quantize(v, 1f, q);
         Assert.Equal(new sbyte[] { 0, 2, 0, -2, 127, -127, 3 }, q);
-        // the vector body (16 at a time) and the scalar tail agree
+        // the vector body (16 at a time, then one block of 8) and the scalar tail agree, at every length to 40 and at 301
         var rng = new Random(5);
-        var big = Enumerable.Range(0, 301).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
-        var qv = new sbyte[big.Length];
-        Int8Quantize.Quantize(big, 63.5f, qv);
-        for (int i = 0; i < big.Length; i++) Assert.Equal(Int8Quantize.QuantizeOne(big[i], 63.5f), qv[i]);
+        foreach (int n in Enumerable.Range(0, 41).Append(301))
+        {
+            var big = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+            var qv = new sbyte[big.Length];
+            Int8Quantize.Quantize(big, 63.5f, qv);
+            for (int i = 0; i < big.Length; i++) Assert.Equal(Int8Quantize.QuantizeOne(big[i], 63.5f), qv[i]);
+        }
     }
 
 }

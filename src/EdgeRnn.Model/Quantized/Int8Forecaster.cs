@@ -118,7 +118,7 @@ public sealed class Int8Forecaster : IForecaster
         float m = NormalizeInput<V>(input, w.InMean, w.InStd, _x);
         if (!float.IsFinite(m)) throw new ArgumentException("input holds a non-finite value (after normalization)", nameof(input));
         float sIn = m > 0 ? m / 127f : 1f / 127f;
-        QuantizeInput<V>(_x, m > 0 ? 127f / m : 0f, _xq);
+        Int8Quantize.Quantize(_x, m > 0 ? 127f / m : 0f, _xq);
         ReadOnlySpan<sbyte> xq = _xq;
 
         for (int l = 0; l < s.NumLayers; l++)
@@ -163,17 +163,6 @@ public sealed class Int8Forecaster : IForecaster
         for (; i + 8 <= n; i += 8) V.Store((V.Load(ref ir, i) - V.Load(ref mr, i)) / V.Load(ref sr, i), ref xr, i);
         for (; i < n; i++) Unsafe.Add(ref xr, i) = (Unsafe.Add(ref ir, i) - Unsafe.Add(ref mr, i)) / Unsafe.Add(ref sr, i);
         return Int8Quantize.MaxAbs(x);
-    }
-
-    /// <summary>q = clamp(round(x·inv), ±127): eight lanes at a time (<see cref="ILanes8{TSelf}.StoreInt8"/>), then the scalar form.</summary>
-    private static void QuantizeInput<V>(float[] x, float inv, sbyte[] q) where V : struct, ILanes8<V>
-    {
-        int n = x.Length, i = 0;
-        ref float xr = ref MemoryMarshal.GetArrayDataReference(x);
-        ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(q);
-        V k = V.Splat(inv);
-        for (; i + 8 <= n; i += 8) V.StoreInt8(V.Load(ref xr, i), k, ref qr, i);
-        for (; i < n; i++) Unsafe.Add(ref qr, i) = Int8Quantize.QuantizeOne(Unsafe.Add(ref xr, i), inv);
     }
 
     /// <summary>y = (acc·(s·k) + b)·std + mean: the head's dequantization and the output de-normalization in one pass.</summary>

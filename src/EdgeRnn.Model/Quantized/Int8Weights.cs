@@ -18,7 +18,6 @@ public sealed class Int8Weights
 {
     internal sealed class Layer
     {
-        public required int InSize, InStride;
         public required PackedInt8Matrix Wih;   // [UB·G·8, InSize] gate-interleaved, packed
         public required float[] Sih;   // [UB·G·8] per-row weight scale
         public required PackedInt8Matrix Whh;   // [UB·G·8, H]
@@ -30,7 +29,6 @@ public sealed class Int8Weights
 
     public ForecasterShape Shape { get; }
     internal Layer[] Layers { get; }
-    internal int HStride { get; }
     /// <summary>Blocks of 8 hidden units: ⌈H / 8⌉.</summary>
     internal int UnitBlocks { get; }
     internal PackedInt8Matrix HeadW { get; }  // [O, H] row-interleaved
@@ -41,25 +39,22 @@ public sealed class Int8Weights
     internal float[] OutMean { get; }    // [O]
     internal float[] OutStd { get; }     // [O]
 
-    internal static int Pad(int n) => (n + 31) & ~31;
-
     private Int8Weights(ForecasterParameters p)
     {
         var s = p.Shape;
         Shape = s;
         int h = s.HiddenSize, g = s.Gates, gh = g * h;
-        HStride = Pad(h);
         int ub = UnitBlocks = (h + 7) / 8;
         Layers = new Layer[s.NumLayers];
         for (int l = 0; l < s.NumLayers; l++)
         {
-            int inSize = s.LayerInputSize(l), inStride = Pad(inSize);
-            var wih = new sbyte[gh * inStride];
-            var whh = new sbyte[gh * HStride];
+            int inSize = s.LayerInputSize(l);
+            var wih = new sbyte[gh * inSize];
+            var whh = new sbyte[gh * h];
             float[] sih = new float[gh], shh = new float[gh], bias = new float[gh];
             var bhn = s.Arch == RnnArch.Gru ? new float[ub * 8] : [];
-            QuantizeRows(p.WeightIh(l), gh, inSize, inStride, wih, sih, "weight_ih_l" + l);
-            QuantizeRows(p.WeightHh(l), gh, h, HStride, whh, shh, "weight_hh_l" + l);
+            QuantizeRows(p.WeightIh(l), gh, inSize, wih, sih, "weight_ih_l" + l);
+            QuantizeRows(p.WeightHh(l), gh, h, whh, shh, "weight_hh_l" + l);
             var bih = p.BiasIh(l);
             var bhh = p.BiasHh(l);
             for (int r = 0; r < gh; r++)
@@ -75,19 +70,19 @@ public sealed class Int8Weights
                     bias[r] *= 0.5f;
                 }
             }
+            var shhRows = InterleaveRows(shh, g, h, 1);
             Layers[l] = new Layer
             {
-                InSize = inSize, InStride = inStride,
-                Wih = PackedInt8Matrix.Pack(InterleaveRows(wih, g, h, inStride), ub * g * 8, inSize, inStride), Sih = InterleaveRows(sih, g, h, 1),
-                Whh = PackedInt8Matrix.Pack(InterleaveRows(whh, g, h, HStride), ub * g * 8, h, HStride), Shh = InterleaveRows(shh, g, h, 1),
-                ShhK = Array.ConvertAll(InterleaveRows(shh, g, h, 1), v => v * (1f / 127f)),
+                Wih = PackedInt8Matrix.Pack(InterleaveRows(wih, g, h, inSize), ub * g * 8, inSize, inSize), Sih = InterleaveRows(sih, g, h, 1),
+                Whh = PackedInt8Matrix.Pack(InterleaveRows(whh, g, h, h), ub * g * 8, h, h), Shh = shhRows,
+                ShhK = Array.ConvertAll(shhRows, v => v * (1f / 127f)),
                 Bias = InterleaveRows(bias, g, h, 1), Bhn = bhn,
             };
         }
-        var headW = new sbyte[s.OutputSize * HStride];
+        var headW = new sbyte[s.OutputSize * h];
         HeadScale = new float[s.OutputSize];
-        QuantizeRows(p.HeadWeight, s.OutputSize, h, HStride, headW, HeadScale, "head.weight");
-        HeadW = PackedInt8Matrix.Pack(headW, s.OutputSize, h, HStride);
+        QuantizeRows(p.HeadWeight, s.OutputSize, h, headW, HeadScale, "head.weight");
+        HeadW = PackedInt8Matrix.Pack(headW, s.OutputSize, h, h);
         HeadBias = p.HeadBias.ToArray();
         InMean = Vec(p.InputMean, s.InputSize, 0f, "input_mean");
         InStd = Vec(p.InputStd, s.InputSize, 1f, "input_std");
@@ -131,8 +126,8 @@ public sealed class Int8Weights
         return (float[])v.Clone();
     }
 
-    /// <summary>w: [rows, cols] float → q: [rows, stride] int8 (zero padded), scale: [rows].</summary>
-    internal static void QuantizeRows(ReadOnlySpan<float> w, int rows, int cols, int stride, sbyte[] q, float[] scale, string name)
+    /// <summary>w: [rows, cols] float → q: [rows, cols] int8, scale: [rows].</summary>
+    internal static void QuantizeRows(ReadOnlySpan<float> w, int rows, int cols, sbyte[] q, float[] scale, string name)
     {
         for (int r = 0; r < rows; r++)
         {
@@ -145,7 +140,7 @@ public sealed class Int8Weights
             }
             if (m == 0) { scale[r] = 0; continue; }
             scale[r] = m / 127f;
-            Int8Quantize.Quantize(row, 127f / m, q.AsSpan(r * stride, cols));
+            Int8Quantize.Quantize(row, 127f / m, q.AsSpan(r * cols, cols));
         }
     }
 }

@@ -177,7 +177,7 @@ public abstract class Int8Kernels
         else for (int i = 0; row + i < acc.Length; i++) acc[row + i] = v.GetElement(i);
     }
 
-    /// <summary>ARM64: one block of 8 row sums as two 128-bit halves.</summary>
+    /// <summary>One block of 8 row sums as two 128-bit halves (NEON, SDOT, SSSE3).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected static void Store8(Vector128<int> lo, Vector128<int> hi, Span<int> acc, int row)
     {

@@ -38,6 +38,15 @@ public static class Int8Quantize
                 var d = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)(k + 12)) * iv)), lo, hi);
                 Vector128.Narrow(Vector128.Narrow(a, b), Vector128.Narrow(c, d)).StoreUnsafe(ref qr, (nuint)k);
             }
+            // one block of 8 (a forecaster's input row is often exactly 8 values)
+            if (k + 8 <= n)
+            {
+                var a = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)k) * iv)), lo, hi);
+                var b = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)(k + 4)) * iv)), lo, hi);
+                var s = Vector128.Narrow(a, b);
+                Unsafe.WriteUnaligned(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref qr, k)), Vector128.Narrow(s, s).AsInt64().ToScalar());
+                k += 8;
+            }
         }
         for (; k < n; k++) Unsafe.Add(ref qr, k) = QuantizeOne(Unsafe.Add(ref vr, k), inv);
     }
