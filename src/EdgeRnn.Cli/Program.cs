@@ -12,7 +12,8 @@ if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 
           demo          simulated sensor, in-process MQTT broker, live forecasts (no arguments needed)
           run           the daemon: sensor stream -> forecast -> MQTT (--config, --source, --model, --mqtt, ...)
-          predict       run a model over a CSV (--model M.safetensors --input in.csv --output out.csv [--precision float32|int8])
+          forecast      real forecasts for a CSV (--model M --input in.csv --output out.csv [--precision float32|int8])
+          predict       run a model's network over a CSV (--model M.safetensors --input in.csv --output out.csv [--precision float32|int8])
           train         train a model on a CSV (--data D.csv --target COL --horizon H --out M.safetensors)
           backtest      train and evaluate under a published protocol (--data D.csv --protocol ltsf|online ...)
           simulate      play a CSV as a microcontroller would (--data D.csv --to serial:/dev/pts/N)
@@ -30,6 +31,7 @@ try
 {
     return command switch
     {
+        "forecast" => ForecastCommand.Run(rest),
         "predict" => PredictCommand.Run(rest),
         "train" => TrainCommand.Run(rest),
         "backtest" => BacktestCommand.Run(rest),

@@ -124,7 +124,7 @@ public class GuardTests
     {
         var x = Series(2000, 1500, noise: 0.3, seed: 12);
         var model = Train(x, 4);
-        StreamForecaster Make(bool guard) => new(HybridModel.FromParameters(model.Net.Clone()), new StreamForecasterOptions
+        StreamForecaster Make(bool guard) => new(model.Clone(), new StreamForecasterOptions
         {
             Precision = Precision.Float32, FineTune = true, BackgroundLearning = false, Online = new OnlineOptions { Every = 4, Guard = guard },
         });
