@@ -12,7 +12,8 @@ if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 
           demo          simulated sensor, in-process MQTT broker, live forecasts (no arguments needed)
           run           the daemon: sensor stream -> forecast -> MQTT (--config, --source, --model, --mqtt, ...)
-          predict       run a model over a CSV (--model M.safetensors --input in.csv --output out.csv [--precision float32|int8])
+          forecast      real forecasts for a CSV (--model M --input in.csv --output out.csv [--precision float32|int8])
+          predict       run a model's network over a CSV (--model M.safetensors --input in.csv --output out.csv [--precision float32|int8])
           train         train a model on a CSV (--data D.csv --target COL --horizon H --out M.safetensors),
                         or a character model on text (--task next-char --data corpus.txt --out M.safetensors)
           generate      write text from a character model (--model M.safetensors [--prime TEXT] [--length N] [--temperature T]
@@ -34,6 +35,7 @@ try
 {
     return command switch
     {
+        "forecast" => ForecastCommand.Run(rest),
         "predict" => PredictCommand.Run(rest),
         "train" => TrainCommand.Run(rest),
         "generate" => GenerateCommand.Run(rest),

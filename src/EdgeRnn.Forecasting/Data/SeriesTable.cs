@@ -12,6 +12,8 @@ public sealed class SeriesTable
     public string? TimeColumn { get; }
     /// <summary>Timestamps (UTC) per row, or null when the file has no time column.</summary>
     public DateTime[]? Times { get; }
+    /// <summary>The time column's cells as written in the file (what `forecast` carries through), or null.</summary>
+    public string[]? TimeText { get; init; }
     public IReadOnlyList<string> Names { get; }
     /// <summary>Column-major values: Columns[c][row].</summary>
     public float[][] Columns { get; }
@@ -40,7 +42,7 @@ public sealed class SeriesTable
     {
         if (rows >= Rows) return this;
         if (rows < 1) throw new ArgumentException($"--rows must be at least 1, got {rows}");
-        return new SeriesTable(Source, TimeColumn, Times?[..rows], Names, Columns.Select(c => c[..rows]).ToArray());
+        return new SeriesTable(Source, TimeColumn, Times?[..rows], Names, Columns.Select(c => c[..rows]).ToArray()) { TimeText = TimeText?[..rows] };
     }
 
     /// <summary>
@@ -118,7 +120,10 @@ public sealed class SeriesTable
             cols.Add(col);
         }
         if (cols.Count == 0) throw new InvalidDataException($"{source}: no numeric columns");
-        return new SeriesTable(source, timeIdx >= 0 ? names[timeIdx] : null, times, keptNames, cols.ToArray());
+        return new SeriesTable(source, timeIdx >= 0 ? names[timeIdx] : null, times, keptNames, cols.ToArray())
+        {
+            TimeText = timeIdx >= 0 ? rows.Select(r => r[timeIdx]).ToArray() : null,
+        };
     }
 
     private static bool LooksLikeTimeName(string n)
