@@ -84,6 +84,12 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                 log.LogError("stream {Stream}: cannot load model {Model}: {Error}; this stream is not started", s.Name, s.Model, e.Message);
                 continue;
             }
+            if (TopicNames.CheckTargets(settings.Gateway, s.Name, f.Targets) is [var targetError, ..])
+            {
+                log.LogError("{Error}; this stream is not started", targetError);
+                f.Dispose();
+                continue;
+            }
             string topic = $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/forecast";
             var p = new StreamPipeline(s, f, outbox, topic, settings.MessageExpirySeconds, log, s.Condition);
             var store = new CheckpointStore(ckptDir, s.Name, log);
