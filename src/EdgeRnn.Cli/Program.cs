@@ -61,3 +61,10 @@ catch (Exception e) when (e is IOException or InvalidDataException or FormatExce
     Console.Error.WriteLine($"edgernn {command}: error: {e.Message}");
     return 1;
 }
+catch (Exception e)
+{
+    // a bug, not bad input: say so, with the stack, and exit 1 rather than abort with 134 and a core dump
+    Console.Error.WriteLine($"edgernn {command}: internal error: {e.GetType().Name}: {e.Message}");
+    Console.Error.WriteLine(e.StackTrace);
+    return 1;
+}

@@ -167,7 +167,6 @@ public static class DaemonConfig
             string where = o.Streams.Count > 0 ? $"Streams[{i}]" : "";
             string Key(string k) => where.Length > 0 ? $"{where}.{k}" : k;
             string name = s.Name ?? (o.Streams.Count > 0 ? $"stream{i}" : o.Stream ?? "sensor");
-            if (!IsTopicLevel(name)) errors.Add($"{Key("Name")}: '{name}' must be a non-empty MQTT topic level without '/', '+', '#'");
             if (streams.Any(x => x.Name == name)) errors.Add($"{Key("Name")}: stream name '{name}' is used twice");
             string? src = s.Source ?? o.Source;
             if (string.IsNullOrWhiteSpace(src)) errors.Add($"{Key("Source")}: missing (e.g. serial:/dev/ttyUSB0@115200, csv:data.csv, stdin, mqtt:sensors/#)");
@@ -197,9 +196,8 @@ public static class DaemonConfig
 
         MqttSettings? mqtt = null;
         string gateway = o.Gateway ?? SanitizeTopicLevel(Environment.MachineName);
-        if (!IsTopicLevel(gateway)) errors.Add($"Gateway: '{gateway}' must be a non-empty MQTT topic level without '/', '+', '#'");
-        if (string.IsNullOrEmpty(o.TopicPrefix) || o.TopicPrefix.IndexOfAny(['+', '#']) >= 0 || o.TopicPrefix.StartsWith('/') || o.TopicPrefix.EndsWith('/'))
-            errors.Add($"TopicPrefix: '{o.TopicPrefix}' must be non-empty, without wildcards or leading/trailing '/'");
+        errors.AddRange(TopicNames.Check(o.TopicPrefix, gateway, o.DiscoveryPrefix, o.Discovery,
+            streams.Select((s, i) => (o.Streams.Count > 0 ? $"Streams[{i}].Name" : "Stream", s.Name))));
         if (o.Mqtt is not null)
         {
             if (!Uri.TryCreate(o.Mqtt, UriKind.Absolute, out var uri) || uri.Scheme is not ("mqtt" or "mqtts") || string.IsNullOrEmpty(uri.Host))
@@ -265,8 +263,6 @@ public static class DaemonConfig
             default: on = false; return false;
         }
     }
-
-    private static bool IsTopicLevel(string s) => s.Length > 0 && s.IndexOfAny(['/', '+', '#', '\0']) < 0;
 
     private static string SanitizeTopicLevel(string s)
     {
