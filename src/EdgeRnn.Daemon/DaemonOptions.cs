@@ -21,6 +21,11 @@ public sealed class DaemonOptions
     public string? Condition { get; set; }
     /// <summary>CSV/stdin replay rate in rows per second (default: as fast as possible).</summary>
     public double? CsvRateHz { get; set; }
+    /// <summary>Long-format CSV: the series (e.g. a Home Assistant entity_id) this stream reads, and its id column.</summary>
+    public string? Id { get; set; }
+    public string? IdColumn { get; set; }
+    /// <summary>MQTT source: where the value is in a JSON payload ("temperature", "sensor.temp"); default: by channel name.</summary>
+    public string? Field { get; set; }
     public List<StreamOptions> Streams { get; set; } = new();
 
     // MQTT: mqtt://host:port or mqtts://host:port; secrets come from files or the environment, never from flags
@@ -58,10 +63,14 @@ public sealed class StreamOptions
     public double? SamplePeriodSeconds { get; set; }
     public string? Condition { get; set; }
     public double? CsvRateHz { get; set; }
+    public string? Id { get; set; }
+    public string? IdColumn { get; set; }
+    public string? Field { get; set; }
 }
 
 /// <summary>A stream after defaults and validation.</summary>
-public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null);
+public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null,
+    string? Id = null, string? IdColumn = null, string? Field = null);
 
 /// <summary>Options after validation: what the daemon actually runs with.</summary>
 public sealed record DaemonSettings(
@@ -192,7 +201,8 @@ public static class DaemonConfig
                 try { EdgeRnn.Ingest.SourceSpec.Parse(src); }
                 catch (FormatException e) { errors.Add($"{Key("Source")}: {e.Message}"); }
             }
-            streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate));
+            streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate,
+                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field));
         }
 
         MqttSettings? mqtt = null;

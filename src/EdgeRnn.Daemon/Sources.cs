@@ -13,6 +13,8 @@ public static class Sources
             MqttPort = broker?.Port ?? 1883,
             Channels = channels,
             CsvRateHz = stream.CsvRateHz,
+            CsvId = stream.Id,
+            CsvIdColumn = stream.IdColumn,
             Log = log,
         });
 

@@ -10,6 +10,9 @@ public sealed record SourceOptions
     public IReadOnlyList<string>? Channels { get; init; }
     /// <summary>CSV replay rate (rows per second); null: as fast as possible.</summary>
     public double? CsvRateHz { get; init; }
+    /// <summary>Long-format CSV: the series to read and its id column (null: entity_id when present).</summary>
+    public string? CsvId { get; init; }
+    public string? CsvIdColumn { get; init; }
     public Action<string>? Log { get; init; }
 }
 
@@ -19,13 +22,18 @@ public static class SourceFactory
     public static ISampleSource Create(SourceSpec spec, SourceOptions options) => spec.Kind switch
     {
         SourceKind.Serial => new SerialSource(SerialSettings.FromSpec(spec) with { Log = options.Log }),
-        SourceKind.Csv => new CsvSource(spec.Target, new CsvOptions { Columns = options.Channels, RateHz = options.CsvRateHz }),
-        SourceKind.Stdin => CsvSource.Stdin(new CsvOptions { Columns = options.Channels, RateHz = options.CsvRateHz }),
+        SourceKind.Csv => new CsvSource(spec.Target, CsvOptionsFrom(options)),
+        SourceKind.Stdin => CsvSource.Stdin(CsvOptionsFrom(options)),
         SourceKind.Mqtt => new MqttSource(spec.Target, new MqttSourceOptions(options.MqttHost, options.MqttPort)
         {
             Fields = options.Channels,
             Log = options.Log,
         }),
         _ => throw new ArgumentOutOfRangeException(nameof(spec)),
+    };
+
+    private static CsvOptions CsvOptionsFrom(SourceOptions o) => new()
+    {
+        Columns = o.Channels, RateHz = o.CsvRateHz, Id = o.CsvId, IdColumn = o.CsvIdColumn, Log = o.Log,
     };
 }

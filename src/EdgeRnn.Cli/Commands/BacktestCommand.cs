@@ -21,7 +21,7 @@ public static class BacktestCommand
         if (horizon < 1) throw new UsageException("--horizon H is required (steps ahead, at least 1)");
         int rows = a.GetInt("rows", 0);
         bool json = a.Has("json");
-        var table = SeriesTable.Load(data, a.Get("time"));
+        var table = SeriesTable.Load(data, a.Get("time"), TrainCommand.CsvFormatFrom(a));
         if (rows > 0) table = table.Head(rows);
         int season = a.GetInt("season", 0);
         var options = new BacktestOptions

@@ -20,7 +20,7 @@ public static class TrainCommand
         string data = a.Require("data"), target = a.Require("target"), outPath = a.Require("out");
         int horizon = a.GetInt("horizon", 0);
         if (horizon < 1) throw new UsageException("--horizon H is required (steps ahead, at least 1)");
-        var table = SeriesTable.Load(data, a.Get("time"));
+        var table = SeriesTable.Load(data, a.Get("time"), CsvFormatFrom(a));
         int rows = a.GetInt("rows", 0);
         if (rows > 0) table = table.Head(rows);
         string? features = a.Get("features");
@@ -58,6 +58,14 @@ public static class TrainCommand
         Console.Error.WriteLine($"wrote {outPath}: {rep.Epochs} epochs in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
         return 0;
     }
+
+    /// <summary>--id and --id-column (long format); skipped rows are reported on stderr.</summary>
+    internal static EdgeRnn.Ingest.CsvFormat CsvFormatFrom(Args a) => new()
+    {
+        Id = a.Get("id"),
+        IdColumn = a.Get("id-column"),
+        OnBadRow = msg => Console.Error.WriteLine("warning: " + msg),
+    };
 
     internal static TrainOptions ParseTrainOptions(Args a)
     {
