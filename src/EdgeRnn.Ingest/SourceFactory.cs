@@ -6,6 +6,15 @@ public sealed record SourceOptions
     /// <summary>MQTT broker for <c>mqtt:</c> sources.</summary>
     public string MqttHost { get; init; } = "localhost";
     public int MqttPort { get; init; } = 1883;
+    /// <summary>Credentials and TLS for <c>mqtt:</c> sources (the daemon passes the publisher's unless SourceMqtt is set).</summary>
+    public string? MqttUsername { get; init; }
+    public string? MqttPassword { get; init; }
+    public bool MqttTls { get; init; }
+    public string? MqttCaFile { get; init; }
+    public string? MqttCertFile { get; init; }
+    public string? MqttKeyFile { get; init; }
+    /// <summary>JSON payloads: dotted path of each channel's value, comma-separated ("temperature" or "a.temp,a.hum").</summary>
+    public string? MqttFields { get; init; }
     /// <summary>Channels to read, in the model's input order (CSV columns, MQTT JSON fields); null: all / learned.</summary>
     public IReadOnlyList<string>? Channels { get; init; }
     /// <summary>CSV replay rate (rows per second); null: as fast as possible.</summary>
@@ -27,6 +36,13 @@ public static class SourceFactory
         SourceKind.Mqtt => new MqttSource(spec.Target, new MqttSourceOptions(options.MqttHost, options.MqttPort)
         {
             Fields = options.Channels,
+            FieldPaths = options.MqttFields?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+            Username = options.MqttUsername,
+            Password = options.MqttPassword,
+            Tls = options.MqttTls,
+            CaFile = options.MqttCaFile,
+            CertFile = options.MqttCertFile,
+            KeyFile = options.MqttKeyFile,
             Log = options.Log,
         }),
         _ => throw new ArgumentOutOfRangeException(nameof(spec)),
