@@ -30,7 +30,9 @@ public static class Entry
             {
                 "predict" => PredictCommand.Run(rest),
                 "train" => TrainCommand.Run(rest),
+                "generate" => GenerateCommand.Run(rest),
                 "backtest" => BacktestCommand.Run(rest),
+                "detect" => DetectCommand.Run(rest),
                 "bench" => BenchCommand.Run(rest),
                 "export-onnx" => ExportOnnxCommand.Run(rest),
                 "self-test" => SelfTestCommand.Run(rest),

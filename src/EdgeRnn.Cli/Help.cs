@@ -55,13 +55,31 @@ public static class Help
               --features COLS --time COL --period 1h|300s --rows N
               --arch gru|lstm|rnn_tanh --hidden 32 --layers 1 --epochs 12 --seed 1 --lookback 336
               --skip nlinear|last|none --inputs diff|level --lr 0.001 --batch N --name N --version V
+              --task next-char               a character model on a text file instead (--input corpus.txt --output M.safetensors
+                                             [--hidden --layers --batch --seq-length --updates --lr --clip --seed --eval-every])
             """,
             "edgernn train --input history.csv --id sensor.outdoor_temperature --target state --horizon 12 --output temp.safetensors"),
+        new("generate", "write text from a character model",
+            "edgernn generate --model M.safetensors [--prime TEXT] [--length 500] [--temperature 1] [--top-k 0] [--seed 1] [--precision float32|int8]",
+            """
+              --model FILE      a character model (train --task next-char)   --prime TEXT   text to start from
+              --length N        characters to write (default 500)            --temperature T, --top-k K, --seed S
+              --precision P     float32 (default) or int8
+            """,
+            "edgernn generate --model shakespeare.safetensors --prime \"ROMEO:\" --length 200"),
+        new("detect", "anomaly score per row of a series (NAB's format)",
+            "edgernn detect --input in.csv --output out.csv [--column value] [--warmup N] [--set Name=V[,...]]",
+            """
+              --input FILE (alias --data)  a series CSV (read like train's)    --output FILE  timestamp,value,anomaly_score
+              --column C        the value column (default: the only one, or 'value')   --id ID   long format: the series
+              --warmup N        rows before scoring (default NAB's probationary period)  --set Name=V   detector settings
+            """,
+            "edgernn detect --input models/data/nab/machine_temperature_system_failure.csv --output scores.csv"),
         new("backtest", "train and evaluate under a published protocol (ltsf windows or online)",
             "edgernn backtest --input D.csv --protocol ltsf|online --target COL[,...]|all --horizon H [--json] [options]",
             """
               --input FILE (alias --data)  --protocol ltsf|online  --target COLS  --horizon H
-              --rows N --features COLS --time COL --season S --lookback L --period P --id ID --id-column C
+              --rows N --features COLS --time COL --season S --lookback L --period P --id ID --id-column C --coverage 0.9
               --json            one JSON object as the last stdout line     --no-int8   skip the int8 evaluation
               the training flags of `edgernn train` (--arch, --hidden, --epochs, ...) and --online-every/-lr/-batch/-replay
             """,
