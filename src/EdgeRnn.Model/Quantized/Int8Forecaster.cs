@@ -8,12 +8,14 @@ namespace EdgeRnn.Model.Quantized;
 
 /// <summary>
 /// The int8 streaming forecaster. Per layer and step: the input vector is quantized (layer 0: per-step dynamic scale
-/// max|x|/127; deeper layers reuse the int8 h of the layer below), h goes in at the fixed scale 1/127 (it lies in
-/// (-1, 1) for LSTM, GRU and tanh RNN; ReLU RNN uses a dynamic scale), two int8 products with int32 accumulators over
+/// max|x|/127; deeper layers reuse the int8 h of the layer below), h goes in at its own per-step dynamic scale
+/// max|h|/127 too (|h| often peaks far below 1, and a fixed 1/127 would leave it a few dozen levels; PyTorch's dynamic
+/// quantization does the same per step), two int8 products with int32 accumulators over
 /// the gate-interleaved weights (ih and hh kept apart because GRU's n gate needs r ⊙ (W_hn h + b_hn) and the two
 /// inputs have different scales), then one fused float32 epilogue over blocks of 8 hidden units (all G gates of a
-/// block side by side): acc_ih·(s_row·s_x) + bias + acc_hh·(s_row·s_h), every gate's activation, the cell update, the
-/// new h and its int8 copy for the next product, with no pass over the whole accumulator array in between.
+/// block side by side): acc_ih·(s_row·s_x) + bias + acc_hh·(s_row·s_h), every gate's activation, the cell update and
+/// the new h, with no pass over the whole accumulator array in between; then max|h| and h's int8 copy for the next
+/// product (one short pass over H floats).
 /// The epilogue uses only IEEE-exact operations in a fixed order, and the integer products are exact on every kernel
 /// path, so x64 (AVX-512, AVX2) and ARM64 (NEON, SDOT) give identical outputs.
 /// Weights are an immutable <see cref="Int8Weights"/> swapped atomically by <see cref="Requantize"/> (online
@@ -31,7 +33,6 @@ public sealed class Int8Forecaster : IForecaster
     private readonly float[] _hScale;    // per layer: the scale of _hq
     private readonly int[] _accIh, _accHh; // [UB·G·8]
     private readonly int[] _accO;        // [O]
-    private readonly float[] _shk;       // [UB·G·8] ReLU RNN: s_hh·s_h of the step
     private readonly EpilogueLanes _lanes;
     private readonly float[] _scratch;   // [2·UB·8] GRU: z and n's pre-activation between the epilogue's two passes
 
@@ -78,7 +79,6 @@ public sealed class Int8Forecaster : IForecaster
         _accIh = new int[rows];
         _accHh = new int[rows];
         _accO = new int[s.OutputSize];
-        _shk = s.Arch == RnnArch.RnnRelu ? new float[rows] : [];
         _scratch = s.Arch == RnnArch.Gru ? new float[2 * hp] : [];
     }
 
@@ -124,13 +124,6 @@ public sealed class Int8Forecaster : IForecaster
         for (int l = 0; l < s.NumLayers; l++)
         {
             var L = w.Layers[l];
-            float[] shk = L.ShhK;
-            if (s.Arch == RnnArch.RnnRelu)
-            {
-                // ReLU's h scale changes every step, so s_hh·s_h is formed here rather than once at load.
-                shk = _shk;
-                for (int r = 0; r < shk.Length; r++) shk[r] = L.Shh[r] * _hScale[l];
-            }
             // The recurrent product first: it needs only the previous step's h, so the core runs it while the input's
             // chain (normalize → max → quantize, or the layer below) is still in flight. The epilogue then overwrites
             // _hq[l] in place (the products read the quads). Splitting the products and epilogue into chunks of unit
@@ -141,8 +134,8 @@ public sealed class Int8Forecaster : IForecaster
             _k.MatVecPacked(L.Whh, _qh, _accHh);
             _k.PrepareQuads(xq, qx);
             _k.MatVecPacked(L.Wih, qx, _accIh);
-            new Epilogue(L, _accIh, _accHh, sIn, shk, _h[l], _c[l], _hq[l], _scratch).Run<V>(s.Arch, w.UnitBlocks);
-            if (s.Arch == RnnArch.RnnRelu) QuantizeH(l);
+            new Epilogue(L, _accIh, _accHh, sIn, _hScale[l], _h[l], _c[l], _scratch).Run<V>(s.Arch, w.UnitBlocks);
+            QuantizeH(l);
             xq = _hq[l].AsSpan(0, h);
             sIn = _hScale[l];
         }
@@ -182,15 +175,10 @@ public sealed class Int8Forecaster : IForecaster
             Unsafe.Add(ref yr, o) = ((float)Unsafe.Add(ref ar, o) * (Unsafe.Add(ref sr, o) * k) + Unsafe.Add(ref br, o)) * Unsafe.Add(ref dr, o) + Unsafe.Add(ref mr, o);
     }
 
-    /// <summary>ReLU h is unbounded: its int8 copy takes a per-step dynamic scale (the epilogue stored h only).</summary>
+    /// <summary>h's int8 copy at the per-step dynamic scale max|h|/127 (1/127 for an all-zero h). Padding units are 0
+    /// and stay 0. Max and the quantizer are exact operations, so every lane width gives the same scale and bytes.</summary>
     private void QuantizeH(int l)
     {
-        if (Shape.Arch != RnnArch.RnnRelu)
-        {
-            _hScale[l] = 1f / 127f;
-            Int8Quantize.Quantize(_h[l], 127f, _hq[l]);
-            return;
-        }
         float m = Int8Quantize.MaxAbs(_h[l]);
         bool ok = m > 0 && float.IsFinite(m);
         _hScale[l] = ok ? m / 127f : 1f / 127f;
@@ -202,18 +190,17 @@ public sealed class Int8Forecaster : IForecaster
     /// and ARM64 (two 128-bit vectors) run the same IEEE operations in the same order per unit. Gate-interleaved rows:
     /// block j's gate g is rows (j·G + g)·8 .. +7 of the accumulators, scales and biases.
     /// </summary>
-    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float[] shk,
-                                         float[] h, float[] c, sbyte[] hq, float[] scratch)
+    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float sH,
+                                         float[] h, float[] c, float[] scratch)
     {
         private readonly ref int _ai = ref MemoryMarshal.GetArrayDataReference(accIh);
         private readonly ref int _ah = ref MemoryMarshal.GetArrayDataReference(accHh);
         private readonly ref float _si = ref MemoryMarshal.GetArrayDataReference(layer.Sih);
-        private readonly ref float _sh = ref MemoryMarshal.GetArrayDataReference(shk);
+        private readonly ref float _sh = ref MemoryMarshal.GetArrayDataReference(layer.Shh);
         private readonly ref float _b = ref MemoryMarshal.GetArrayDataReference(layer.Bias);
         private readonly float[] _bhn = layer.Bhn;
-        private readonly float _sIn = sIn;
+        private readonly float _sIn = sIn, _sH = sH;
         private readonly float[] _hs = h, _cs = c;
-        private readonly sbyte[] _hq = hq;
         private readonly float[] _scratch = scratch;
 
         /// <summary>Unit blocks [0, unitBlocks).</summary>
@@ -227,29 +214,28 @@ public sealed class Int8Forecaster : IForecaster
             }
         }
 
-        /// <summary>acc_ih·(s_ih·s_x) + b + acc_hh·(s_hh·s_h) for the 8 rows at r; sh holds s_hh·s_h.</summary>
+        /// <summary>acc_ih·(s_ih·s_x) + b + acc_hh·(s_hh·s_h) for the 8 rows at r; kx = s_x, kh = s_h.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static V Pre<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, int r, V kx) where V : struct, ILanes8<V>
-            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.LoadInt(ref ah, r) * V.Load(ref sh, r);
+        private static V Pre<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, int r, V kx, V kh) where V : struct, ILanes8<V>
+            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.LoadInt(ref ah, r) * (V.Load(ref sh, r) * kh);
 
         /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c').</summary>
         private void Lstm<V>(int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), half = V.Splat(0.5f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), half = V.Splat(0.5f);
             ref int ai = ref _ai, ah = ref _ah;
             ref float si = ref _si, sh = ref _sh, b = ref _b;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
             ref float cr = ref MemoryMarshal.GetArrayDataReference(_cs);
-            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
             // Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the
             // out-of-order core always has independent work. Pass 1 parks o in h (the old h is not needed: the products
             // read its int8 copy).
             for (int j = 0, u = 0, r = 0; j < end; j++, u += 8, r += 32)
             {
-                V i = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx);
-                V f = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx);
-                V g = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 16, kx);
-                V o = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx);
+                V i = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh);
+                V f = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh);
+                V g = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 16, kx, kh);
+                V o = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx, kh);
                 Activations.Tanh4(ref i, ref f, ref g, ref o);
                 V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
                 V.Store(half * o + half, ref hr, u);
@@ -259,31 +245,23 @@ public sealed class Int8Forecaster : IForecaster
             {
                 V t0 = V.Load(ref cr, k), t1 = V.Load(ref cr, k + 8), t2 = V.Load(ref cr, k + 16), t3 = V.Load(ref cr, k + 24);
                 Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
-                HOut(V.Load(ref hr, k) * t0, ref hr, ref qr, k, q);
-                HOut(V.Load(ref hr, k + 8) * t1, ref hr, ref qr, k + 8, q);
-                HOut(V.Load(ref hr, k + 16) * t2, ref hr, ref qr, k + 16, q);
-                HOut(V.Load(ref hr, k + 24) * t3, ref hr, ref qr, k + 24, q);
+                V.Store(V.Load(ref hr, k) * t0, ref hr, k);
+                V.Store(V.Load(ref hr, k + 8) * t1, ref hr, k + 8);
+                V.Store(V.Load(ref hr, k + 16) * t2, ref hr, k + 16);
+                V.Store(V.Load(ref hr, k + 24) * t3, ref hr, k + 24);
             }
-            for (; k < n; k += 8) HOut(V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k)), ref hr, ref qr, k, q);
+            for (; k < n; k += 8) V.Store(V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k)), ref hr, k);
         }
 
-        /// <summary>Store 8 units of the new h and their int8 copy (scale 1/127).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void HOut<V>(V hn, ref float hr, ref sbyte qr, int u, V q) where V : struct, ILanes8<V>
-        {
-            V.Store(hn, ref hr, u);
-            V.StoreInt8(hn, q, ref qr, u);
-        }
 
         /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.</summary>
         private void Gru<V>(int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), half = V.Splat(0.5f), one = V.Splat(1f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), half = V.Splat(0.5f), one = V.Splat(1f);
             ref int ai = ref _ai, ah = ref _ah;
             ref float si = ref _si, sh = ref _sh, b = ref _b;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
             ref float bhn = ref MemoryMarshal.GetArrayDataReference(_bhn);
-            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
             ref float zs = ref MemoryMarshal.GetArrayDataReference(_scratch);
             int n8 = 8 * end;
             ref float ns = ref Unsafe.Add(ref zs, n8);
@@ -294,71 +272,62 @@ public sealed class Int8Forecaster : IForecaster
             for (; j + 2 <= end; j += 2)
             {
                 int u = 8 * j, r = 24 * j;
-                V r0 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx), z0 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx);
-                V r1 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx), z1 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 32, kx);
+                V r0 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh), z0 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh);
+                V r1 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx, kh), z1 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 32, kx, kh);
                 Activations.Tanh4(ref r0, ref z0, ref r1, ref z1);
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r, u, kx, half, r0, z0);
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, half, r1, z1);
+                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r, u, kx, kh, half, r0, z0);
+                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, kh, half, r1, z1);
             }
             if (j < end)
             {
                 int u = 8 * j, r = 24 * j;
-                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx));
-                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx));
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r, u, kx, half, tr, tz);
+                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh));
+                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh));
+                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r, u, kx, kh, half, tr, tz);
             }
             int k = 0;
             for (; k + 32 <= n8; k += 32)
             {
                 V t0 = V.Load(ref ns, k), t1 = V.Load(ref ns, k + 8), t2 = V.Load(ref ns, k + 16), t3 = V.Load(ref ns, k + 24);
                 Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
-                GruOut(t0, ref zs, ref hr, ref qr, k, one, q);
-                GruOut(t1, ref zs, ref hr, ref qr, k + 8, one, q);
-                GruOut(t2, ref zs, ref hr, ref qr, k + 16, one, q);
-                GruOut(t3, ref zs, ref hr, ref qr, k + 24, one, q);
+                GruOut(t0, ref zs, ref hr, k, one);
+                GruOut(t1, ref zs, ref hr, k + 8, one);
+                GruOut(t2, ref zs, ref hr, k + 16, one);
+                GruOut(t3, ref zs, ref hr, k + 24, one);
             }
-            for (; k < n8; k += 8) GruOut(Activations.Tanh(V.Load(ref ns, k)), ref zs, ref hr, ref qr, k, one, q);
+            for (; k < n8; k += 8) GruOut(Activations.Tanh(V.Load(ref ns, k)), ref zs, ref hr, k, one);
         }
 
         /// <summary>z = σ, and n's pre-activation W_in x + b_in + r ⊙ (W_hn h + b_hn), for the block at rows r, units u.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void GruGate<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, ref float bhn, ref float zs, ref float ns,
-                                       int r, int u, V kx, V half, V tr, V tz) where V : struct, ILanes8<V>
+                                       int r, int u, V kx, V kh, V half, V tr, V tz) where V : struct, ILanes8<V>
         {
             V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16);
-            V ghn = V.LoadInt(ref ah, r + 16) * V.Load(ref sh, r + 16) + V.Load(ref bhn, u);
+            V ghn = V.LoadInt(ref ah, r + 16) * (V.Load(ref sh, r + 16) * kh) + V.Load(ref bhn, u);
             V.Store(inx + (half * tr + half) * ghn, ref ns, u);
             V.Store(half * tz + half, ref zs, u);
         }
 
-        /// <summary>h' = (1 - z) ⊙ n + z ⊙ h for 8 units, and its int8 copy.</summary>
+        /// <summary>h' = (1 - z) ⊙ n + z ⊙ h for 8 units.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void GruOut<V>(V n, ref float zs, ref float hr, ref sbyte qr, int u, V one, V q) where V : struct, ILanes8<V>
+        private static void GruOut<V>(V n, ref float zs, ref float hr, int u, V one) where V : struct, ILanes8<V>
         {
             V z = V.Load(ref zs, u);
-            V hn = (one - z) * n + z * V.Load(ref hr, u);
-            V.Store(hn, ref hr, u);
-            V.StoreInt8(hn, q, ref qr, u);
+            V.Store((one - z) * n + z * V.Load(ref hr, u), ref hr, u);
         }
 
-        /// <summary>h' = tanh(pre) or max(pre, 0); ReLU's int8 copy needs the step's max, so the caller quantizes it.</summary>
+        /// <summary>h' = tanh(pre) or max(pre, 0).</summary>
         private void Rnn<V>(bool relu, int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), zero = V.Splat(0f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), zero = V.Splat(0f);
             ref int ai = ref _ai, ah = ref _ah;
             ref float si = ref _si, sh = ref _sh, b = ref _b;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
-            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
             for (int u = 0; u < 8 * end; u += 8)
             {
-                V pre = Pre(ref ai, ref si, ref b, ref ah, ref sh, u, kx);
-                if (relu) V.Store(V.Max(pre, zero), ref hr, u);
-                else
-                {
-                    V hn = Activations.Tanh(pre);
-                    V.Store(hn, ref hr, u);
-                    V.StoreInt8(hn, q, ref qr, u);
-                }
+                V pre = Pre(ref ai, ref si, ref b, ref ah, ref sh, u, kx, kh);
+                V.Store(relu ? V.Max(pre, zero) : Activations.Tanh(pre), ref hr, u);
             }
         }
     }

@@ -22,7 +22,6 @@ public sealed class Int8Weights
         public required float[] Sih;   // [UB·G·8] per-row weight scale
         public required PackedInt8Matrix Whh;   // [UB·G·8, H]
         public required float[] Shh;   // [UB·G·8]
-        public required float[] ShhK;  // [UB·G·8] Shh·(1/127), the fixed h scale folded in (unused by ReLU RNN)
         public required float[] Bias;  // [UB·G·8] b_ih + b_hh (GRU n rows: b_in only)
         public required float[] Bhn;   // [UB·8] GRU b_hn, else empty
     }
@@ -75,7 +74,6 @@ public sealed class Int8Weights
             {
                 Wih = PackedInt8Matrix.Pack(InterleaveRows(wih, g, h, inSize), ub * g * 8, inSize, inSize), Sih = InterleaveRows(sih, g, h, 1),
                 Whh = PackedInt8Matrix.Pack(InterleaveRows(whh, g, h, h), ub * g * 8, h, h), Shh = shhRows,
-                ShhK = Array.ConvertAll(shhRows, v => v * (1f / 127f)),
                 Bias = InterleaveRows(bias, g, h, 1), Bhn = bhn,
             };
         }

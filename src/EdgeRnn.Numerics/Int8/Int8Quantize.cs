@@ -11,10 +11,30 @@ namespace EdgeRnn.Numerics.Int8;
 public static class Int8Quantize
 {
     /// <summary>Largest |v| (0 for an empty span). v: [n].</summary>
+    /// <remarks>Max is exact, so the vector lanes and the scalar tail give the same value in any order (the only
+    /// order-dependent case, the sign of a zero maximum, means "all zero" either way). NaN anywhere gives NaN.</remarks>
     public static float MaxAbs(ReadOnlySpan<float> v)
     {
+        int n = v.Length, k = 0;
+        ref float vr = ref MemoryMarshal.GetReference(v);
         float m = 0;
-        foreach (float f in v) m = MathF.Max(m, MathF.Abs(f));
+        if (Vector128.IsHardwareAccelerated && n >= 8)
+        {
+            Vector128<float> a = Vector128<float>.Zero, b = Vector128<float>.Zero;
+            bool nan = false;
+            for (; k + 8 <= n; k += 8)
+            {
+                var x = Vector128.LoadUnsafe(ref vr, (nuint)k);
+                var y = Vector128.LoadUnsafe(ref vr, (nuint)(k + 4));
+                nan |= !Vector128.EqualsAll(x, x) | !Vector128.EqualsAll(y, y);
+                a = Vector128.MaxNative(a, Vector128.Abs(x));
+                b = Vector128.MaxNative(b, Vector128.Abs(y));
+            }
+            if (nan) return float.NaN;
+            a = Vector128.MaxNative(a, b);
+            m = MathF.Max(MathF.Max(a.GetElement(0), a.GetElement(1)), MathF.Max(a.GetElement(2), a.GetElement(3)));
+        }
+        for (; k < n; k++) m = MathF.Max(m, MathF.Abs(Unsafe.Add(ref vr, k)));
         return m;
     }
 
