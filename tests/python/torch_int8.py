@@ -100,13 +100,13 @@ def main(out, root):
         meta = {"arch": arch, "name": name}
         if data:
             series = load_series(root, data)[:, :inputs]
-            train, test = series[:500], series[500:500 + STEPS]
+            train, test = series[:300], series[300:300 + STEPS]
             mean, std = train.mean(0), train.std(0)
             z = (train - mean) / std
             # targets: the next `outputs` steps of the last column
             target = torch.stack([z[k + 1:k + 1 + len(z) - outputs, -1] for k in range(outputs)], dim=1)
             opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-            for _ in range(30):
+            for _ in range(20):
                 opt.zero_grad()
                 y, _ = model(z[None, :len(z) - outputs])
                 loss = ((y[0] - target) ** 2).mean()

@@ -7,13 +7,14 @@ using EdgeRnn.Numerics.Int8;
 namespace EdgeRnn.Model.Quantized;
 
 /// <summary>
-/// The int8 streaming forecaster. Per layer and step: the input vector is quantized (layer 0: per-step dynamic scale
-/// max|x|/127; deeper layers reuse the int8 h of the layer below), h goes in at its own per-step dynamic scale
-/// max|h|/127 too (|h| often peaks far below 1, and a fixed 1/127 would leave it a few dozen levels; PyTorch's dynamic
-/// quantization does the same per step), two int8 products with int32 accumulators over
+/// The int8 streaming forecaster. Per layer and step: the input vector is quantized about its own per-step range
+/// (v ≈ c + s·q, c the middle of [min, max], s = (max − min)/254: layer 0's x, and every layer's h, whose range often
+/// spans a small lopsided part of (-1, 1) that a fixed 1/127 scale would cover with a few dozen levels; deeper layers
+/// reuse the int8 h of the layer below), two int8 products with int32 accumulators over
 /// the gate-interleaved weights (ih and hh kept apart because GRU's n gate needs r ⊙ (W_hn h + b_hn) and the two
 /// inputs have different scales), then one fused float32 epilogue over blocks of 8 hidden units (all G gates of a
-/// block side by side): acc_ih·(s_row·s_x) + bias + acc_hh·(s_row·s_h), every gate's activation, the cell update and
+/// block side by side): acc_ih·(s_row·s_x) + bias + c_x·u_ih + acc_hh·(s_row·s_h) + c_h·u_hh (u = s_row·Σ_k q[row, k],
+/// the centre's share), every gate's activation, the cell update and
 /// the new h, with no pass over the whole accumulator array in between; then max|h| and h's int8 copy for the next
 /// product (one short pass over H floats).
 /// The epilogue uses only IEEE-exact operations in a fixed order, and the integer products are exact on every kernel
@@ -30,9 +31,9 @@ public sealed class Int8Forecaster : IForecaster
     private readonly sbyte[] _xq;        // [In]
     private readonly sbyte[][] _hq;      // per layer [UB·8]: the int8 h the next step reads
     private readonly int[] _qh, _qx;     // the layer's h and input as prepared quads (Int8Kernels.PrepareQuads)
-    private readonly float[] _hScale;    // per layer: the scale of _hq
+    private readonly float[] _hScale, _hCentre; // per layer: h ≈ centre + scale·_hq
     private readonly int[] _accIh, _accHh; // [UB·G·8]
-    private readonly int[] _accO;        // [O]
+    private readonly float[] _out;       // [OB·8] the head's outputs before the copy to the caller's span
     private readonly EpilogueLanes _lanes;
     private readonly float[] _scratch;   // [2·UB·8] GRU: z and n's pre-activation between the epilogue's two passes
 
@@ -75,10 +76,10 @@ public sealed class Int8Forecaster : IForecaster
         _x = new float[s.InputSize];
         _xq = new sbyte[s.InputSize];
         _hScale = new float[s.NumLayers];
-        Array.Fill(_hScale, 1f / 127f);
+        _hCentre = new float[s.NumLayers];
         _accIh = new int[rows];
         _accHh = new int[rows];
-        _accO = new int[s.OutputSize];
+        _out = new float[_weights.OutBlocks * 8];
         _scratch = s.Arch == RnnArch.Gru ? new float[2 * hp] : [];
     }
 
@@ -115,10 +116,11 @@ public sealed class Int8Forecaster : IForecaster
     {
         var s = Shape;
         int h = s.HiddenSize;
-        float m = NormalizeInput<V>(input, w.InMean, w.InStd, _x);
-        if (!float.IsFinite(m)) throw new ArgumentException("input holds a non-finite value (after normalization)", nameof(input));
-        float sIn = m > 0 ? m / 127f : 1f / 127f;
-        Int8Quantize.Quantize(_x, m > 0 ? 127f / m : 0f, _xq);
+        NormalizeInput<V>(input, w.InMean, w.InStd, _x);
+        var (lo, hi) = Int8Quantize.MinMax(_x);
+        if (!Int8Quantize.CentredScale(lo, hi, out float cIn, out float sIn, out float inv))
+            throw new ArgumentException("input holds a non-finite value (after normalization), or values too far apart for float32", nameof(input));
+        Int8Quantize.QuantizeCentred(_x, cIn, inv, _xq);
         ReadOnlySpan<sbyte> xq = _xq;
 
         for (int l = 0; l < s.NumLayers; l++)
@@ -134,19 +136,19 @@ public sealed class Int8Forecaster : IForecaster
             _k.MatVecPacked(L.Whh, _qh, _accHh);
             _k.PrepareQuads(xq, qx);
             _k.MatVecPacked(L.Wih, qx, _accIh);
-            new Epilogue(L, _accIh, _accHh, sIn, _hScale[l], _h[l], _c[l], _scratch).Run<V>(s.Arch, w.UnitBlocks);
+            new Epilogue(L, _accIh, _accHh, sIn, cIn, _hScale[l], _hCentre[l], _h[l], _c[l], _scratch).Run<V>(s.Arch, w.UnitBlocks);
             QuantizeH(l);
             xq = _hq[l].AsSpan(0, h);
             sIn = _hScale[l];
+            cIn = _hCentre[l];
         }
 
-        _k.MatVecPacked(w.HeadW, _hq[s.NumLayers - 1].AsSpan(0, h), _accO);
-        Output<V>(_accO, w.HeadScale, _hScale[s.NumLayers - 1], w.HeadBias, w.OutStd, w.OutMean, y);
+        Head<V>(w, _h[s.NumLayers - 1], h, _out);
+        Denormalize(_out, w.OutStd, w.OutMean, y);
     }
 
-    /// <summary>x = (input - mean) / std, eight lanes at a time then scalar (the same operations); returns max|x| (NaN
-    /// if any x is NaN).</summary>
-    private static float NormalizeInput<V>(ReadOnlySpan<float> input, float[] mean, float[] std, float[] x) where V : struct, ILanes8<V>
+    /// <summary>x = (input - mean) / std, eight lanes at a time then scalar (the same operations).</summary>
+    private static void NormalizeInput<V>(ReadOnlySpan<float> input, float[] mean, float[] std, float[] x) where V : struct, ILanes8<V>
     {
         int n = x.Length, i = 0;
         ref float ir = ref MemoryMarshal.GetReference(input);
@@ -155,34 +157,54 @@ public sealed class Int8Forecaster : IForecaster
         ref float xr = ref MemoryMarshal.GetArrayDataReference(x);
         for (; i + 8 <= n; i += 8) V.Store((V.Load(ref ir, i) - V.Load(ref mr, i)) / V.Load(ref sr, i), ref xr, i);
         for (; i < n; i++) Unsafe.Add(ref xr, i) = (Unsafe.Add(ref ir, i) - Unsafe.Add(ref mr, i)) / Unsafe.Add(ref sr, i);
-        return Int8Quantize.MaxAbs(x);
     }
 
-    /// <summary>y = (acc·(s·k) + b)·std + mean: the head's dequantization and the output de-normalization in one pass.</summary>
-    private static void Output<V>(int[] acc, float[] scale, float k, float[] bias, float[] std, float[] mean, Span<float> y) where V : struct, ILanes8<V>
+    /// <summary>
+    /// The float32 head, eight outputs per lane vector: out[o] = ((s0 + s1) + (s2 + s3)) + b[o], s_j the sum over the
+    /// units k ≡ j (mod 4) in rising k. Four chains hide the adds' latency; the order is fixed, so every width agrees.
+    /// </summary>
+    /// <param name="h">[≥ n] the top layer's float h</param>
+    /// <param name="o">[OB·8]</param>
+    private static void Head<V>(Int8Weights w, float[] h, int n, float[] o) where V : struct, ILanes8<V>
     {
-        int n = y.Length, o = 0;
-        ref int ar = ref MemoryMarshal.GetArrayDataReference(acc);
-        ref float sr = ref MemoryMarshal.GetArrayDataReference(scale);
-        ref float br = ref MemoryMarshal.GetArrayDataReference(bias);
-        ref float dr = ref MemoryMarshal.GetArrayDataReference(std);
-        ref float mr = ref MemoryMarshal.GetArrayDataReference(mean);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        V kv = V.Splat(k);
-        for (; o + 8 <= n; o += 8)
-            V.Store((V.LoadInt(ref ar, o) * (V.Load(ref sr, o) * kv) + V.Load(ref br, o)) * V.Load(ref dr, o) + V.Load(ref mr, o), ref yr, o);
-        for (; o < n; o++)
-            Unsafe.Add(ref yr, o) = ((float)Unsafe.Add(ref ar, o) * (Unsafe.Add(ref sr, o) * k) + Unsafe.Add(ref br, o)) * Unsafe.Add(ref dr, o) + Unsafe.Add(ref mr, o);
+        int stride = w.OutBlocks * 8;
+        ref float hr = ref MemoryMarshal.GetArrayDataReference(h);
+        ref float wr = ref MemoryMarshal.GetArrayDataReference(w.HeadWT);
+        ref float br = ref MemoryMarshal.GetArrayDataReference(w.HeadBias);
+        ref float orf = ref MemoryMarshal.GetArrayDataReference(o);
+        for (int b = 0; b < stride; b += 8)
+        {
+            V s0 = V.Splat(0f), s1 = s0, s2 = s0, s3 = s0;
+            int k = 0;
+            for (; k + 4 <= n; k += 4)
+            {
+                s0 += V.Splat(Unsafe.Add(ref hr, k)) * V.Load(ref wr, k * stride + b);
+                s1 += V.Splat(Unsafe.Add(ref hr, k + 1)) * V.Load(ref wr, (k + 1) * stride + b);
+                s2 += V.Splat(Unsafe.Add(ref hr, k + 2)) * V.Load(ref wr, (k + 2) * stride + b);
+                s3 += V.Splat(Unsafe.Add(ref hr, k + 3)) * V.Load(ref wr, (k + 3) * stride + b);
+            }
+            if (k < n) s0 += V.Splat(Unsafe.Add(ref hr, k)) * V.Load(ref wr, k * stride + b);
+            if (k + 1 < n) s1 += V.Splat(Unsafe.Add(ref hr, k + 1)) * V.Load(ref wr, (k + 1) * stride + b);
+            if (k + 2 < n) s2 += V.Splat(Unsafe.Add(ref hr, k + 2)) * V.Load(ref wr, (k + 2) * stride + b);
+            V.Store((s0 + s1) + (s2 + s3) + V.Load(ref br, b), ref orf, b);
+        }
     }
 
-    /// <summary>h's int8 copy at the per-step dynamic scale max|h|/127 (1/127 for an all-zero h). Padding units are 0
-    /// and stay 0. Max and the quantizer are exact operations, so every lane width gives the same scale and bytes.</summary>
+    /// <summary>y = out·std + mean (the output de-normalization).</summary>
+    private static void Denormalize(float[] o, float[] std, float[] mean, Span<float> y)
+    {
+        for (int i = 0; i < y.Length; i++) y[i] = o[i] * std[i] + mean[i];
+    }
+
+    /// <summary>h's int8 copy about its per-step range (h ≈ centre + scale·q over the H real units; the padding units'
+    /// bytes are never read). Min, max and the quantizer are exact operations, so every lane width gives the same bytes.</summary>
     private void QuantizeH(int l)
     {
-        float m = Int8Quantize.MaxAbs(_h[l]);
-        bool ok = m > 0 && float.IsFinite(m);
-        _hScale[l] = ok ? m / 127f : 1f / 127f;
-        Int8Quantize.Quantize(_h[l], ok ? 127f / m : 0f, _hq[l]);
+        var hv = _h[l].AsSpan(0, Shape.HiddenSize);
+        var (lo, hi) = Int8Quantize.MinMax(hv);
+        if (!Int8Quantize.CentredScale(lo, hi, out _hCentre[l], out _hScale[l], out float inv))
+            throw new InvalidOperationException($"hidden state of layer {l} is not finite (ReLU RNN overflow?)");
+        Int8Quantize.QuantizeCentred(hv, _hCentre[l], inv, _hq[l]);
     }
 
     /// <summary>
@@ -190,7 +212,7 @@ public sealed class Int8Forecaster : IForecaster
     /// and ARM64 (two 128-bit vectors) run the same IEEE operations in the same order per unit. Gate-interleaved rows:
     /// block j's gate g is rows (j·G + g)·8 .. +7 of the accumulators, scales and biases.
     /// </summary>
-    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float sH,
+    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float cIn, float sH, float cH,
                                          float[] h, float[] c, float[] scratch)
     {
         private readonly ref int _ai = ref MemoryMarshal.GetArrayDataReference(accIh);
@@ -198,8 +220,10 @@ public sealed class Int8Forecaster : IForecaster
         private readonly ref float _si = ref MemoryMarshal.GetArrayDataReference(layer.Sih);
         private readonly ref float _sh = ref MemoryMarshal.GetArrayDataReference(layer.Shh);
         private readonly ref float _b = ref MemoryMarshal.GetArrayDataReference(layer.Bias);
+        private readonly ref float _ui = ref MemoryMarshal.GetArrayDataReference(layer.Uih);
+        private readonly ref float _uh = ref MemoryMarshal.GetArrayDataReference(layer.Uhh);
         private readonly float[] _bhn = layer.Bhn;
-        private readonly float _sIn = sIn, _sH = sH;
+        private readonly float _sIn = sIn, _cIn = cIn, _sH = sH, _cH = cH;
         private readonly float[] _hs = h, _cs = c;
         private readonly float[] _scratch = scratch;
 
@@ -214,17 +238,20 @@ public sealed class Int8Forecaster : IForecaster
             }
         }
 
-        /// <summary>acc_ih·(s_ih·s_x) + b + acc_hh·(s_hh·s_h) for the 8 rows at r; kx = s_x, kh = s_h.</summary>
+        /// <summary>acc_ih·(s_ih·s_x) + b + u_ih·c_x + acc_hh·(s_hh·s_h) + u_hh·c_h for the 8 rows at r (x ≈ c_x + s_x·q,
+        /// h ≈ c_h + s_h·q).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static V Pre<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, int r, V kx, V kh) where V : struct, ILanes8<V>
-            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.LoadInt(ref ah, r) * (V.Load(ref sh, r) * kh);
+        private static V Pre<V>(ref int ai, ref float si, ref float b, ref float ui, ref int ah, ref float sh, ref float uh, int r, V kx, V kh, V cx, V ch)
+            where V : struct, ILanes8<V>
+            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.Load(ref ui, r) * cx
+               + (V.LoadInt(ref ah, r) * (V.Load(ref sh, r) * kh) + V.Load(ref uh, r) * ch);
 
         /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c').</summary>
         private void Lstm<V>(int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), half = V.Splat(0.5f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f);
             ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
             ref float cr = ref MemoryMarshal.GetArrayDataReference(_cs);
             // Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the
@@ -232,10 +259,10 @@ public sealed class Int8Forecaster : IForecaster
             // read its int8 copy).
             for (int j = 0, u = 0, r = 0; j < end; j++, u += 8, r += 32)
             {
-                V i = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh);
-                V f = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh);
-                V g = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 16, kx, kh);
-                V o = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx, kh);
+                V i = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch);
+                V f = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
+                V g = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 16, kx, kh, cx, ch);
+                V o = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch);
                 Activations.Tanh4(ref i, ref f, ref g, ref o);
                 V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
                 V.Store(half * o + half, ref hr, u);
@@ -257,9 +284,9 @@ public sealed class Int8Forecaster : IForecaster
         /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.</summary>
         private void Gru<V>(int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), half = V.Splat(0.5f), one = V.Splat(1f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f), one = V.Splat(1f);
             ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
             ref float bhn = ref MemoryMarshal.GetArrayDataReference(_bhn);
             ref float zs = ref MemoryMarshal.GetArrayDataReference(_scratch);
@@ -272,18 +299,18 @@ public sealed class Int8Forecaster : IForecaster
             for (; j + 2 <= end; j += 2)
             {
                 int u = 8 * j, r = 24 * j;
-                V r0 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh), z0 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh);
-                V r1 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx, kh), z1 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 32, kx, kh);
+                V r0 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch), z0 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
+                V r1 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch), z1 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 32, kx, kh, cx, ch);
                 Activations.Tanh4(ref r0, ref z0, ref r1, ref z1);
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r, u, kx, kh, half, r0, z0);
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, kh, half, r1, z1);
+                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, r0, z0);
+                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, kh, cx, ch, half, r1, z1);
             }
             if (j < end)
             {
                 int u = 8 * j, r = 24 * j;
-                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx, kh));
-                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx, kh));
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r, u, kx, kh, half, tr, tz);
+                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch));
+                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch));
+                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, tr, tz);
             }
             int k = 0;
             for (; k + 32 <= n8; k += 32)
@@ -300,11 +327,11 @@ public sealed class Int8Forecaster : IForecaster
 
         /// <summary>z = σ, and n's pre-activation W_in x + b_in + r ⊙ (W_hn h + b_hn), for the block at rows r, units u.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void GruGate<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, ref float bhn, ref float zs, ref float ns,
-                                       int r, int u, V kx, V kh, V half, V tr, V tz) where V : struct, ILanes8<V>
+        private static void GruGate<V>(ref int ai, ref float si, ref float b, ref float ui, ref int ah, ref float sh, ref float uh, ref float bhn,
+                                       ref float zs, ref float ns, int r, int u, V kx, V kh, V cx, V ch, V half, V tr, V tz) where V : struct, ILanes8<V>
         {
-            V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16);
-            V ghn = V.LoadInt(ref ah, r + 16) * (V.Load(ref sh, r + 16) * kh) + V.Load(ref bhn, u);
+            V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16) + V.Load(ref ui, r + 16) * cx;
+            V ghn = V.LoadInt(ref ah, r + 16) * (V.Load(ref sh, r + 16) * kh) + V.Load(ref uh, r + 16) * ch + V.Load(ref bhn, u);
             V.Store(inx + (half * tr + half) * ghn, ref ns, u);
             V.Store(half * tz + half, ref zs, u);
         }
@@ -320,13 +347,13 @@ public sealed class Int8Forecaster : IForecaster
         /// <summary>h' = tanh(pre) or max(pre, 0).</summary>
         private void Rnn<V>(bool relu, int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), zero = V.Splat(0f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), zero = V.Splat(0f);
             ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
             for (int u = 0; u < 8 * end; u += 8)
             {
-                V pre = Pre(ref ai, ref si, ref b, ref ah, ref sh, u, kx, kh);
+                V pre = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, u, kx, kh, cx, ch);
                 V.Store(relu ? V.Max(pre, zero) : Activations.Tanh(pre), ref hr, u);
             }
         }
@@ -340,7 +367,8 @@ public sealed class Int8Forecaster : IForecaster
             Array.Clear(_c[l]);
             Array.Clear(_hq[l]);
         }
-        Array.Fill(_hScale, 1f / 127f);
+        Array.Clear(_hScale);
+        Array.Clear(_hCentre);
     }
 
     /// <summary>Per layer: h [H], then c [H] for LSTM.</summary>
