@@ -15,9 +15,12 @@ namespace EdgeRnn.Model.Quantized;
 /// inputs have different scales), then one fused float32 epilogue over blocks of 8 hidden units (all G gates of a
 /// block side by side): acc_ih·(s_row·s_x) + bias + c_x·u_ih + acc_hh·(s_row·s_h) + c_h·u_hh (u = s_row·Σ_k q[row, k],
 /// the centre's share), every gate's activation, the cell update and
-/// the new h, with no pass over the whole accumulator array in between; then max|h| and h's int8 copy for the next
-/// product (one short pass over H floats).
-/// The epilogue uses only IEEE-exact operations in a fixed order, and the integer products are exact on every kernel
+/// the new h, with no pass over the whole accumulator array in between; then h's range and its int8 copy for the next
+/// product (one short pass over H floats). The head (O·H multiply-adds, a few percent of the step) reads the float h
+/// of the top layer with float32 weights: quantizing it was most of the error on few-output models (see
+/// <see cref="Int8Weights.HeadWT"/>). With both, the error stays below PyTorch's dynamic int8 on every model of
+/// TorchInt8ComparisonTests (0.1-0.7× of it).
+/// The epilogue and head use only IEEE-exact operations in a fixed order, and the integer products are exact on every kernel
 /// path, so x64 (AVX-512, AVX2) and ARM64 (NEON, SDOT) give identical outputs.
 /// Weights are an immutable <see cref="Int8Weights"/> swapped atomically by <see cref="Requantize"/> (online
 /// fine-tuning quantizes its float master again); each step reads the reference once. Step allocates nothing.
