@@ -6,7 +6,7 @@ namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
 /// edgernn backtest --data D.csv --protocol ltsf|online --target COL[,...]|all --horizon H [--rows N] [--json]
-///   [--features COLS] [--time COL] [--season S] [--lookback L] plus the training flags of `train`.
+///   [--features COLS] [--time COL] [--season S] [--lookback L] [--coverage 0.9] plus the training flags of `train`.
 /// Trains and evaluates in one command; prints a table (stdout), progress (stderr), and with --json one JSON object as the last line.
 /// </summary>
 public static class BacktestCommand
@@ -33,6 +33,7 @@ public static class BacktestCommand
             Train = TrainCommand.ParseTrainOptions(a),
             Online = TrainCommand.ParseOnlineOptions(a),
             Int8 = !a.Has("no-int8"),
+            Coverage = a.GetDouble("coverage", 0.9),
         };
         a.RejectUnknown();
         var report = BacktestRunner.Run(table, options, Console.Error);
