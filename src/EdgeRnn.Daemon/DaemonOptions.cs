@@ -26,6 +26,9 @@ public sealed class DaemonOptions
     public string? IdColumn { get; set; }
     /// <summary>MQTT source: where the value is in a JSON payload ("temperature", "sensor.temp"); default: by channel name.</summary>
     public string? Field { get; set; }
+    /// <summary>Home Assistant: unit_of_measurement and device_class of the forecast sensors (e.g. "°C", "temperature").</summary>
+    public string? Unit { get; set; }
+    public string? DeviceClass { get; set; }
     public List<StreamOptions> Streams { get; set; } = new();
 
     // MQTT: mqtt://host:port or mqtts://host:port; secrets come from files or the environment, never from flags
@@ -75,11 +78,13 @@ public sealed class StreamOptions
     public string? Id { get; set; }
     public string? IdColumn { get; set; }
     public string? Field { get; set; }
+    public string? Unit { get; set; }
+    public string? DeviceClass { get; set; }
 }
 
 /// <summary>A stream after defaults and validation.</summary>
 public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null,
-    string? Id = null, string? IdColumn = null, string? Field = null);
+    string? Id = null, string? IdColumn = null, string? Field = null, string? Unit = null, string? DeviceClass = null);
 
 /// <summary>Options after validation: what the daemon actually runs with.</summary>
 public sealed record DaemonSettings(
@@ -109,6 +114,7 @@ public static class DaemonConfig
     public static readonly string[] ValueFlags =
     [
         "config", "stream", "source", "model", "precision", "fine-tune", "period", "condition", "rate", "id", "id-column", "field",
+        "unit", "device-class",
         "mqtt", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-username", "mqtt-password-file", "mqtt-client-id",
         "source-mqtt", "source-mqtt-username", "source-mqtt-password-file",
         "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
@@ -243,7 +249,7 @@ public static class DaemonConfig
                 catch (FormatException e) { errors.Add($"{Key("Source")}: {e.Message}"); }
             }
             streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate,
-                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field));
+                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field, s.Unit ?? o.Unit, s.DeviceClass ?? o.DeviceClass));
         }
 
         MqttSettings? mqtt = null;

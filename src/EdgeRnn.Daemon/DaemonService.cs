@@ -113,7 +113,8 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         if (settings.Mqtt is { } mq)
         {
             var disc = pipelines.Select(p => new DiscoveryStream(p.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{p.Name}/forecast",
-                p.Forecaster.Targets, p.Forecaster.ModelName, p.Forecaster.ModelVersion)).ToList();
+                p.Forecaster.Targets, p.Forecaster.ModelName, p.Forecaster.ModelVersion,
+                p.Config.SamplePeriod ?? p.Forecaster.SamplePeriod, p.Config.Unit, p.Config.DeviceClass)).ToList();
             var pub = new MqttPublisher(settings, mq, outbox, metrics, disc, log);
             publisher = Task.Run(() => pub.RunAsync(publisherStop.Token), CancellationToken.None);
         }

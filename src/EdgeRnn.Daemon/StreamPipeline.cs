@@ -23,6 +23,16 @@ public sealed class StreamPipeline : ISampleSink
     private readonly uint _expiry;
     private readonly float[] _input;
     private readonly float[] _forecast;
+    // rolling one-step error of the model and of repeating the last value (/metrics), per target
+    private readonly int[] _targetInput;
+    private readonly float[] _prevNext, _prevValue;
+    private long _scored;
+
+    private static int IndexOf(IReadOnlyList<string> list, string name)
+    {
+        for (int i = 0; i < list.Count; i++) if (list[i] == name) return i;
+        return -1;
+    }
     private readonly ArrayBufferWriter<byte> _json = new(1024);
     private readonly Utf8JsonWriter _writer;
     private readonly string _precisionName;
@@ -42,6 +52,7 @@ public sealed class StreamPipeline : ISampleSink
 
     public StreamMetrics Metrics { get; }
     public string Name => _config.Name;
+    public ResolvedStream Config => _config;
     public IStreamForecaster Forecaster => _forecaster;
     /// <summary>The channel names the source reports (null: unknown, values are taken in order).</summary>
     public Func<IReadOnlyList<string>>? SourceChannels { get; set; }
@@ -61,6 +72,12 @@ public sealed class StreamPipeline : ISampleSink
         _writer = new Utf8JsonWriter(_json);
         _precisionName = forecaster.Precision == Precision.Int8 ? "int8" : "float32";
         Metrics = new StreamMetrics(config.Name);
+        Metrics.SetTargets(forecaster.Targets);
+        _targetInput = forecaster.Targets.Select(t => IndexOf(forecaster.InputChannels, t)).ToArray();
+        _prevNext = new float[forecaster.Targets.Count];
+        _prevValue = new float[forecaster.Targets.Count];
+        Array.Fill(_prevNext, float.NaN);
+        Array.Fill(_prevValue, float.NaN);
         // resample onto the model's time grid and fill short gaps (Ingest's conditioner) when the period is known
         var period = config.SamplePeriod ?? forecaster.SamplePeriod;
         if (condition && period is { } pe && pe.TotalMilliseconds >= 1)
@@ -98,6 +115,24 @@ public sealed class StreamPipeline : ISampleSink
         else Step(timestampMs, _input);
     }
 
+    /// <summary>The new sample against the previous step's next-step forecast and against the previous value (EMA of |error|).</summary>
+    private void ScoreOneStep(ReadOnlySpan<float> input)
+    {
+        bool any = false;
+        double alpha = Math.Max(0.01, 1.0 / (_scored + 1)); // plain mean for the first 100, then an EMA over ~100 steps
+        for (int t = 0; t < _prevNext.Length; t++)
+        {
+            int k = _targetInput[t];
+            if (k < 0 || !float.IsFinite(input[k]) || !float.IsFinite(_prevNext[t]) || !float.IsFinite(_prevValue[t])) continue;
+            double em = Math.Abs(input[k] - _prevNext[t]), el = Math.Abs(input[k] - _prevValue[t]);
+            double m = Metrics.MaeModel[t], l = Metrics.MaeLastValue[t];
+            Volatile.Write(ref Metrics.MaeModel[t], double.IsNaN(m) ? em : m + alpha * (em - m));
+            Volatile.Write(ref Metrics.MaeLastValue[t], double.IsNaN(l) ? el : l + alpha * (el - l));
+            any = true;
+        }
+        if (any) _scored++;
+    }
+
     private void Step(long timestampMs, ReadOnlySpan<float> input)
     {
         if (_lastTs != 0)
@@ -109,6 +144,7 @@ public sealed class StreamPipeline : ISampleSink
         }
         _lastTs = timestampMs;
 
+        ScoreOneStep(input);
         long t0 = Stopwatch.GetTimestamp();
         bool ready = _forecaster.Observe(input, _forecast);
         long dtTicks = Stopwatch.GetTimestamp() - t0;
@@ -120,6 +156,17 @@ public sealed class StreamPipeline : ISampleSink
         Volatile.Write(ref Metrics.FineTuneUpdates, stats.Updates);
         Volatile.Write(ref Metrics.FineTuneRollbacks, stats.Rollbacks);
 
+        int nt = _prevNext.Length, h = _forecaster.Horizon;
+        for (int t = 0; t < nt; t++)
+        {
+            _prevNext[t] = ready ? _forecast[t] : float.NaN;
+            if (_targetInput[t] >= 0 && float.IsFinite(input[_targetInput[t]])) _prevValue[t] = input[_targetInput[t]];
+            if (ready)
+            {
+                Volatile.Write(ref Metrics.LatestNext[t], _forecast[t]);
+                Volatile.Write(ref Metrics.LatestEnd[t], _forecast[(h - 1) * nt + t]);
+            }
+        }
         if (ready)
         {
             long seq = _outbox.LastSeq(Name) + 1;
