@@ -28,6 +28,7 @@ public static class Entry
             }
             return command switch
             {
+                "forecast" => ForecastCommand.Run(rest),
                 "predict" => PredictCommand.Run(rest),
                 "train" => TrainCommand.Run(rest),
                 "generate" => GenerateCommand.Run(rest),

@@ -36,7 +36,16 @@ public static class Help
               --metrics HOST:PORT|off  --log-level Information|Debug|Warning
             """,
             "edgernn run --source csv:history.csv --id sensor.outdoor_temperature --model temp.safetensors --mqtt mqtt://localhost --validate"),
-        new("predict", "run a model over a CSV of raw inputs, one output row per input row",
+        new("forecast", "real forecasts in sensor units for every row of a CSV once the lookback is filled",
+            "edgernn forecast --model M.safetensors --input in.csv --output out.csv [--precision float32|int8] [--time COL]",
+            """
+              --model FILE      a forecaster (from train)        --input FILE   a CSV read like train's (--id ID for long format)
+              --output FILE     time column, then <target>@<k> for k = 1..H (written atomically)
+              --precision P     float32 (default) or int8        --time COL    the time column when not detected
+              --targets A,B --features A,B,C   what a network-only file's outputs and inputs are
+            """,
+            "edgernn forecast --model temp.safetensors --input history.csv --id sensor.outdoor_temperature --output forecast.csv"),
+        new("predict", "run a model's network over a CSV of raw inputs, one output row per input row",
             "edgernn predict --model M.safetensors --input in.csv --output out.csv [--precision float32|int8]",
             """
               --model FILE      the model

@@ -223,7 +223,6 @@ public static class DaemonConfig
             string where = o.Streams.Count > 0 ? $"Streams[{i}]" : "";
             string Key(string k) => where.Length > 0 ? $"{where}.{k}" : k;
             string name = s.Name ?? (o.Streams.Count > 0 ? $"stream{i}" : o.Stream ?? "sensor");
-            if (!IsTopicLevel(name)) errors.Add($"{Key("Name")}: '{name}' must be a non-empty MQTT topic level without '/', '+', '#'");
             if (streams.Any(x => x.Name == name)) errors.Add($"{Key("Name")}: stream name '{name}' is used twice");
             string? src = s.Source ?? o.Source;
             if (string.IsNullOrWhiteSpace(src)) errors.Add($"{Key("Source")}: missing (e.g. serial:/dev/ttyUSB0@115200, csv:data.csv, stdin, mqtt:sensors/#)");
@@ -254,9 +253,10 @@ public static class DaemonConfig
 
         MqttSettings? mqtt = null;
         string gateway = o.Gateway ?? SanitizeTopicLevel(Environment.MachineName);
-        if (!IsTopicLevel(gateway)) errors.Add($"Gateway: '{gateway}' must be a non-empty MQTT topic level without '/', '+', '#'");
-        if (string.IsNullOrEmpty(o.TopicPrefix) || o.TopicPrefix.IndexOfAny(['+', '#']) >= 0 || o.TopicPrefix.StartsWith('/') || o.TopicPrefix.EndsWith('/'))
-            errors.Add($"TopicPrefix: '{o.TopicPrefix}' must be non-empty, without wildcards or leading/trailing '/'");
+        bool discovery = true;
+        if (!TryParseOnOff(o.Discovery, out discovery)) errors.Add($"Discovery: '{o.Discovery}' is not on or off");
+        errors.AddRange(TopicNames.Check(o.TopicPrefix, gateway, o.DiscoveryPrefix, discovery,
+            streams.Select((s, i) => (o.Streams.Count > 0 ? $"Streams[{i}].Name" : "Stream", s.Name))));
         var env = environment ?? ReadEnvironmentAsDict();
         MqttSettings? Broker(string key, string url, string? username, string? passwordFile, string passwordVar, string clientId)
         {
@@ -295,7 +295,6 @@ public static class DaemonConfig
             if (!System.Net.IPEndPoint.TryParse(o.Metrics, out metrics) || metrics.Port is < 0 or > 65535)
                 errors.Add($"Metrics: '{o.Metrics}' is not ip:port (e.g. 127.0.0.1:9108) or off");
         }
-        if (!TryParseOnOff(o.Discovery, out bool discovery)) errors.Add($"Discovery: '{o.Discovery}' is not on or off");
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(o.LogLevel, true, out var level))
             errors.Add($"LogLevel: '{o.LogLevel}' is not Trace, Debug, Information, Warning, Error or None");
 
@@ -318,8 +317,6 @@ public static class DaemonConfig
     }
 
     public static bool TryParseOnOff(string s, out bool on) => Args.TryParseOnOff(s, out on);
-
-    private static bool IsTopicLevel(string s) => s.Length > 0 && s.IndexOfAny(['/', '+', '#', '\0']) < 0;
 
     private static string SanitizeTopicLevel(string s)
     {

@@ -17,6 +17,8 @@ public sealed class StreamMetrics(string name)
     public long StepTicksSum;   // Stopwatch ticks spent in Observe
     public long StepTicksMax;
     public long LastSampleTicks; // Environment.TickCount64 of the last sample
+    public long LastForecastTicks; // Environment.TickCount64 of the last forecast written to the outbox
+    public long ClampedTimestamps; // samples stamped beyond now + tolerance (or before 1970), re-stamped with the arrival time
     public double FineTuneLoss = double.NaN;
     public double FineTuneWeight = double.NaN; // the guard's served weight of the fine-tuned model (0 shipped .. 1 tuned)
     public long FineTuneUpdates, FineTuneRollbacks;
@@ -109,6 +111,7 @@ public sealed class DaemonMetrics
         Per("edgernn_samples_total", "counter", "Samples received (frames good).", s => Interlocked.Read(ref s.Samples));
         Per("edgernn_bad_values_total", "counter", "Non-finite sensor values treated as missing.", s => Interlocked.Read(ref s.BadValues));
         Per("edgernn_gaps_total", "counter", "Gaps: a sample later than 2.5 sample periods after the previous.", s => Interlocked.Read(ref s.Gaps));
+        Per("edgernn_clamped_timestamps_total", "counter", "Samples stamped far in the future or before 1970, re-stamped with their arrival time.", s => Interlocked.Read(ref s.ClampedTimestamps));
         Per("edgernn_forecasts_total", "counter", "Forecasts written to the outbox.", s => Interlocked.Read(ref s.Forecasts));
         Head("edgernn_step_seconds", "summary", "Time spent in one model step (observe + forecast).");
         foreach (var s in Streams)
@@ -163,6 +166,8 @@ public sealed class DaemonMetrics
         Sample("edgernn_outbox_bytes", null, Outbox?.Bytes ?? 0);
         Head("edgernn_outbox_dropped_total", "counter", "Forecasts dropped because the outbox cap was hit.");
         Sample("edgernn_outbox_dropped_total", null, Outbox?.Dropped ?? 0);
+        Head("edgernn_outbox_write_failures_total", "counter", "Forecasts dropped because the spool could not be written (disk full, read-only).");
+        Sample("edgernn_outbox_write_failures_total", null, Outbox?.WriteFailures ?? 0);
         Head("edgernn_published_total", "counter", "Forecasts acknowledged by the broker.");
         Sample("edgernn_published_total", null, Interlocked.Read(ref Published));
         Head("edgernn_publish_failures_total", "counter", "Failed publishes and connection attempts.");
@@ -273,7 +278,9 @@ public sealed class MetricsServer : IAsyncDisposable
     private (int, string, string) Health()
     {
         var (ok, detail) = _health();
-        return (ok ? 200 : 503, (ok ? "ok\n" : "unhealthy\n") + detail, "text/plain");
+        // a first detail line "degraded: ..." keeps 200 (the service works, something needs a look) but says so
+        string status = !ok ? "unhealthy\n" : detail.StartsWith("degraded", StringComparison.Ordinal) ? "" : "ok\n";
+        return (ok ? 200 : 503, status + detail, "text/plain");
     }
 
     public async ValueTask DisposeAsync()

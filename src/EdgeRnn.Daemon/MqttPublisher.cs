@@ -84,13 +84,13 @@ public static class HaDiscovery
             {
                 foreach (var (suffix, index, label) in new[] { ("next", "0", "next step"), ("horizon", "-1", "horizon end") })
                 {
-                    string id = Id($"edgernn_{gateway}_{s.Name}_{s.Targets[t]}_{suffix}").ToLowerInvariant();
+                    string id = TopicNames.DiscoveryObjectId(gateway, s.Name, s.Targets[t]) + "_" + suffix;
                     string v = $"value_json['values'][{index}][{t}]";
                     yield return ($"{discoveryPrefix}/sensor/{id}/config", new HaSensorConfig
                     {
                         Name = $"{s.Name} {s.Targets[t]} forecast ({label})",
                         UniqueId = id,
-                        DefaultEntityId = "sensor." + id,
+                        DefaultEntityId = "sensor." + id.ToLowerInvariant(), // entity ids are lower case
                         StateTopic = s.ForecastTopic,
                         // a null forecast (model warming up, missing input) leaves the state as it was rather than "None"
                         ValueTemplate = $"{{{{ {v} if {v} is not none else this.state }}}}",

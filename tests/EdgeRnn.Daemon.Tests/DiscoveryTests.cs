@@ -52,7 +52,8 @@ public class DiscoveryTests
             string uid = root.GetProperty("unique_id").GetString()!;
             Assert.Matches(IdChars, uid);
             Assert.True(ids.Add(uid), $"unique_id {uid} used twice");
-            Assert.Equal("sensor." + uid, root.GetProperty("default_entity_id").GetString());
+            Assert.Equal("sensor." + uid.ToLowerInvariant(), root.GetProperty("default_entity_id").GetString());
+            Assert.Matches(new Regex("^sensor\\.[a-z0-9_]+$"), root.GetProperty("default_entity_id").GetString()!);
             // discovery topic: <prefix>/sensor/<node/object id from [a-zA-Z0-9_-]>/config
             string[] levels = topic.Split('/');
             Assert.Equal(["homeassistant", "sensor"], levels[..2]);
@@ -65,7 +66,7 @@ public class DiscoveryTests
         Assert.Contains(outdoor, c => c.ValueTemplate.Contains("['values'][0][1]") && c.Name.Contains("next step"));
         Assert.Contains(outdoor, c => c.ValueTemplate.Contains("['values'][-1][0]") && c.Name.Contains("horizon end"));
         Assert.All(outdoor, c => Assert.Contains("'forecast'", c.JsonAttributesTemplate));
-        var boiler = msgs.Single(m => m.Config.UniqueId.EndsWith("boiler_ot_next", StringComparison.Ordinal)).Config;
+        var boiler = msgs.Single(m => m.Config.UniqueId.EndsWith("boiler_OT_next", StringComparison.Ordinal)).Config;
         Assert.Null(boiler.UnitOfMeasurement);
         Assert.Null(boiler.ExpireAfter);
         using var b = JsonDocument.Parse(JsonSerializer.SerializeToUtf8Bytes(boiler, DaemonJsonContext.Default.HaSensorConfig));

@@ -35,6 +35,7 @@ public static class RunCommand
                 {
                     Sources.Validate(s.Source);
                     using var f = StreamForecaster.Load(s.Model, s.Precision, fineTune: false);
+                    if (TopicNames.CheckTargets(settings.Gateway, s.Name, f.Targets) is [var first, ..]) throw new InvalidDataException(first);
                     Console.WriteLine($"stream {s.Name}: {s.Source} -> {f.ModelName} {f.ModelVersion} ({s.Precision}, inputs [{string.Join(",", f.InputChannels)}], horizon {f.Horizon}, fine-tune {(s.FineTune ? "on" : "off")})");
                     Console.WriteLine($"stream {s.Name}: reads {Sources.Check(s, f.InputChannels)}");
                 }

@@ -13,6 +13,8 @@ public sealed class SeriesTable
     public string? TimeColumn { get; }
     /// <summary>Timestamps (UTC) per row, or null when the file has no time column.</summary>
     public DateTime[]? Times { get; }
+    /// <summary>The time column's cells as written in the file (what `forecast` carries through), or null.</summary>
+    public string[]? TimeText { get; init; }
     public IReadOnlyList<string> Names { get; }
     /// <summary>Column-major values: Columns[c][row].</summary>
     public float[][] Columns { get; }
@@ -41,7 +43,7 @@ public sealed class SeriesTable
     {
         if (rows >= Rows) return this;
         if (rows < 1) throw new ArgumentException($"--rows must be at least 1, got {rows}");
-        return new SeriesTable(Source, TimeColumn, Times?[..rows], Names, Columns.Select(c => c[..rows]).ToArray());
+        return new SeriesTable(Source, TimeColumn, Times?[..rows], Names, Columns.Select(c => c[..rows]).ToArray()) { TimeText = TimeText?[..rows] };
     }
 
     /// <summary>
@@ -151,6 +153,7 @@ public sealed class SeriesTable
         return new SeriesTable(source, timeIdx >= 0 ? names[timeIdx] : null, times, keptNames, cols.ToArray())
         {
             BadRows = csv.BadRows, SeriesId = allRows ? (ids.Count == 1 ? ids[0] : null) : format.Id,
+            TimeText = timeIdx >= 0 ? rows.Select(r => r[timeIdx].Trim()).ToArray() : null,
         };
     }
 

@@ -93,6 +93,13 @@ public sealed class Int8Forecaster : IForecaster
         return w;
     }
 
+    /// <summary>Re-quantizes in place (an atomic swap) and returns this forecaster.</summary>
+    public IForecaster WithWeights(ForecasterParameters parameters)
+    {
+        Requantize(parameters);
+        return this;
+    }
+
     public void SwapWeights(Int8Weights w)
     {
         if (w.Shape != Shape) throw new ArgumentException($"weights of shape {w.Shape} do not fit a forecaster of shape {Shape}");
