@@ -27,6 +27,48 @@ public sealed class StreamPipeline : ISampleSink
     private readonly int[] _targetInput;
     private readonly float[] _prevNext, _prevValue;
     private long _scored;
+    // readiness: samples the model has seen (history included) until its first forecast, and how many it needs
+    private long _observed;
+    private int _ready;
+    private long _lastWarmLogTicks;
+    // conditioner silence: samples in while nothing comes out
+    private long _conditionedIn, _lastStepTicks = Environment.TickCount64, _lastSilenceLogTicks;
+    private bool _rateWarned, _restored;
+    private long _firstConditionedTs;
+
+    /// <summary>Samples the model needs before its first forecast (its lookback; 0 when unknown).</summary>
+    public int WarmupNeeded => _forecaster is StreamForecaster sf ? sf.Model.Skip?.Lookback ?? 1 : 0;
+    /// <summary>Samples the model has seen since start (warm-start history and checkpoint restore included).</summary>
+    public long Observed => Interlocked.Read(ref _observed);
+    /// <summary>True once the model has produced a forecast (or was restored warm from a checkpoint).</summary>
+    public bool Ready => Volatile.Read(ref _ready) != 0;
+
+    /// <summary>
+    /// How long this stream may stay silent before /healthz and the watchdog call it dead: three sample periods, at least
+    /// a minute (a sensor reporting every 80 s is not "silent" after 66 s).
+    /// </summary>
+    public double SilenceMs => Math.Max(60_000, 3 * PeriodMs());
+
+    /// <summary>"ready", or "warming up 120/336" until the first forecast.</summary>
+    public string Readiness => Ready ? "ready" : _restored && Observed == 0 ? "resumed from checkpoint, waiting for the first sample" : WarmupNeeded > 0 ? $"warming up {Math.Min(Observed, WarmupNeeded)}/{WarmupNeeded}" : "warming up";
+
+    /// <summary>
+    /// Warm start: feeds history rows (raw units, model input order) through the model without publishing, so the lookback
+    /// is full before live data arrives. Returns how many rows were used.
+    /// </summary>
+    public int Prefill(IEnumerable<float[]> rows)
+    {
+        int n = 0;
+        foreach (var r in rows)
+        {
+            if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
+            Interlocked.Increment(ref _observed);
+            for (int t = 0; t < _prevValue.Length; t++)
+                if (_targetInput[t] >= 0 && float.IsFinite(r[_targetInput[t]])) _prevValue[t] = r[_targetInput[t]];
+            n++;
+        }
+        return n;
+    }
 
     private static int IndexOf(IReadOnlyList<string> list, string name)
     {
@@ -117,8 +159,40 @@ public sealed class StreamPipeline : ISampleSink
                 _log.LogWarning("stream {Stream}: sensor sent a non-finite value (NaN or infinity) at {Ts}; treated as missing ({Count} so far)", Name, timestampMs, Interlocked.Read(ref Metrics.BadValues));
             }
         }
-        if (_conditioner is not null) _conditioner.OnSample(Name, timestampMs, _input);
+        if (_conditioner is not null)
+        {
+            _conditioner.OnSample(Name, timestampMs, _input);
+            WatchConditioner(timestampMs);
+        }
         else Step(timestampMs, _input);
+    }
+
+    /// <summary>
+    /// Says why a conditioned stream is quiet: a sensor much faster than the model's period (averaged into one sample per
+    /// period, so the model sees one sample per period), or samples that go in for several periods while nothing comes out
+    /// (out of order, out of range, non-finite: the conditioner's counters say which).
+    /// </summary>
+    private void WatchConditioner(long timestampMs)
+    {
+        long n = ++_conditionedIn;
+        if (n == 1) _firstConditionedTs = timestampMs;
+        double period = _config.SamplePeriod?.TotalMilliseconds ?? _forecaster.SamplePeriod?.TotalMilliseconds ?? 0;
+        long now = Environment.TickCount64;
+        if (!_rateWarned && n == 100 && period > 0)
+        {
+            _rateWarned = true;
+            double arrivalMs = (timestampMs - _firstConditionedTs) / 99.0;
+            if (arrivalMs > 0 && period / arrivalMs >= 10)
+                _log.LogWarning("stream {Stream}: samples arrive about every {Arrival:F0} ms but the model's period is {Period}; the conditioner averages each period into one sample, so the model sees one sample per {Period} (first forecast after {Needed} periods)",
+                    Name, arrivalMs, TimeSpan.FromMilliseconds(period).ToString("g"), TimeSpan.FromMilliseconds(period).ToString("g"), WarmupNeeded);
+        }
+        if (period > 0 && now - _lastStepTicks > Math.Max(10_000, 5 * period) && now - _lastSilenceLogTicks > 60_000)
+        {
+            _lastSilenceLogTicks = now;
+            var c = _conditioner!.Counters;
+            _log.LogWarning("stream {Stream}: {In} samples went into the conditioner but none came out for {Seconds:F0} s (period {Period}); conditioner counters: {Counters}",
+                Name, n, (now - _lastStepTicks) / 1000.0, TimeSpan.FromMilliseconds(period).ToString("g"), string.Join(", ", c.Select(kv => $"{kv.Key} {kv.Value}")));
+        }
     }
 
     /// <summary>The new sample against the previous step's next-step forecast and against the previous value (EMA of |error|).</summary>
@@ -178,6 +252,19 @@ public sealed class StreamPipeline : ISampleSink
         ScoreOneStep(input);
         long t0 = Stopwatch.GetTimestamp();
         bool ready = _forecaster.Observe(input, _forecast);
+        long observed = Interlocked.Increment(ref _observed);
+        _lastStepTicks = Environment.TickCount64;
+        if (ready && Volatile.Read(ref _ready) == 0)
+        {
+            Volatile.Write(ref _ready, 1);
+            _log.LogInformation("stream {Stream}: first forecast after {Observed} samples", Name, observed);
+        }
+        else if (!ready && WarmupNeeded > 0 && _lastStepTicks - _lastWarmLogTicks > 60_000)
+        {
+            _lastWarmLogTicks = _lastStepTicks;
+            _log.LogInformation("stream {Stream}: warming up {Observed}/{Needed} samples before the first forecast{Eta}", Name, Math.Min(observed, WarmupNeeded), WarmupNeeded,
+                PeriodMs() > 0 ? $" (about {TimeSpan.FromMilliseconds((WarmupNeeded - Math.Min(observed, WarmupNeeded)) * PeriodMs()):g} more at one sample per {TimeSpan.FromMilliseconds(PeriodMs()):g}; a warm start from history skips this: see WarmStart)" : "");
+        }
         long dtTicks = Stopwatch.GetTimestamp() - t0;
         Interlocked.Add(ref Metrics.StepTicksSum, dtTicks);
         if (dtTicks > Metrics.StepTicksMax) Volatile.Write(ref Metrics.StepTicksMax, dtTicks);
@@ -338,6 +425,7 @@ public sealed class StreamPipeline : ISampleSink
                 return false;
             }
             _forecaster.ReadCheckpoint(ms);
+            _restored = true;
             _lastTs = lastTs;
             return true;
         }
