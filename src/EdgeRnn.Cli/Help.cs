@@ -36,18 +36,17 @@ public static class Help
               --metrics HOST:PORT|off  --log-level Information|Debug|Warning
             """,
             "edgernn run --source csv:history.csv --id sensor.outdoor_temperature --model temp.safetensors --mqtt mqtt://localhost --validate"),
-        new("forecast", "real forecasts in sensor units for a CSV, one row per input row once the lookback is filled",
-            "edgernn forecast --model M.safetensors --input in.csv --output out.csv [--precision float32|int8]",
+        new("forecast", "real forecasts in sensor units for every row of a CSV once the lookback is filled",
+            "edgernn forecast --model M.safetensors --input in.csv --output out.csv [--precision float32|int8] [--time COL]",
             """
-              --model FILE      the model (v2, v1, or a network-only file with --targets/--features)
-              --input FILE      a CSV with the model's feature columns (timestamp column carried through)
-              --output FILE     <target>@<k> for k = 1..H per row (written atomically)
-              --precision P     float32 (default) or int8
-              --targets A,B     a network-only file: what its outputs are
-              --features A,B    a network-only file: what its inputs are
+              --model FILE      a forecaster (from train)        --input FILE   a CSV read like train's (--id ID for long format)
+              --output FILE     time column, then <target>@<k> for k = 1..H (written atomically)
+              --precision P     float32 (default) or int8        --time COL    the time column when not detected
+              --targets A,B --features A,B,C   what a network-only file's outputs and inputs are
+              --aggregate       serve what run serves: the online aggregate of the experts, with intervals
             """,
-            "edgernn forecast --model models/etth1_ot.safetensors --input models/data/ett/ETTh1.csv --output f.csv"),
-        new("predict", "run a model over a CSV of raw inputs, one output row per input row",
+            "edgernn forecast --model temp.safetensors --input history.csv --id sensor.outdoor_temperature --output forecast.csv"),
+        new("predict", "run a model's network over a CSV of raw inputs, one output row per input row",
             "edgernn predict --model M.safetensors --input in.csv --output out.csv [--precision float32|int8]",
             """
               --model FILE      the model

@@ -26,6 +26,11 @@ public sealed class DaemonOptions
     public string? IdColumn { get; set; }
     /// <summary>MQTT source: where the value is in a JSON payload ("temperature", "sensor.temp"); default: by channel name.</summary>
     public string? Field { get; set; }
+    /// <summary>Home Assistant: unit_of_measurement and device_class of the forecast sensors (e.g. "°C", "temperature").</summary>
+    public string? Unit { get; set; }
+    public string? DeviceClass { get; set; }
+    /// <summary>Warm start: a CSV of this stream's history (same columns/Id as the source) that fills the model's lookback at start when no checkpoint does.</summary>
+    public string? WarmStart { get; set; }
     public List<StreamOptions> Streams { get; set; } = new();
 
     // MQTT: mqtt://host:port or mqtts://host:port; secrets come from files or the environment, never from flags
@@ -75,11 +80,14 @@ public sealed class StreamOptions
     public string? Id { get; set; }
     public string? IdColumn { get; set; }
     public string? Field { get; set; }
+    public string? Unit { get; set; }
+    public string? DeviceClass { get; set; }
+    public string? WarmStart { get; set; }
 }
 
 /// <summary>A stream after defaults and validation.</summary>
 public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null,
-    string? Id = null, string? IdColumn = null, string? Field = null);
+    string? Id = null, string? IdColumn = null, string? Field = null, string? Unit = null, string? DeviceClass = null, string? WarmStart = null);
 
 /// <summary>Options after validation: what the daemon actually runs with.</summary>
 public sealed record DaemonSettings(
@@ -109,6 +117,7 @@ public static class DaemonConfig
     public static readonly string[] ValueFlags =
     [
         "config", "stream", "source", "model", "precision", "fine-tune", "period", "condition", "rate", "id", "id-column", "field",
+        "unit", "device-class", "warm-start",
         "mqtt", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-username", "mqtt-password-file", "mqtt-client-id",
         "source-mqtt", "source-mqtt-username", "source-mqtt-password-file",
         "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
@@ -236,18 +245,21 @@ public static class DaemonConfig
             if (cond is not null && !TryParseOnOff(cond, out condition)) errors.Add($"{Key("Condition")}: '{cond}' is not on or off");
             double? rate = s.CsvRateHz ?? o.CsvRateHz;
             if (rate is <= 0) errors.Add($"{Key("CsvRateHz")}: {rate} must be positive");
+            if ((s.WarmStart ?? o.WarmStart) is { } ws && !File.Exists(ws)) errors.Add($"{Key("WarmStart")}: file {Path.GetFullPath(ws)} does not exist");
             if (src is not null && !string.IsNullOrWhiteSpace(src))
             {
                 try { EdgeRnn.Ingest.SourceSpec.Parse(src); }
                 catch (FormatException e) { errors.Add($"{Key("Source")}: {e.Message}"); }
             }
             streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate,
-                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field));
+                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field, s.Unit ?? o.Unit, s.DeviceClass ?? o.DeviceClass, s.WarmStart ?? o.WarmStart));
         }
 
         MqttSettings? mqtt = null;
         string gateway = o.Gateway ?? SanitizeTopicLevel(Environment.MachineName);
-        errors.AddRange(TopicNames.Check(o.TopicPrefix, gateway, o.DiscoveryPrefix, !TryParseOnOff(o.Discovery, out bool discoveryOn) || discoveryOn,
+        bool discovery = true;
+        if (!TryParseOnOff(o.Discovery, out discovery)) errors.Add($"Discovery: '{o.Discovery}' is not on or off");
+        errors.AddRange(TopicNames.Check(o.TopicPrefix, gateway, o.DiscoveryPrefix, discovery,
             streams.Select((s, i) => (o.Streams.Count > 0 ? $"Streams[{i}].Name" : "Stream", s.Name))));
         var env = environment ?? ReadEnvironmentAsDict();
         MqttSettings? Broker(string key, string url, string? username, string? passwordFile, string passwordVar, string clientId)
@@ -287,7 +299,6 @@ public static class DaemonConfig
             if (!System.Net.IPEndPoint.TryParse(o.Metrics, out metrics) || metrics.Port is < 0 or > 65535)
                 errors.Add($"Metrics: '{o.Metrics}' is not ip:port (e.g. 127.0.0.1:9108) or off");
         }
-        if (!TryParseOnOff(o.Discovery, out bool discovery)) errors.Add($"Discovery: '{o.Discovery}' is not on or off");
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(o.LogLevel, true, out var level))
             errors.Add($"LogLevel: '{o.LogLevel}' is not Trace, Debug, Information, Warning, Error or None");
 

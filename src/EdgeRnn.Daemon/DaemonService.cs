@@ -102,6 +102,20 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                     break;
                 }
             }
+            if (p.Metrics.LastCheckpointUnixMs == 0 && s.WarmStart is not null)
+            {
+                try
+                {
+                    int keep = Math.Max(p.WarmupNeeded, 1) + 64;
+                    var rows = Sources.ReadHistory(s, f.InputChannels, keep, msg => log.LogWarning("stream {Stream}: warm start: {Message}", s.Name, msg));
+                    int used = p.Prefill(rows);
+                    log.LogInformation("stream {Stream}: warm start from {File}: {Rows} history rows, {Readiness}", s.Name, s.WarmStart, used, p.Readiness);
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException)
+                {
+                    log.LogWarning("stream {Stream}: warm start from {File} failed ({Error}); starting cold", s.Name, s.WarmStart, e.Message);
+                }
+            }
             p.CheckpointCaptured = (pl, bytes) => _checkpoints.Writer.TryWrite((pl, bytes));
             pipelines.Add(p);
             stores[p] = store;
@@ -148,7 +162,8 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         if (settings.Mqtt is { } mq)
         {
             var disc = pipelines.Select(p => new DiscoveryStream(p.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{p.Name}/forecast",
-                p.Forecaster.Targets, p.Forecaster.ModelName, p.Forecaster.ModelVersion)).ToList();
+                p.Forecaster.Targets, p.Forecaster.ModelName, p.Forecaster.ModelVersion,
+                p.Config.SamplePeriod ?? p.Forecaster.SamplePeriod, p.Config.Unit, p.Config.DeviceClass)).ToList();
             var pub = new MqttPublisher(settings, mq, outbox, metrics, disc, log);
             publisher = Task.Run(() => pub.RunAsync(publisherStop.Token), CancellationToken.None);
         }
@@ -259,7 +274,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                 if (watchdog is { } wd)
                 {
                     long now = Environment.TickCount64;
-                    bool flowing = pipelines.Any(p => now - Volatile.Read(ref p.Metrics.LastSampleTicks) < (long)wd.TotalMilliseconds && !p.ForecastsStalled(now, out _));
+                    bool flowing = pipelines.Any(p => now - Volatile.Read(ref p.Metrics.LastSampleTicks) < Math.Max(wd.TotalMilliseconds, p.SilenceMs) && !p.ForecastsStalled(now, out _));
                     if (flowing) notifier!.Notify(new ServiceState("WATCHDOG=1"));
                 }
             }
@@ -277,10 +292,11 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             long last = Volatile.Read(ref p.Metrics.LastSampleTicks);
             double age = last == 0 ? double.PositiveInfinity : (now - last) / 1000.0;
             bool stalled = p.ForecastsStalled(now, out double sinceForecast);
-            anyFlowing |= age < 60 && !stalled;
+            anyFlowing |= age * 1000 < p.SilenceMs && !stalled;
             anyStalled |= stalled;
             sb.Append("stream ").Append(p.Name).Append(": last sample ").Append(double.IsInfinity(age) ? "never" : $"{age:F1}s ago")
-              .Append(", forecasts ").Append(Interlocked.Read(ref p.Metrics.Forecasts));
+              .Append(", forecasts ").Append(Interlocked.Read(ref p.Metrics.Forecasts)).Append(", ").Append(p.Readiness)
+              .Append(", silence limit ").Append((p.SilenceMs / 1000).ToString("F0", System.Globalization.CultureInfo.InvariantCulture)).Append('s');
             if (stalled) sb.Append(", STALLED: samples arrive but no forecast for ").Append(sinceForecast.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)).Append('s');
             sb.Append('\n');
         }
@@ -289,7 +305,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         sb.Append("mqtt: ").Append(settings.Mqtt is null ? "not configured" : Volatile.Read(ref metrics.Connected) == 1 ? "connected" : "disconnected")
           .Append(", outbox depth ").Append(metrics.Outbox?.Depth ?? 0).Append('\n');
         // healthy while data flows (or for the first minute); a disconnected broker is degraded, not dead: the outbox holds
-        bool starting = now - metrics.StartTicks < 60_000;
+        bool starting = now - metrics.StartTicks < (pipelines.Count == 0 ? 60_000 : pipelines.Max(p => p.SilenceMs));
         // a stream whose bytes flow but whose forecasts stopped is stuck: red, whatever the others do
         return ((anyFlowing || starting) && !anyStalled, sb.ToString());
     }

@@ -9,12 +9,16 @@ using MQTTnet.Protocol;
 
 namespace EdgeRnn.Daemon;
 
-/// <summary>Home Assistant MQTT discovery config for one sensor (serialized by the source-generated context below).</summary>
+/// <summary>
+/// Home Assistant MQTT discovery config for one sensor (serialized by the source-generated context below). Keys follow
+/// HA's MQTT sensor schema as of 2026: <c>default_entity_id</c> (the deprecated <c>object_id</c> was removed in 2026.4),
+/// an <c>origin</c> block, <c>expire_after</c>, and unit/device class when known.
+/// </summary>
 public sealed class HaSensorConfig
 {
     [JsonPropertyName("name")] public string Name { get; set; } = "";
     [JsonPropertyName("unique_id")] public string UniqueId { get; set; } = "";
-    [JsonPropertyName("object_id")] public string ObjectId { get; set; } = "";
+    [JsonPropertyName("default_entity_id")] public string DefaultEntityId { get; set; } = "";
     [JsonPropertyName("state_topic")] public string StateTopic { get; set; } = "";
     [JsonPropertyName("value_template")] public string ValueTemplate { get; set; } = "";
     [JsonPropertyName("json_attributes_topic")] public string JsonAttributesTopic { get; set; } = "";
@@ -23,7 +27,12 @@ public sealed class HaSensorConfig
     [JsonPropertyName("payload_available")] public string PayloadAvailable { get; set; } = "online";
     [JsonPropertyName("payload_not_available")] public string PayloadNotAvailable { get; set; } = "offline";
     [JsonPropertyName("state_class")] public string StateClass { get; set; } = "measurement";
+    [JsonPropertyName("unit_of_measurement")] public string? UnitOfMeasurement { get; set; }
+    [JsonPropertyName("device_class")] public string? DeviceClass { get; set; }
+    /// <summary>Seconds without a forecast after which HA shows the sensor unavailable.</summary>
+    [JsonPropertyName("expire_after")] public int? ExpireAfter { get; set; }
     [JsonPropertyName("device")] public HaDevice Device { get; set; } = new();
+    [JsonPropertyName("origin")] public HaOrigin Origin { get; set; } = new();
 }
 
 public sealed class HaDevice
@@ -35,12 +44,70 @@ public sealed class HaDevice
     [JsonPropertyName("sw_version")] public string SwVersion { get; set; } = "";
 }
 
+/// <summary>Which software published the discovery message (HA logs it).</summary>
+public sealed class HaOrigin
+{
+    [JsonPropertyName("name")] public string Name { get; set; } = "EdgeRnn";
+    [JsonPropertyName("sw_version")] public string SwVersion { get; set; } = "";
+    [JsonPropertyName("support_url")] public string SupportUrl { get; set; } = "https://github.com/edgernn/edgernn";
+}
+
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(HaSensorConfig))]
 public sealed partial class DaemonJsonContext : JsonSerializerContext;
 
-/// <summary>A stream as announced to Home Assistant.</summary>
-public sealed record DiscoveryStream(string Name, string ForecastTopic, IReadOnlyList<string> Targets, string ModelName, string ModelVersion);
+/// <summary>A stream as announced to Home Assistant: its period (for expire_after), unit and device class when known.</summary>
+public sealed record DiscoveryStream(string Name, string ForecastTopic, IReadOnlyList<string> Targets, string ModelName, string ModelVersion,
+    TimeSpan? SamplePeriod = null, string? Unit = null, string? DeviceClass = null);
+
+/// <summary>Home Assistant discovery messages: topic and config per sensor, two per target (next step, horizon end).</summary>
+public static class HaDiscovery
+{
+    /// <summary>HA ids (unique_id, object ids, discovery topic node ids) allow [a-zA-Z0-9_-] only; anything else becomes '_'.</summary>
+    public static string Id(string s)
+    {
+        var chars = s.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '_').ToArray();
+        string id = new string(chars).Trim('_');
+        while (id.Contains("__", StringComparison.Ordinal)) id = id.Replace("__", "_", StringComparison.Ordinal);
+        return id.Length == 0 ? "x" : id;
+    }
+
+    public static IEnumerable<(string Topic, HaSensorConfig Config)> Build(string discoveryPrefix, string gateway, string statusTopic,
+        IReadOnlyList<DiscoveryStream> streams)
+    {
+        string version = typeof(HaDiscovery).Assembly.GetName().Version?.ToString(3) ?? "0";
+        foreach (var s in streams)
+        {
+            // three missed periods (at least a minute) and HA marks the forecast stale
+            int? expire = s.SamplePeriod is { } p && p > TimeSpan.Zero ? (int)Math.Max(60, Math.Ceiling(3 * p.TotalSeconds)) : null;
+            for (int t = 0; t < s.Targets.Count; t++)
+            {
+                foreach (var (suffix, index, label) in new[] { ("next", "0", "next step"), ("horizon", "-1", "horizon end") })
+                {
+                    string id = TopicNames.DiscoveryObjectId(gateway, s.Name, s.Targets[t]) + "_" + suffix;
+                    string v = $"value_json['values'][{index}][{t}]";
+                    yield return ($"{discoveryPrefix}/sensor/{id}/config", new HaSensorConfig
+                    {
+                        Name = $"{s.Name} {s.Targets[t]} forecast ({label})",
+                        UniqueId = id,
+                        DefaultEntityId = "sensor." + id.ToLowerInvariant(), // entity ids are lower case
+                        StateTopic = s.ForecastTopic,
+                        // a null forecast (model warming up, missing input) leaves the state as it was rather than "None"
+                        ValueTemplate = $"{{{{ {v} if {v} is not none else this.state }}}}",
+                        JsonAttributesTopic = s.ForecastTopic,
+                        JsonAttributesTemplate = $"{{{{ {{'horizon_ts': value_json.horizon_ts, 'forecast': value_json['values'] | map(attribute={t}) | list, 'lower': (value_json.lower | map(attribute={t}) | list) if value_json.lower is defined else none, 'upper': (value_json.upper | map(attribute={t}) | list) if value_json.upper is defined else none, 'seq': value_json.seq, 'model': value_json.model}} | tojson }}}}",
+                        AvailabilityTopic = statusTopic,
+                        UnitOfMeasurement = s.Unit,
+                        DeviceClass = s.DeviceClass,
+                        ExpireAfter = expire,
+                        Device = new HaDevice { Identifiers = [Id($"edgernn_{gateway}")], Name = $"EdgeRnn {gateway}", Model = $"{s.ModelName} {s.ModelVersion}", SwVersion = version },
+                        Origin = new HaOrigin { SwVersion = version },
+                    });
+                }
+            }
+        }
+    }
+}
 
 /// <summary>
 /// Owns the MQTT connection (MQTTnet 5 has no managed client): connect with a persistent session (CleanStart false,
@@ -220,30 +287,12 @@ public sealed class MqttPublisher
 
     private async Task PublishDiscoveryAsync(CancellationToken ct)
     {
-        string version = typeof(MqttPublisher).Assembly.GetName().Version?.ToString(3) ?? "0";
-        foreach (var s in _streams)
+        foreach (var (topic, cfg) in HaDiscovery.Build(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, _streams))
         {
-            for (int t = 0; t < s.Targets.Count; t++)
-            {
-                string id = TopicNames.DiscoveryObjectId(_settings.Gateway, s.Name, s.Targets[t]);
-                var cfg = new HaSensorConfig
-                {
-                    Name = $"{s.Name} {s.Targets[t]} forecast",
-                    UniqueId = id,
-                    ObjectId = id,
-                    StateTopic = s.ForecastTopic,
-                    // the next step's forecast is the state; the whole horizon rides along as attributes
-                    ValueTemplate = $"{{{{ value_json['values'][0][{t}] }}}}",
-                    JsonAttributesTopic = s.ForecastTopic,
-                    JsonAttributesTemplate = "{{ {'horizon_ts': value_json.horizon_ts, 'forecast': value_json['values'], 'seq': value_json.seq, 'model': value_json.model} | tojson }}",
-                    AvailabilityTopic = _statusTopic,
-                    Device = new HaDevice { Identifiers = [$"edgernn_{_settings.Gateway}"], Name = $"EdgeRnn {_settings.Gateway}", Model = $"{s.ModelName} {s.ModelVersion}", SwVersion = version },
-                };
-                byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaSensorConfig);
-                await _client.PublishAsync(new MqttApplicationMessageBuilder()
-                    .WithTopic($"{_settings.DiscoveryPrefix}/sensor/{id}/config").WithPayload(payload).WithRetainFlag(true)
-                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);
-            }
+            byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaSensorConfig);
+            await _client.PublishAsync(new MqttApplicationMessageBuilder()
+                .WithTopic(topic).WithPayload(payload).WithRetainFlag(true)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);
         }
     }
 }

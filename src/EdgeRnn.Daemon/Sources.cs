@@ -26,6 +26,24 @@ public static class Sources
             Log = log,
         });
 
+    /// <summary>
+    /// Warm start: the last <paramref name="keep"/> readable rows of the stream's history CSV (<see cref="ResolvedStream.WarmStart"/>),
+    /// columns in the model's input order, long format by the stream's Id; bad rows are reported and skipped.
+    /// </summary>
+    public static List<float[]> ReadHistory(ResolvedStream stream, IReadOnlyList<string> channels, int keep, Action<string>? log = null)
+    {
+        string path = stream.WarmStart ?? throw new InvalidOperationException("no WarmStart file");
+        using var r = new CsvReader(new StreamReader(path), path, channels, format: new CsvFormat { Id = stream.Id, IdColumn = stream.IdColumn, OnBadRow = log });
+        var ring = new Queue<float[]>(keep + 1);
+        var v = new float[channels.Count];
+        while (r.Read(out _, v))
+        {
+            ring.Enqueue((float[])v.Clone());
+            if (ring.Count > keep) ring.Dequeue();
+        }
+        return ring.ToList();
+    }
+
     /// <summary>Checks the spec's syntax without opening anything.</summary>
     public static void Validate(string spec) => SourceSpec.Parse(spec);
 

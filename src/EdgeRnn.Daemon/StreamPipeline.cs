@@ -23,6 +23,58 @@ public sealed class StreamPipeline : ISampleSink
     private readonly uint _expiry;
     private readonly float[] _input;
     private readonly float[] _forecast;
+    // rolling one-step error of the model and of repeating the last value (/metrics), per target
+    private readonly int[] _targetInput;
+    private readonly float[] _prevNext, _prevValue;
+    private long _scored;
+    // readiness: samples the model has seen (history included) until its first forecast, and how many it needs
+    private long _observed;
+    private int _ready;
+    private long _lastWarmLogTicks;
+    // conditioner silence: samples in while nothing comes out
+    private long _conditionedIn, _lastStepTicks = Environment.TickCount64, _lastSilenceLogTicks;
+    private bool _rateWarned, _restored;
+    private long _firstConditionedTs;
+
+    /// <summary>Samples the model needs before its first forecast (its lookback; 0 when unknown).</summary>
+    public int WarmupNeeded => _forecaster is StreamForecaster sf ? sf.Model.Skip?.Lookback ?? 1 : 0;
+    /// <summary>Samples the model has seen since start (warm-start history and checkpoint restore included).</summary>
+    public long Observed => Interlocked.Read(ref _observed);
+    /// <summary>True once the model has produced a forecast (or was restored warm from a checkpoint).</summary>
+    public bool Ready => Volatile.Read(ref _ready) != 0;
+
+    /// <summary>
+    /// How long this stream may stay silent before /healthz and the watchdog call it dead: three sample periods, at least
+    /// a minute (a sensor reporting every 80 s is not "silent" after 66 s).
+    /// </summary>
+    public double SilenceMs => Math.Max(60_000, 3 * PeriodMs());
+
+    /// <summary>"ready", or "warming up 120/336" until the first forecast.</summary>
+    public string Readiness => Ready ? "ready" : _restored && Observed == 0 ? "resumed from checkpoint, waiting for the first sample" : WarmupNeeded > 0 ? $"warming up {Math.Min(Observed, WarmupNeeded)}/{WarmupNeeded}" : "warming up";
+
+    /// <summary>
+    /// Warm start: feeds history rows (raw units, model input order) through the model without publishing, so the lookback
+    /// is full before live data arrives. Returns how many rows were used.
+    /// </summary>
+    public int Prefill(IEnumerable<float[]> rows)
+    {
+        int n = 0;
+        foreach (var r in rows)
+        {
+            if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
+            Interlocked.Increment(ref _observed);
+            for (int t = 0; t < _prevValue.Length; t++)
+                if (_targetInput[t] >= 0 && float.IsFinite(r[_targetInput[t]])) _prevValue[t] = r[_targetInput[t]];
+            n++;
+        }
+        return n;
+    }
+
+    private static int IndexOf(IReadOnlyList<string> list, string name)
+    {
+        for (int i = 0; i < list.Count; i++) if (list[i] == name) return i;
+        return -1;
+    }
     private readonly ArrayBufferWriter<byte> _json = new(1024);
     private readonly Utf8JsonWriter _writer;
     private readonly string _precisionName;
@@ -42,6 +94,7 @@ public sealed class StreamPipeline : ISampleSink
 
     public StreamMetrics Metrics { get; }
     public string Name => _config.Name;
+    public ResolvedStream Config => _config;
     public IStreamForecaster Forecaster => _forecaster;
     /// <summary>The channel names the source reports (null: unknown, values are taken in order).</summary>
     public Func<IReadOnlyList<string>>? SourceChannels { get; set; }
@@ -61,6 +114,12 @@ public sealed class StreamPipeline : ISampleSink
         _writer = new Utf8JsonWriter(_json);
         _precisionName = forecaster.Precision == Precision.Int8 ? "int8" : "float32";
         Metrics = new StreamMetrics(config.Name);
+        Metrics.SetTargets(forecaster.Targets);
+        _targetInput = forecaster.Targets.Select(t => IndexOf(forecaster.InputChannels, t)).ToArray();
+        _prevNext = new float[forecaster.Targets.Count];
+        _prevValue = new float[forecaster.Targets.Count];
+        Array.Fill(_prevNext, float.NaN);
+        Array.Fill(_prevValue, float.NaN);
         // resample onto the model's time grid and fill short gaps (Ingest's conditioner) when the period is known
         var period = config.SamplePeriod ?? forecaster.SamplePeriod;
         if (condition && period is { } pe && pe.TotalMilliseconds >= 1)
@@ -100,8 +159,58 @@ public sealed class StreamPipeline : ISampleSink
                 _log.LogWarning("stream {Stream}: sensor sent a non-finite value (NaN or infinity) at {Ts}; treated as missing ({Count} so far)", Name, timestampMs, Interlocked.Read(ref Metrics.BadValues));
             }
         }
-        if (_conditioner is not null) _conditioner.OnSample(Name, timestampMs, _input);
+        if (_conditioner is not null)
+        {
+            _conditioner.OnSample(Name, timestampMs, _input);
+            WatchConditioner(timestampMs);
+        }
         else Step(timestampMs, _input);
+    }
+
+    /// <summary>
+    /// Says why a conditioned stream is quiet: a sensor much faster than the model's period (averaged into one sample per
+    /// period, so the model sees one sample per period), or samples that go in for several periods while nothing comes out
+    /// (out of order, out of range, non-finite: the conditioner's counters say which).
+    /// </summary>
+    private void WatchConditioner(long timestampMs)
+    {
+        long n = ++_conditionedIn;
+        if (n == 1) _firstConditionedTs = timestampMs;
+        double period = _config.SamplePeriod?.TotalMilliseconds ?? _forecaster.SamplePeriod?.TotalMilliseconds ?? 0;
+        long now = Environment.TickCount64;
+        if (!_rateWarned && n == 100 && period > 0)
+        {
+            _rateWarned = true;
+            double arrivalMs = (timestampMs - _firstConditionedTs) / 99.0;
+            if (arrivalMs > 0 && period / arrivalMs >= 10)
+                _log.LogWarning("stream {Stream}: samples arrive about every {Arrival:F0} ms but the model's period is {Period}; the conditioner averages each period into one sample, so the model sees one sample per {Period} (first forecast after {Needed} periods)",
+                    Name, arrivalMs, TimeSpan.FromMilliseconds(period).ToString("g"), TimeSpan.FromMilliseconds(period).ToString("g"), WarmupNeeded);
+        }
+        if (period > 0 && now - _lastStepTicks > Math.Max(10_000, 5 * period) && now - _lastSilenceLogTicks > 60_000)
+        {
+            _lastSilenceLogTicks = now;
+            var c = _conditioner!.Counters;
+            _log.LogWarning("stream {Stream}: {In} samples went into the conditioner but none came out for {Seconds:F0} s (period {Period}); conditioner counters: {Counters}",
+                Name, n, (now - _lastStepTicks) / 1000.0, TimeSpan.FromMilliseconds(period).ToString("g"), string.Join(", ", c.Select(kv => $"{kv.Key} {kv.Value}")));
+        }
+    }
+
+    /// <summary>The new sample against the previous step's next-step forecast and against the previous value (EMA of |error|).</summary>
+    private void ScoreOneStep(ReadOnlySpan<float> input)
+    {
+        bool any = false;
+        double alpha = Math.Max(0.01, 1.0 / (_scored + 1)); // plain mean for the first 100, then an EMA over ~100 steps
+        for (int t = 0; t < _prevNext.Length; t++)
+        {
+            int k = _targetInput[t];
+            if (k < 0 || !float.IsFinite(input[k]) || !float.IsFinite(_prevNext[t]) || !float.IsFinite(_prevValue[t])) continue;
+            double em = Math.Abs(input[k] - _prevNext[t]), el = Math.Abs(input[k] - _prevValue[t]);
+            double m = Metrics.MaeModel[t], l = Metrics.MaeLastValue[t];
+            Volatile.Write(ref Metrics.MaeModel[t], double.IsNaN(m) ? em : m + alpha * (em - m));
+            Volatile.Write(ref Metrics.MaeLastValue[t], double.IsNaN(l) ? el : l + alpha * (el - l));
+            any = true;
+        }
+        if (any) _scored++;
     }
 
     /// <summary>
@@ -141,8 +250,22 @@ public sealed class StreamPipeline : ISampleSink
         }
         _lastTs = timestampMs;
 
+        ScoreOneStep(input);
         long t0 = Stopwatch.GetTimestamp();
         bool ready = _forecaster.Observe(input, _forecast);
+        long observed = Interlocked.Increment(ref _observed);
+        _lastStepTicks = Environment.TickCount64;
+        if (ready && Volatile.Read(ref _ready) == 0)
+        {
+            Volatile.Write(ref _ready, 1);
+            _log.LogInformation("stream {Stream}: first forecast after {Observed} samples", Name, observed);
+        }
+        else if (!ready && WarmupNeeded > 0 && _lastStepTicks - _lastWarmLogTicks > 60_000)
+        {
+            _lastWarmLogTicks = _lastStepTicks;
+            _log.LogInformation("stream {Stream}: warming up {Observed}/{Needed} samples before the first forecast{Eta}", Name, Math.Min(observed, WarmupNeeded), WarmupNeeded,
+                PeriodMs() > 0 ? $" (about {TimeSpan.FromMilliseconds((WarmupNeeded - Math.Min(observed, WarmupNeeded)) * PeriodMs()):g} more at one sample per {TimeSpan.FromMilliseconds(PeriodMs()):g}; a warm start from history skips this: see WarmStart)" : "");
+        }
         long dtTicks = Stopwatch.GetTimestamp() - t0;
         Interlocked.Add(ref Metrics.StepTicksSum, dtTicks);
         if (dtTicks > Metrics.StepTicksMax) Volatile.Write(ref Metrics.StepTicksMax, dtTicks);
@@ -152,6 +275,17 @@ public sealed class StreamPipeline : ISampleSink
         Volatile.Write(ref Metrics.FineTuneUpdates, stats.Updates);
         Volatile.Write(ref Metrics.FineTuneRollbacks, stats.Rollbacks);
 
+        int nt = _prevNext.Length, h = _forecaster.Horizon;
+        for (int t = 0; t < nt; t++)
+        {
+            _prevNext[t] = ready ? _forecast[t] : float.NaN;
+            if (_targetInput[t] >= 0 && float.IsFinite(input[_targetInput[t]])) _prevValue[t] = input[_targetInput[t]];
+            if (ready)
+            {
+                Volatile.Write(ref Metrics.LatestNext[t], _forecast[t]);
+                Volatile.Write(ref Metrics.LatestEnd[t], _forecast[(h - 1) * nt + t]);
+            }
+        }
         if (ready)
         {
             long seq = _outbox.LastSeq(Name) + 1;
@@ -292,6 +426,7 @@ public sealed class StreamPipeline : ISampleSink
                 return false;
             }
             _forecaster.ReadCheckpoint(ms);
+            _restored = true;
             _lastTs = lastTs;
             return true;
         }

@@ -56,3 +56,24 @@ public class HelpTests
         Assert.Throws<UsageException>(() => Args.ParseDuration("soon"));
     }
 }
+
+/// <summary>issue 15: progress bars only on a terminal; plain lines in logs.</summary>
+public class ProgressWriterTests
+{
+    [Fact]
+    public void Redraws_become_plain_lines_off_a_terminal()
+    {
+        var log = new StringWriter();
+        var w = new ProgressWriter(log, terminal: false);
+        for (int i = 1; i <= 500; i++) w.Write($"\r  epoch 1/2 [{i}] train mse 0.5");
+        w.WriteLine("  val mse 0.4 *");
+        string text = log.ToString();
+        Assert.DoesNotContain('\r', text);
+        string[] lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.InRange(lines.Length, 2, 3); // the first redraw, perhaps one periodic line, then the final bar with its result
+        Assert.Equal("  epoch 1/2 [500] train mse 0.5  val mse 0.4 *", lines[^1]);
+        var tty = new StringWriter();
+        new ProgressWriter(tty, terminal: true).Write("\r  bar");
+        Assert.Equal("\r  bar", tty.ToString());
+    }
+}

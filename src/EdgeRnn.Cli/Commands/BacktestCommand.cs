@@ -36,7 +36,7 @@ public static class BacktestCommand
             Coverage = a.GetDouble("coverage", 0.9),
         };
         a.RejectUnknown();
-        var report = BacktestRunner.Run(table, options, Console.Error);
+        var report = BacktestRunner.Run(table, options, ProgressWriter.StdErr());
         Console.Write(report.ToTable());
         if (json) Console.WriteLine(report.ToJson());
         return 0;

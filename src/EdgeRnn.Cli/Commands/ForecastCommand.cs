@@ -22,6 +22,7 @@ public static class ForecastCommand
         string precisionText = a.Get("precision") ?? "float32";
         var networkOnly = ParseNetworkOnly(a);
         bool aggregate = a.Has("aggregate");
+        var format = TrainCommand.CsvFormatFrom(a);
         a.RejectUnknown();
         string modelPath = model ?? throw new UsageException("missing --model");
         string inputPath = input ?? throw new UsageException("missing --input");
@@ -31,7 +32,7 @@ public static class ForecastCommand
 
         var m = ForecasterFile.Load(modelPath, networkOnly);
         if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: no such file", inputPath);
-        var table = SeriesTable.Load(inputPath, time);
+        var table = SeriesTable.Load(inputPath, time, format);
         int rows = 0;
         AtomicFile.Write(outputPath, stream =>
         {

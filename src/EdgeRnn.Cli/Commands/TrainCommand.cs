@@ -51,7 +51,7 @@ public static class TrainCommand
         var split = new TrainSplit(trainEnd, Math.Max(trainEnd - 1, lookback - 1), valEnd - 1 - horizon, valEnd);
         if (split.ValTo < split.ValFrom) throw new UsageException($"{data}: too few rows ({n}) for horizon {horizon}");
         Console.Error.WriteLine($"{data}: {n} rows, period {period?.ToString() ?? "unknown"}, {SeriesPrep.CountGaps(table.Times, period)} gaps; train rows [0, {trainEnd}), validation to {valEnd}");
-        var (model, rep) = HybridTrainer.Train(raw, channels, targets.Length, horizon, period, split, o, Console.Error);
+        var (model, rep) = HybridTrainer.Train(raw, channels, targets.Length, horizon, period, split, o, ProgressWriter.StdErr());
         model.WriteMetadata(name, version, new Dictionary<string, string>
         {
             ["trained_on"] = Path.GetFileName(data),

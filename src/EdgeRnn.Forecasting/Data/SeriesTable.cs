@@ -152,8 +152,8 @@ public sealed class SeriesTable
         if (cols.Count == 0) throw new InvalidDataException($"{source}: no numeric columns");
         return new SeriesTable(source, timeIdx >= 0 ? names[timeIdx] : null, times, keptNames, cols.ToArray())
         {
-            TimeText = timeIdx >= 0 ? rows.Select(r => r[timeIdx]).ToArray() : null,
             BadRows = csv.BadRows, SeriesId = allRows ? (ids.Count == 1 ? ids[0] : null) : format.Id,
+            TimeText = timeIdx >= 0 ? rows.Select(r => r[timeIdx].Trim()).ToArray() : null,
         };
     }
 

@@ -1,0 +1,61 @@
+using EdgeRnn.Forecasting;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeRnn.Daemon.Tests;
+
+/// <summary>issue 15: warm start, honest readiness, health windows from the data's own rhythm, a quiet conditioner explained.</summary>
+public sealed class ReadinessTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("edgernn-ready-").FullName;
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
+
+    private static string Repo(params string[] parts) => Path.Combine([Harness.Root, .. parts]);
+
+    [Fact]
+    public void Warm_start_from_a_history_csv_forecasts_at_the_first_live_sample()
+    {
+        string model = Repo("models", "machine_temperature.safetensors");
+        string csv = Repo("models", "data", "nab", "machine_temperature_system_failure.csv");
+        var s = new ResolvedStream("machine", "csv:" + csv, model, Precision.Float32, false, null, WarmStart: csv);
+        using var cold = StreamForecaster.Load(model, Precision.Float32, fineTune: false);
+        using var outboxCold = new Outbox(Path.Combine(_dir, "cold"), 1 << 20, TimeSpan.Zero);
+        var pc = new StreamPipeline(s, cold, outboxCold, "t/cold", 60, new ListLogger());
+        pc.OnSample("x", 1_700_000_000_000, [70f]);
+        Assert.Equal(0, outboxCold.Depth);
+        Assert.Equal($"warming up 1/{pc.WarmupNeeded}", pc.Readiness);
+        Assert.True(pc.WarmupNeeded > 100);
+
+        using var warm = StreamForecaster.Load(model, Precision.Float32, fineTune: false);
+        using var outbox = new Outbox(Path.Combine(_dir, "warm"), 1 << 20, TimeSpan.Zero);
+        var log = new ListLogger();
+        var p = new StreamPipeline(s, warm, outbox, "t/warm", 60, log);
+        var rows = Sources.ReadHistory(s, warm.InputChannels, p.WarmupNeeded + 64);
+        Assert.Equal(p.WarmupNeeded + 64, p.Prefill(rows));
+        Assert.Equal("ready", p.Readiness);
+        Assert.Equal(0, outbox.Depth); // history is not published
+        p.OnSample("x", 1_700_000_000_000, [70f]);
+        Assert.Equal(1, outbox.Depth);  // the first live sample already forecasts
+    }
+
+    [Fact]
+    public void Silence_limits_follow_the_sample_period()
+    {
+        using var outbox = new Outbox(Path.Combine(_dir, "o"), 1 << 20, TimeSpan.Zero);
+        var every80s = new StreamPipeline(new ResolvedStream("s", "test", "m", Precision.Int8, false, TimeSpan.FromSeconds(80)), new StepForecaster(), outbox, "t", 60, new ListLogger());
+        Assert.Equal(240_000, every80s.SilenceMs); // three periods: a sample 66 s ago is not silence
+        var hourly = new StreamPipeline(new ResolvedStream("h", "test", "m", Precision.Int8, false, TimeSpan.FromHours(1)), new StepForecaster(), outbox, "t", 60, new ListLogger());
+        Assert.Equal(3 * 3_600_000, hourly.SilenceMs);
+        var fast = new StreamPipeline(new ResolvedStream("f", "test", "m", Precision.Int8, false, TimeSpan.FromSeconds(1)), new StepForecaster(), outbox, "t", 60, new ListLogger());
+        Assert.Equal(60_000, fast.SilenceMs); // never below a minute
+    }
+
+    [Fact]
+    public void A_20_Hz_sensor_into_a_5_minute_model_is_explained_in_the_log()
+    {
+        using var outbox = new Outbox(Path.Combine(_dir, "o"), 1 << 20, TimeSpan.Zero);
+        var log = new ListLogger();
+        var p = new StreamPipeline(new ResolvedStream("s", "test", "m", Precision.Int8, false, TimeSpan.FromMinutes(5)), new StepForecaster(), outbox, "t", 60, log, condition: true);
+        for (int i = 0; i < 200; i++) p.OnSample("x", 1_700_000_000_000 + i * 50, [20f]);
+        Assert.Contains(log.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("samples arrive about every 50 ms") && e.Message.Contains("one sample per 0:05:00"));
+    }
+}
