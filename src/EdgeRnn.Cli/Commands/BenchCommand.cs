@@ -21,7 +21,7 @@ public static class BenchCommand
     public static int Run(string[] args)
     {
         var a = new Args(args, ["json"]);
-        bool json = a.Has("json");
+        bool json = a.GetSwitch("json");
         int runs = a.GetInt("runs", 9);
         string hiddenList = a.Get("hidden") ?? "32,64,128,256";
         a.RejectUnknown();
