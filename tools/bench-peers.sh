@@ -51,6 +51,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 head -c 400 "$WORK/edgernn.1.json" | sed -n 's/.*"kernel":"\([^"]*\)".*"float_kernels":"\([^"]*\)","aot":\([a-z]*\).*/edgernn: int8 kernel \1; float kernels \2; native aot \3/p'
+echo
 python3 - "$WORK" "$ROUNDS" "$peer" <<'EOF'
 import glob, json, re, statistics, sys
 work, rounds, peer = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"

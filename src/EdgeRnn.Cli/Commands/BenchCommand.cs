@@ -42,7 +42,7 @@ public static class BenchCommand
         {
             var sb = new StringBuilder();
             sb.Append("{\"kernel_path\":\"").Append(Int8Kernels.ActivePath).Append("\",\"kernel\":\"").Append(Int8Kernels.Active.PathName)
-              .Append("\",\"float_kernels\":\"").Append(EdgeRnn.Numerics.FloatKernels.PathName).Append("\",\"aot\":").Append(System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeCompiled ? "false" : "true").Append(",\"arch\":\"lstm\",\"inputs\":").Append(Inputs).Append(",\"outputs\":").Append(Outputs).Append(",\"runs\":").Append(runs).Append(",\"results\":[");
+              .Append("\",\"float_kernels\":\"").Append(EdgeRnn.Numerics.FloatKernels.PathName).Append("\",\"aot\":").Append(IsJit ? "false" : "true").Append(",\"arch\":\"lstm\",\"inputs\":").Append(Inputs).Append(",\"outputs\":").Append(Outputs).Append(",\"runs\":").Append(runs).Append(",\"results\":[");
             for (int i = 0; i < rows.Count; i++)
             {
                 var r = rows[i];
@@ -69,7 +69,9 @@ public static class BenchCommand
 
     /// <summary>How the timed code was compiled: ahead of time (always optimized) or by the JIT, whose tiered
     /// compilation first runs unoptimized code and swaps in optimized code later, in the background.</summary>
-    public static string CodeKind => System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeCompiled
+    public static bool IsJit => System.Runtime.JitInfo.GetCompiledMethodCount() > 0;
+
+    public static string CodeKind => IsJit
         ? "JIT (warmed up until the step time stopped improving, so tier-1 code is timed)" : "Native AOT (optimized ahead of time)";
 
     /// <summary>
