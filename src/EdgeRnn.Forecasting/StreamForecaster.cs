@@ -50,6 +50,8 @@ public sealed class StreamForecaster : IStreamForecaster
 
     public StreamForecaster(HybridModel model, StreamForecasterOptions options)
     {
+        if (options.FineTune && model.IsNetworkOnly)
+            throw new ArgumentException("fine-tuning needs an EdgeRnn forecaster file (format v2 or v1); this is a network-only file, which is served as is");
         _options = options;
         Precision = options.Precision;
         ModelName = model.Net.Metadata.GetValueOrDefault("name", "edgernn");
@@ -111,7 +113,7 @@ public sealed class StreamForecaster : IStreamForecaster
     public static StreamForecaster Load(string modelPath, Precision precision, bool fineTune) =>
         new(HybridModel.Load(modelPath), new StreamForecasterOptions { Precision = precision, FineTune = fineTune });
 
-    public static StreamForecaster Load(string modelPath, StreamForecasterOptions options) => new(HybridModel.Load(modelPath), options);
+    public static StreamForecaster Load(string modelPath, StreamForecasterOptions options) => new(ForecasterFile.Load(modelPath, options.NetworkOnly), options);
 
     /// <summary>The online aggregate (null with <see cref="StreamForecasterOptions.Aggregate"/> off): weights, residuals, intervals.</summary>
     public HedgeAggregate? Aggregate => _aggregate;
@@ -202,11 +204,10 @@ public sealed class StreamForecaster : IStreamForecaster
         lock (_learnGate)
         {
             if (!_tuner!.Learn()) return;
-            // int8: re-quantize the float master into the live forecaster (its weights swap atomically; a step in progress
-            // finishes with the weights it started with). float: the forecaster reads its arena live, so it gets a copy
-            // that Observe swaps in at its next call.
-            if (_stepper.Network is Int8Forecaster q) q.Requantize(_tuner.Master);
-            else Volatile.Write(ref _pending, NetworkFactory.Create(_tuner.Master.Clone(), Precision));
+            // The network either swaps the new weights in atomically itself (int8 re-quantizes; a step in progress finishes
+            // with the weights it started with) or hands back a new forecaster over a copy, which Observe swaps in at its next call.
+            var next = _stepper.Network.WithWeights(_tuner.Master);
+            if (!ReferenceEquals(next, _stepper.Network)) Volatile.Write(ref _pending, next);
         }
     }
 
@@ -323,4 +324,6 @@ public sealed record StreamForecasterOptions
     public double AggregateMemory { get; init; } = 2000;
     /// <summary>Window of the online linear expert (values).</summary>
     public int LinearLookback { get; init; } = 48;
+    /// <summary>What a network-only file's outputs are, when its metadata does not say.</summary>
+    public NetworkOnlyInfo? NetworkOnly { get; init; }
 }

@@ -1,3 +1,4 @@
+using EdgeRnn.Daemon;
 using EdgeRnn.Cli;
 using EdgeRnn.Cli.Commands;
 using EdgeRnn.Model;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using EdgeRnn.Cli;
 using EdgeRnn.Cli.Commands;
+using EdgeRnn.Daemon;
 using EdgeRnn.Model;
 using Xunit.Abstractions;
 
