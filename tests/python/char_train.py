@@ -12,7 +12,7 @@ each update the next seq-length characters of every stream with the state carrie
 window the streams start over from zero state), the same loss (cross-entropy, mean over the window), the same
 optimizer (torch.optim.Adam(lr), clip_grad_norm_(clip)), the same validation (the validation text as `batch` streams,
 forward only from zero state, mean over full windows). Initial weights are PyTorch's own (the same distribution,
-uniform +-1/sqrt(H), not the same draws). Throughput is training characters per second, evaluation time excluded.
+uniform +-1/sqrt(H), not the same draws). Throughput is training characters per second (wall and per CPU-second of the process), evaluation time excluded.
 `generate` steps the model one character at a time (batch 1, state carried), sampling with torch.multinomial, and
 reports characters per second.
 """
@@ -70,10 +70,10 @@ def train(a):
     print(f"{a.data}: {len(ids)} characters, vocab {v}; train {len(train_ids)}, validation {len(val_ids)}; "
           f"{a.layers} x {a.arch} {a.hidden}, batch {a.batch} x {a.seq_length}, {a.updates} updates, Adam lr {a.lr}, "
           f"clip {a.clip}, torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-    state, train_time, loss_sum, loss_n, val = None, 0.0, 0.0, 0, float("nan")
+    state, train_time, cpu_time, loss_sum, loss_n, val = None, 0.0, 0.0, 0.0, 0, float("nan")
     start = time.time()
     for u in range(a.updates):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         w = u % windows
         if w == 0:
             state = None
@@ -86,6 +86,7 @@ def train(a):
         opt.step()
         state = detach(state)
         train_time += time.perf_counter() - t0
+        cpu_time += time.process_time() - c0
         loss_sum += loss.item()
         loss_n += 1
         last = u == a.updates - 1
@@ -94,10 +95,12 @@ def train(a):
         if (u + 1) % a.log_every == 0 or last:
             cps = (u + 1) * a.batch * a.seq_length / train_time
             print(f"update {u + 1}/{a.updates}  train {loss_sum / loss_n:.4f} nats/char  val {val:.4f} nats/char  "
-                  f"{cps:.0f} chars/s  {time.time() - start:.0f} s", flush=True)
+                  f"{cps:.0f} chars/s ({(u + 1) * a.batch * a.seq_length / cpu_time:.0f} per CPU-second)  {time.time() - start:.0f} s", flush=True)
             loss_sum, loss_n = 0.0, 0
     cps = a.updates * a.batch * a.seq_length / train_time
-    print(f"=> pytorch: {a.updates} updates in {train_time:.1f} s ({cps:.0f} chars/s), val {val:.4f} nats/char")
+    cpu_cps = a.updates * a.batch * a.seq_length / cpu_time
+    print(f"=> pytorch: {a.updates} updates in {train_time:.1f} s ({cps:.0f} chars/s; {cpu_time:.1f} CPU-s, "
+          f"{cpu_cps:.0f} chars per CPU-second), val {val:.4f} nats/char")
     if a.out:
         save_safetensors(a.out, model.state_dict(), {"arch": a.arch, "output_activation": "softmax",
                                                       "vocab": json.dumps(vocab), "task": "next-char",
@@ -116,7 +119,7 @@ def generate(a):
     x = torch.zeros(1, 1, v)
     cur = vocab.index("\n") if "\n" in vocab else 0
     state, out = None, []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with torch.no_grad():
         for _ in range(a.length):
             x.zero_()
@@ -124,9 +127,10 @@ def generate(a):
             y, state = model(x, state)
             cur = int(torch.multinomial(torch.softmax(y[0, 0] / a.temperature, -1), 1))
             out.append(vocab[cur])
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     print("".join(out[:300]))
-    print(f"=> pytorch generate: {a.length} characters in {dt:.3f} s, {a.length / dt:.0f} chars/s "
+    print(f"=> pytorch generate: {a.length} characters in {dt:.3f} s, {a.length / dt:.0f} chars/s, "
+          f"{a.length / cpu:.0f} per CPU-second "
           f"(one character per call, torch {torch.__version__}, {torch.get_num_threads()} threads)")
 
 

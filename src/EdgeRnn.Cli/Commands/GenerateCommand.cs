@@ -54,13 +54,17 @@ public static class GenerateCommand
         var sampler = new TextSampler(vocab.Count, temperature, topK, seed);
         using var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 12) { AutoFlush = false };
         if (prime is not null) stdout.Write(prime);
+        var proc = Process.GetCurrentProcess();
+        TimeSpan cpu0 = proc.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         Generate(f, vocab, primeIds, length, sampler, stdout);
         clock.Stop();
+        proc.Refresh();
+        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
         stdout.Flush();
         int steps = primeIds.Length + length;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"edgernn generate: {length} characters ({steps} model steps, {precision}) in {clock.Elapsed.TotalSeconds:F3} s, {steps / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F0} steps/s"));
+            $"edgernn generate: {length} characters ({steps} model steps, {precision}) in {clock.Elapsed.TotalSeconds:F3} s, {steps / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F0} steps/s, {steps / Math.Max(1e-9, cpu):F0} per CPU-second"));
         return 0;
     }
 

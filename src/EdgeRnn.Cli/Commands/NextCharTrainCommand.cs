@@ -70,12 +70,14 @@ public static class NextCharTrainCommand
             ["seq_length"] = o.SeqLength.ToString(CultureInfo.InvariantCulture),
             ["lr"] = F(o.LearningRate),
             ["val_loss_nats_per_char"] = F(rep.ValLoss),
+            ["train_seconds"] = rep.Seconds.ToString("F1", CultureInfo.InvariantCulture),
+            ["train_cpu_seconds"] = rep.CpuSeconds.ToString("F1", CultureInfo.InvariantCulture),
             ["val_loss_streaming_float32"] = F(lossF),
             ["val_loss_streaming_int8"] = F(lossQ),
         }) p.Metadata[kv.Key] = kv.Value;
         ModelFile.Save(p, outPath);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"wrote {outPath}: {rep.Updates} updates in {rep.Seconds:F1} s ({rep.CharsPerSecond:F0} chars/s), train {rep.TrainLoss:F4}, val {rep.ValLoss:F4} nats/char over {rep.ValChars} chars; streaming val float32 {lossF:F4}, int8 {lossQ:F4} (int8 {100 * (lossQ - lossF) / lossF:F3}% from float32){(rep.RejectedSteps > 0 ? $", {rep.RejectedSteps} non-finite steps skipped" : "")}"));
+            $"wrote {outPath}: {rep.Updates} updates in {rep.Seconds:F1} s ({rep.CharsPerSecond:F0} chars/s; {rep.CpuSeconds:F1} CPU-s, {rep.CharsPerCpuSecond:F0} chars per CPU-second), train {rep.TrainLoss:F4}, val {rep.ValLoss:F4} nats/char over {rep.ValChars} chars; streaming val float32 {lossF:F4}, int8 {lossQ:F4} (int8 {100 * (lossQ - lossF) / lossF:F3}% from float32){(rep.RejectedSteps > 0 ? $", {rep.RejectedSteps} non-finite steps skipped" : "")}"));
         return 0;
     }
 }
