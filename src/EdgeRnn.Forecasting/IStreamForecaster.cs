@@ -33,8 +33,23 @@ public interface IStreamForecaster : IDisposable
     bool Observe(ReadOnlySpan<float> sample, Span<float> forecast);
 
     /// <summary>
-    /// Online learning counters: updates, rollbacks, last loss (NaN when fine-tuning is off), and the fine-tuning guard's
-    /// served weight of the tuned model (0 = the shipped weights are served, 1 = the fine-tuned ones; NaN without a guard).
+    /// <see cref="Observe(ReadOnlySpan{float}, Span{float})"/> plus the prediction interval of every forecast value: lower and
+    /// upper [Horizon, Targets] (raw units; NaN where no interval is known yet, e.g. before the first residual).
+    /// </summary>
+    bool Observe(ReadOnlySpan<float> sample, Span<float> forecast, Span<float> lower, Span<float> upper)
+    {
+        bool ready = Observe(sample, forecast);
+        lower.Fill(float.NaN);
+        upper.Fill(float.NaN);
+        return ready;
+    }
+
+    /// <summary>Fraction of forecast values so far that fell inside their interval (NaN without intervals).</summary>
+    double RunningCoverage => double.NaN;
+
+    /// <summary>
+    /// Online learning counters: updates, rollbacks, last loss (NaN when fine-tuning is off), and the aggregate's mean
+    /// weight of the fine-tuned network (0..1; NaN without fine-tuning or without the aggregate).
     /// </summary>
     OnlineLearningStats Stats { get; }
 

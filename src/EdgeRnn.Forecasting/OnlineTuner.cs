@@ -21,13 +21,6 @@ public sealed record OnlineOptions
     /// <summary>Good updates between snapshots of the last good weights.</summary>
     public int SnapshotEvery { get; init; } = 16;
     public int Seed { get; init; } = 1;
-    /// <summary>
-    /// Serve the evidence-weighted blend of the fine-tuned and the shipped network (<see cref="ForecastGuard"/>) instead of
-    /// the fine-tuned one alone. Costs one extra network step per sample.
-    /// </summary>
-    public bool Guard { get; init; } = true;
-    /// <summary>Rows of evidence of the guard's short estimate (its long estimate and its judge use 8× and 64× this).</summary>
-    public int GuardMemory { get; init; } = 128;
 }
 
 /// <summary>

@@ -1,5 +1,7 @@
 using EdgeRnn.Model;
 using EdgeRnn.Model.Quantized;
+using EdgeRnn.Forecasting.Experts;
+using EdgeRnn.Forecasting.Intervals;
 
 namespace EdgeRnn.Forecasting;
 
@@ -9,16 +11,25 @@ namespace EdgeRnn.Forecasting;
 /// (<see cref="StreamForecasterOptions.BackgroundLearning"/>, the daemon's mode) or synchronously inside Observe every
 /// k samples (backtests, for determinism). Either way the learner trains float master weights, builds a fresh network
 /// (re-quantized for int8) and publishes it; Observe swaps it in at its next call, carrying the recurrent state over.
-/// With fine-tuning on, the shipped network also runs frozen beside the tuned one and <see cref="ForecastGuard"/> serves the
-/// evidence-weighted blend of the two, so fine-tuning cannot make a stable stream worse (one extra network step per sample).
+///
+/// What is served (<see cref="StreamForecasterOptions.Aggregate"/>, on by default) is not the network alone but the online
+/// aggregate (<see cref="HedgeAggregate"/>) of several experts per target and horizon step: repeat-last-value, seasonal
+/// naive, an online least-squares linear model (<see cref="ExpertPanel"/>), the model's skip path, the shipped network
+/// run frozen and, with fine-tuning on, the fine-tuned network. Each forecast is scored when its truth arrives, and the
+/// intervals (<see cref="ConformalIntervals"/>) come from the aggregate's own residuals. The backtest and the daemon both
+/// run this class, so the backtest measures what the daemon serves.
 /// </summary>
 public sealed class StreamForecaster : IStreamForecaster
 {
     private readonly HybridStepper _stepper;
     private readonly OnlineTuner? _tuner;
-    private readonly ForecastGuard? _guard;
     private readonly StreamForecasterOptions _options;
     private readonly float[] _stateScratch, _truth;
+    private readonly ExpertPanel? _panel;
+    private readonly HedgeAggregate? _aggregate;
+    private readonly float[] _experts = [], _served = [], _radius = [], _scratch = [];
+    private readonly string[] _expertNames = [];
+    private readonly int _tunedExpert = -1;
     private IForecaster? _pending; // published by the learner, taken by Observe
     private readonly Thread? _thread;
     private readonly AutoResetEvent? _wake;
@@ -39,17 +50,33 @@ public sealed class StreamForecaster : IStreamForecaster
 
     public StreamForecaster(HybridModel model, StreamForecasterOptions options)
     {
+        if (options.FineTune && model.IsNetworkOnly)
+            throw new ArgumentException("fine-tuning needs an EdgeRnn forecaster file (format v2 or v1); this is a network-only file, which is served as is");
         _options = options;
         Precision = options.Precision;
         ModelName = model.Net.Metadata.GetValueOrDefault("name", "edgernn");
         ModelVersion = model.Net.Metadata.GetValueOrDefault("version", "0");
         var online = options.Online ?? new OnlineOptions();
-        bool guard = options.FineTune && online.Guard;
+        bool aggregate = options.Aggregate;
+        bool shadow = aggregate && options.FineTune;
         _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision),
-            guard ? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
+            shadow ? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
         _stateScratch = new float[model.Net.Shape.StateSize];
         _truth = new float[model.TargetCount];
-        if (guard) _guard = new ForecastGuard(model.Horizon, model.TargetCount, online.GuardMemory);
+        if (aggregate)
+        {
+            int hc = model.Horizon * model.TargetCount;
+            _panel = new ExpertPanel(model.TargetCount, model.Horizon, SeasonOf(model), options.LinearLookback, options.AggregateMemory);
+            var names = new List<string>(ExpertPanel.Names);
+            if (model.Skip is not null) names.Add("nlinear_skip");
+            names.Add("network_frozen");
+            if (options.FineTune) { _tunedExpert = names.Count; names.Add("network_tuned"); }
+            _expertNames = names.ToArray();
+            _aggregate = new HedgeAggregate(_expertNames.Length, model.Horizon, model.TargetCount, options.AggregateMemory, options.Coverage);
+            _experts = new float[_expertNames.Length * hc];
+            _served = new float[hc]; _radius = new float[hc];
+        }
+        _scratch = new float[2 * model.Horizon * model.TargetCount];
         if (options.FineTune)
         {
             _tuner = new OnlineTuner(model, online);
@@ -62,40 +89,109 @@ public sealed class StreamForecaster : IStreamForecaster
         }
     }
 
+    /// <summary>
+    /// The seasonal period in rows: the model's <c>edgernn.season</c> metadata key (written by train and backtest from the
+    /// training span), else one day of samples when the sample period divides a day, else 1 (no season).
+    /// </summary>
+    public static int SeasonOf(HybridModel model)
+    {
+        if (model.Net.Metadata.TryGetValue("edgernn.season", out string? s))
+        {
+            if (!int.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int v) || v < 1)
+                throw new InvalidDataException($"model metadata edgernn.season must be a positive integer, got '{s}'");
+            return v;
+        }
+        if (model.SamplePeriod is { } p && p > TimeSpan.Zero && TimeSpan.TicksPerDay % p.Ticks == 0)
+        {
+            long perDay = TimeSpan.TicksPerDay / p.Ticks;
+            if (perDay >= 2 && perDay <= 100_000) return (int)perDay;
+        }
+        return 1;
+    }
+
     /// <summary>The daemon's entry point.</summary>
     public static StreamForecaster Load(string modelPath, Precision precision, bool fineTune) =>
         new(HybridModel.Load(modelPath), new StreamForecasterOptions { Precision = precision, FineTune = fineTune });
 
-    public static StreamForecaster Load(string modelPath, StreamForecasterOptions options) => new(HybridModel.Load(modelPath), options);
+    public static StreamForecaster Load(string modelPath, StreamForecasterOptions options) => new(ForecasterFile.Load(modelPath, options.NetworkOnly), options);
 
-    /// <summary>The fine-tuning guard (null when fine-tuning or the guard is off): served weights and recent evidence.</summary>
-    public ForecastGuard? Guard => _guard;
+    /// <summary>The online aggregate (null with <see cref="StreamForecasterOptions.Aggregate"/> off): weights, residuals, intervals.</summary>
+    public HedgeAggregate? Aggregate => _aggregate;
+    /// <summary>Names of the aggregated experts, in the order of <see cref="ExpertForecasts"/> (empty without the aggregate).</summary>
+    public IReadOnlyList<string> ExpertNames => _expertNames;
+    /// <summary>[E, H·C] each expert's forecast made at the last Observe, normalized (training z-score of each target).</summary>
+    public ReadOnlySpan<float> ExpertForecasts => _experts;
+    /// <summary>The network's inputs at the last Observe (normalized, after drift scaling and clamping).</summary>
+    public ReadOnlySpan<float> NetworkInputs => _stepper.Features;
+
+    /// <summary>Name of the expert with the largest mean weight (null without the aggregate).</summary>
+    public string? LeadingExpert
+    {
+        get
+        {
+            if (_aggregate is null) return null;
+            int best = 0;
+            for (int e = 1; e < _expertNames.Length; e++) if (_aggregate.MeanWeight(e) > _aggregate.MeanWeight(best)) best = e;
+            return _expertNames[best];
+        }
+    }
+
+    public double RunningCoverage => _aggregate?.Intervals.RunningCoverage ?? double.NaN;
 
     public OnlineLearningStats Stats => _tuner is null
         ? new OnlineLearningStats(0, 0, Interlocked.Read(ref _rejected), double.NaN)
         : new OnlineLearningStats(_tuner.Updates, _tuner.Rollbacks, Interlocked.Read(ref _rejected) + _tuner.Skipped, _tuner.LastLoss,
-            _guard?.Weight ?? double.NaN);
+            _aggregate is not null && _tunedExpert >= 0 ? _aggregate.MeanWeight(_tunedExpert) : double.NaN);
 
     public bool Observe(ReadOnlySpan<float> sample, Span<float> forecast)
     {
+        int hc = _stepper.Model.Horizon * _stepper.Model.TargetCount;
+        return Observe(sample, forecast, _scratch.AsSpan(0, hc), _scratch.AsSpan(hc, hc));
+    }
+
+    public bool Observe(ReadOnlySpan<float> sample, Span<float> forecast, Span<float> lower, Span<float> upper)
+    {
         var m = _stepper.Model;
+        int hcount = m.Horizon * m.TargetCount, C = m.TargetCount;
         if (sample.Length != m.Channels.Length) throw new ArgumentException($"sample has {sample.Length} values, the model expects {m.Channels.Length} ({string.Join(",", m.Channels)})");
-        if (forecast.Length < m.Horizon * m.TargetCount) throw new ArgumentException("forecast span is shorter than horizon × targets");
+        if (forecast.Length < hcount || lower.Length < hcount || upper.Length < hcount) throw new ArgumentException("forecast, lower and upper spans must each hold horizon × targets values");
         var next = Interlocked.Exchange(ref _pending, null);
         if (next is not null) _stepper.SwapNetwork(next, _stateScratch);
         bool anyFinite = false;
         foreach (float v in sample) anyFinite |= float.IsFinite(v);
         if (!anyFinite) Interlocked.Increment(ref _rejected);
         bool ready = _stepper.Step(sample, forecast);
+        for (int c = 0; c < C; c++) _truth[c] = (sample[c] - m.ChannelMean[c]) / m.ChannelStd[c]; // NaN stays NaN: never scored nor learned from
+        if (_aggregate is not null)
+        {
+            // Score the earlier forecasts on this row's truth, then every expert forecasts from this row.
+            _aggregate.Score(_truth);
+            _panel!.Push(_truth);
+            _panel.Forecast(_experts);
+            int e = ExpertPanel.Names.Length;
+            ReadOnlySpan<float> skip = _stepper.SkipForecast, net = _stepper.NetOutput;
+            ReadOnlySpan<float> frozen = _stepper.Shadow is null ? net : _stepper.ShadowOutput;
+            if (m.Skip is not null) { skip.CopyTo(_experts.AsSpan(e * hcount, hcount)); e++; }
+            for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + frozen[j] / m.ChannelStd[j % C];
+            e++;
+            if (_tunedExpert >= 0)
+                for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + net[j] / m.ChannelStd[j % C];
+            _aggregate.Combine(_experts, _served, _radius, ready);
+            for (int j = 0; j < hcount; j++)
+            {
+                float mean = m.ChannelMean[j % C], std = m.ChannelStd[j % C];
+                forecast[j] = mean + std * _served[j];
+                lower[j] = mean + std * (_served[j] - _radius[j]); // NaN until the cell has a residual
+                upper[j] = mean + std * (_served[j] + _radius[j]);
+            }
+        }
+        else
+        {
+            lower.Slice(0, hcount).Fill(float.NaN);
+            upper.Slice(0, hcount).Fill(float.NaN);
+        }
         if (_tuner is not null)
         {
-            for (int c = 0; c < _truth.Length; c++) _truth[c] = (sample[c] - m.ChannelMean[c]) / m.ChannelStd[c]; // NaN stays NaN: never learned from
-            if (_guard is not null)
-            {
-                // Score the earlier forecasts of both networks on this row's truth, then serve this row's blend.
-                _guard.Score(_truth);
-                _guard.Serve(_stepper.NetOutput, _stepper.ShadowOutput, _stepper.SkipForecast, m.ChannelStd.AsSpan(0, _truth.Length), forecast, ready);
-            }
             _tuner.Record(_stepper.Features, _stepper.SkipForecast, _truth);
             if (_wake is not null) { if (_tuner.Due && LearningEnabled) _wake.Set(); }
             else if (_tuner.Due && LearningEnabled) LearnAndPublish();
@@ -108,11 +204,10 @@ public sealed class StreamForecaster : IStreamForecaster
         lock (_learnGate)
         {
             if (!_tuner!.Learn()) return;
-            // int8: re-quantize the float master into the live forecaster (its weights swap atomically; a step in progress
-            // finishes with the weights it started with). float: the forecaster reads its arena live, so it gets a copy
-            // that Observe swaps in at its next call.
-            if (_stepper.Network is Int8Forecaster q) q.Requantize(_tuner.Master);
-            else Volatile.Write(ref _pending, NetworkFactory.Create(_tuner.Master.Clone(), Precision));
+            // The network either swaps the new weights in atomically itself (int8 re-quantizes; a step in progress finishes
+            // with the weights it started with) or hands back a new forecaster over a copy, which Observe swaps in at its next call.
+            var next = _stepper.Network.WithWeights(_tuner.Master);
+            if (!ReferenceEquals(next, _stepper.Network)) Volatile.Write(ref _pending, next);
         }
     }
 
@@ -134,31 +229,36 @@ public sealed class StreamForecaster : IStreamForecaster
 
     private const int CheckpointMagic = 0x4B435245; // "ERCK"
 
-    /// <summary>Weights (the master float weights when fine-tuning), the recurrent state, the stepper's history, the learner's ring, the guard's evidence and the frozen shadow's state.</summary>
+    /// <summary>Weights (the master float weights when fine-tuning), the recurrent state, the stepper's history, the learner's ring,
+    /// the frozen network's state, the experts' history and online linear models, the aggregate's weights and intervals.</summary>
     public void WriteCheckpoint(Stream destination)
     {
         lock (_learnGate)
         {
             using var w = new BinaryWriter(destination, System.Text.Encoding.UTF8, leaveOpen: true);
             w.Write(CheckpointMagic);
-            w.Write(2);
+            w.Write(3);
             var stepState = _stepper.CaptureState();
             w.Write(stepState.Length);
             foreach (float v in stepState) w.Write(v);
             w.Write(_tuner is not null);
             _tuner?.Write(w);
-            // v2: the guard's evidence and the frozen shadow network's recurrent state.
-            w.Write(_guard is not null);
-            if (_guard is not null)
+            // v3: the frozen network's state, the experts and the aggregate.
+            w.Write(_aggregate is not null);
+            if (_aggregate is not null)
             {
-                _guard.Write(w);
-                var shadow = new float[_stepper.Shadow!.StateSize];
-                _stepper.Shadow.GetState(shadow);
+                var shadow = new float[_stepper.Shadow?.StateSize ?? 0];
+                _stepper.Shadow?.GetState(shadow);
+                w.Write(shadow.Length);
                 foreach (float v in shadow) w.Write(v);
+                _panel!.Write(w);
+                _aggregate.Write(w);
             }
         }
     }
 
+    /// <summary>Restores a version-3 checkpoint. Versions 1 and 2 (before the aggregate) restore the network, the stream state and
+    /// the learner; the aggregate then starts without evidence.</summary>
     public void ReadCheckpoint(Stream source)
     {
         lock (_learnGate)
@@ -166,7 +266,7 @@ public sealed class StreamForecaster : IStreamForecaster
             using var r = new BinaryReader(source, System.Text.Encoding.UTF8, leaveOpen: true);
             if (r.ReadInt32() != CheckpointMagic) throw new InvalidDataException("not an EdgeRnn checkpoint (bad magic)");
             int version = r.ReadInt32();
-            if (version is not (1 or 2)) throw new InvalidDataException($"checkpoint version {version} is not supported");
+            if (version is not (1 or 2 or 3)) throw new InvalidDataException($"checkpoint version {version} is not supported");
             int n = r.ReadInt32();
             if (n < 0 || n > 1 << 26) throw new InvalidDataException("checkpoint state length out of range");
             var state = new float[n];
@@ -178,19 +278,22 @@ public sealed class StreamForecaster : IStreamForecaster
                 _stepper.SwapNetwork(NetworkFactory.Create(_tuner.Master.Clone(), Precision), _stateScratch);
                 Volatile.Write(ref _pending, null);
             }
+            else if (hasTuner) throw new InvalidDataException("checkpoint holds fine-tuned weights but fine-tuning is off here");
             _stepper.RestoreState(state);
-            bool hasGuard = version >= 2 && r.ReadBoolean();
-            if (hasGuard && _guard is not null)
+            bool hasAggregate = version >= 3 && r.ReadBoolean();
+            if (hasAggregate && _aggregate is not null)
             {
-                _guard.Read(r);
-                var shadow = new float[_stepper.Shadow!.StateSize];
-                for (int i = 0; i < shadow.Length; i++) shadow[i] = r.ReadSingle();
-                _stepper.Shadow.SetState(shadow);
+                int sn = r.ReadInt32();
+                if (sn != (_stepper.Shadow?.StateSize ?? 0)) throw new InvalidDataException("checkpoint frozen-network state does not match this forecaster");
+                var shadow = new float[sn];
+                for (int i = 0; i < sn; i++) shadow[i] = r.ReadSingle();
+                _stepper.Shadow?.SetState(shadow);
+                _panel!.Read(r);
+                _aggregate.Read(r);
             }
             else if (_stepper.Shadow is { } sh)
             {
-                // A v1 checkpoint (or one written without the guard): the shadow saw the same inputs, so the tuned
-                // network's state is its best available state; the guard starts without evidence (serves the shipped model).
+                // An older checkpoint: the frozen network saw the same inputs, so the tuned network's state is its best available state.
                 _stepper.Network.GetState(_stateScratch);
                 sh.SetState(_stateScratch);
             }
@@ -213,4 +316,14 @@ public sealed record StreamForecasterOptions
     /// <summary>Learn on a thread this class owns (daemon) instead of synchronously inside Observe (backtests).</summary>
     public bool BackgroundLearning { get; init; } = true;
     public OnlineOptions? Online { get; init; }
+    /// <summary>Serve the online aggregate of the experts (with intervals) rather than the network alone.</summary>
+    public bool Aggregate { get; init; } = true;
+    /// <summary>Nominal coverage of the prediction intervals.</summary>
+    public double Coverage { get; init; } = 0.9;
+    /// <summary>Forgetting time constant (rows) of the aggregate's losses and of the online linear expert.</summary>
+    public double AggregateMemory { get; init; } = 2000;
+    /// <summary>Window of the online linear expert (values).</summary>
+    public int LinearLookback { get; init; } = 48;
+    /// <summary>What a network-only file's outputs are, when its metadata does not say.</summary>
+    public NetworkOnlyInfo? NetworkOnly { get; init; }
 }

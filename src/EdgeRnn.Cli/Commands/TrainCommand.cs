@@ -6,26 +6,33 @@ using EdgeRnn.Model;
 namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
-/// edgernn train --data D.csv --target COL[,COL...]|all --horizon H --out M.safetensors
+/// edgernn train [--task forecast] --data D.csv --target COL[,COL...]|all --horizon H --out M.safetensors
 ///   [--features COLS] [--time COL] [--period 1h|300s] [--arch gru|lstm|rnn_tanh] [--hidden 32] [--layers 1] [--epochs 12]
 ///   [--seed 1] [--lookback 336] [--skip nlinear|last|none] [--inputs diff|level] [--lr 0.001] [--name N] [--version V]
 /// Chronological split (ETT-style 12/4 months when the data spans 20 months, else 70/10 by rows); early stopping on
-/// validation loss; progress on stderr; deterministic for a seed.
+/// validation loss; progress on stderr; deterministic for a seed. --task next-char trains a character model instead
+/// (<see cref="NextCharTrainCommand"/>).
 /// </summary>
 public static class TrainCommand
 {
     public static int Run(string[] args)
     {
         var a = new Args(args, []);
-        string data = a.Require("data"), target = a.Require("target"), outPath = a.Require("out");
+        switch (a.Get("task"))
+        {
+            case "next-char": return NextCharTrainCommand.Run(a);
+            case null or "forecast": break;
+            case string t: throw new UsageException($"--task must be forecast (the default) or next-char, got '{t}'");
+        }
+        string data = a.Require("input"), target = a.Require("target"), outPath = a.Require("output");
         int horizon = a.GetInt("horizon", 0);
         if (horizon < 1) throw new UsageException("--horizon H is required (steps ahead, at least 1)");
-        var table = SeriesTable.Load(data, a.Get("time"));
+        var table = SeriesTable.Load(data, a.Get("time"), CsvFormatFrom(a));
         int rows = a.GetInt("rows", 0);
         if (rows > 0) table = table.Head(rows);
         string? features = a.Get("features");
         var o = ParseTrainOptions(a);
-        TimeSpan? period = ParsePeriod(a.Get("period")) ?? SeriesPrep.DetectSamplePeriod(table.Times);
+        TimeSpan? period = Args.ParseDuration(a.Get("period")) ?? SeriesPrep.DetectSamplePeriod(table.Times);
         string name = a.Get("name") ?? Path.GetFileNameWithoutExtension(outPath);
         string version = a.Get("version") ?? "1";
         a.RejectUnknown();
@@ -58,6 +65,14 @@ public static class TrainCommand
         Console.Error.WriteLine($"wrote {outPath}: {rep.Epochs} epochs in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
         return 0;
     }
+
+    /// <summary>--id and --id-column (long format); skipped rows are reported on stderr.</summary>
+    internal static EdgeRnn.Ingest.CsvFormat CsvFormatFrom(Args a) => new()
+    {
+        Id = a.Get("id"),
+        IdColumn = a.Get("id-column"),
+        OnBadRow = msg => Console.Error.WriteLine("warning: " + msg),
+    };
 
     internal static TrainOptions ParseTrainOptions(Args a)
     {
@@ -100,23 +115,6 @@ public static class TrainCommand
             LearningRate = (float)a.GetDouble("online-lr", o.LearningRate),
             Batch = a.GetInt("online-batch", o.Batch),
             Replay = a.GetInt("online-replay", o.Replay),
-        };
-    }
-
-    /// <summary>"3600", "3600s", "5m", "1h", "1d" or a TimeSpan ("00:05:00").</summary>
-    internal static TimeSpan? ParsePeriod(string? s)
-    {
-        if (s is null) return null;
-        double Num(string x) => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
-            ? v : throw new UsageException($"--period: '{s}' is not a positive duration");
-        if (s.Contains(':')) return TimeSpan.TryParse(s, CultureInfo.InvariantCulture, out var ts) && ts > TimeSpan.Zero ? ts : throw new UsageException($"--period: '{s}' is not a duration");
-        return s[^1] switch
-        {
-            's' => TimeSpan.FromSeconds(Num(s[..^1])),
-            'm' => TimeSpan.FromMinutes(Num(s[..^1])),
-            'h' => TimeSpan.FromHours(Num(s[..^1])),
-            'd' => TimeSpan.FromDays(Num(s[..^1])),
-            _ => TimeSpan.FromSeconds(Num(s)),
         };
     }
 }

@@ -17,6 +17,8 @@ public sealed record BacktestOptions
     public OnlineOptions Online { get; init; } = new();
     /// <summary>Skip int8 rows (only when the build lacks int8 inference).</summary>
     public bool Int8 { get; init; } = true;
+    /// <summary>Nominal coverage of the served prediction intervals.</summary>
+    public double Coverage { get; init; } = 0.9;
 }
 
 /// <summary>
@@ -90,47 +92,61 @@ public static class BacktestRunner
         progress?.WriteLine($"trained in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, skip shrink {rep.SkipShrink:F2}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
         model.WriteMetadata("backtest", "0");
 
-        var variants = new List<(string Name, Precision P, bool Tune)>();
-        if (o.Protocol == "ltsf")
+        // The served forecaster (the online aggregate, with fine-tuning under the online protocol) and the shipped network
+        // alone (frozen, no aggregate) under the online protocol, for comparison.
+        model.Net.Metadata["edgernn.season"] = season.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var variants = new List<(string Name, Precision P, bool Tune, bool Aggregate)>();
+        bool online = o.Protocol == "online";
+        bool int8 = o.Int8 && NetworkFactory.Supports(Precision.Int8);
+        variants.Add(("edgernn_float32", Precision.Float32, online, true));
+        if (int8) variants.Add(("edgernn_int8", Precision.Int8, online, true));
+        if (online)
         {
-            variants.Add(("edgernn_float32", Precision.Float32, false));
-            if (o.Int8 && NetworkFactory.Supports(Precision.Int8)) variants.Add(("edgernn_int8", Precision.Int8, false));
+            if (int8) variants.Add(("edgernn_int8_frozen", Precision.Int8, false, false));
+            variants.Add(("edgernn_float32_frozen", Precision.Float32, false, false));
         }
-        else
-        {
-            variants.Add(("edgernn_float32", Precision.Float32, true));
-            if (o.Int8 && NetworkFactory.Supports(Precision.Int8))
-            {
-                variants.Add(("edgernn_int8", Precision.Int8, true));
-                variants.Add(("edgernn_int8_frozen", Precision.Int8, false));
-            }
-            variants.Add(("edgernn_float32_frozen", Precision.Float32, false));
-        }
+        string expertsFrom = int8 ? "edgernn_int8" : "edgernn_float32";
         var sample = new float[channels.Length];
-        var fc = new float[H * C];
-        foreach (var (name, precision, tune) in variants)
+        var fc = new float[H * C]; var lo = new float[H * C]; var hi = new float[H * C];
+        foreach (var (name, precision, tune, aggregate) in variants)
         {
             var acc = new ScoreAccumulator();
             using var sf = new StreamForecaster(model, new StreamForecasterOptions
             {
-                Precision = precision, FineTune = tune, BackgroundLearning = false, Online = o.Online,
+                Precision = precision, FineTune = tune, BackgroundLearning = false, Online = o.Online, Aggregate = aggregate,
+                Coverage = o.Coverage,
             });
+            bool experts = aggregate && name == expertsFrom;
+            var expertAcc = experts ? sf.ExpertNames.Select(_ => new ScoreAccumulator()).ToArray() : [];
             sf.LearningEnabled = false; // learning starts with the test stream: train and validation are the offline part
             for (int t = 0; t <= lastWindow; t++)
             {
                 if (t == testStart) sf.LearningEnabled = true;
                 for (int i = 0; i < sample.Length; i++) sample[i] = raw[i][t];
-                sf.Observe(sample, fc);
+                sf.Observe(sample, fc, lo, hi);
                 if (t < firstWindow) continue;
                 for (int k = 0; k < H; k++)
                     for (int c = 0; c < C; c++)
-                        fc[k * C + c] = (fc[k * C + c] - model.ChannelMean[c]) / model.ChannelStd[c];
+                    {
+                        int j = k * C + c;
+                        float mean = model.ChannelMean[c], std = model.ChannelStd[c];
+                        fc[j] = (fc[j] - mean) / std; lo[j] = (lo[j] - mean) / std; hi[j] = (hi[j] - mean) / std;
+                    }
                 Truth(t);
                 acc.Add(fc, truth);
+                if (aggregate) acc.AddInterval(lo, hi, truth);
+                for (int e = 0; e < expertAcc.Length; e++) expertAcc[e].Add(sf.ExpertForecasts.Slice(e * H * C, H * C), truth);
             }
             report.Results[name] = acc.Result;
+            for (int e = 0; e < expertAcc.Length; e++) report.Results["expert_" + sf.ExpertNames[e]] = expertAcc[e].Result;
+            if (experts)
+            {
+                var agg = sf.Aggregate!;
+                foreach (var (en, e) in sf.ExpertNames.Select((en, e) => (en, e)))
+                    report.ExpertWeights[en] = Enumerable.Range(0, H).Select(k => Math.Round(agg.StepWeight(k, e), 4)).ToArray();
+            }
             if (tune && name == "edgernn_float32") { report.OnlineUpdates = sf.Stats.Updates; report.OnlineRollbacks = sf.Stats.Rollbacks; }
-            progress?.WriteLine($"{name}: mse {acc.Result.Mse:F5}{(tune ? $" (updates {sf.Stats.Updates}, rollbacks {sf.Stats.Rollbacks}, skipped {sf.Stats.RejectedSamples})" : "")}");
+            progress?.WriteLine($"{name}: mse {acc.Result.Mse:F5}{(aggregate ? $" coverage {acc.Result.Coverage:F3}" : "")}{(tune ? $" (updates {sf.Stats.Updates}, rollbacks {sf.Stats.Rollbacks}, skipped {sf.Stats.RejectedSamples})" : "")}");
         }
 
         // Baselines.
