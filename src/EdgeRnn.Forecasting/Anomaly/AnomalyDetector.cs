@@ -19,22 +19,26 @@ public sealed record AnomalyOptions
     /// <summary>Residuals beyond this many scales count as this many.</summary>
     public double ZCap { get; init; } = 8;
     /// <summary>Weight of the expert disagreement and of the interval misses in the raw score.</summary>
-    public double DisagreementWeight { get; init; } = 0.25;
+    public double DisagreementWeight { get; init; } = 0;
     public double CoverageWeight { get; init; } = 0.5;
+    /// <summary>Weight of the least surprised expert's residual against the blend's in the raw score.</summary>
+    public double BestExpertWeight { get; init; }
     /// <summary>Conformal interval: the residual quantile (in scales) a sample must stay inside.</summary>
-    public double IntervalZ { get; init; } = 3.0;
+    public double IntervalZ { get; init; } = 2.0;
     /// <summary>Rows averaged in the likelihood's recent mean, and the two reference windows it is compared with.</summary>
     public int ShortAverage { get; init; } = 8;
     public int ReferenceShort { get; init; } = 500;
-    public int ReferenceLong { get; init; } = 5000;
+    public int ReferenceLong { get; init; } = 2000;
     /// <summary>Floor of the reference standard deviation (raw-score units), as HTM's 0.0003 variance floor.</summary>
     public double MinReferenceStd { get; init; } = 0.05;
     /// <summary>Decades of tail probability mapped onto the likelihood score's [0, 1] (HTM: 10), and its cap.</summary>
     public double TailDecades { get; init; } = 10;
     public double LikelihoodCap { get; init; } = 0.995;
     /// <summary>Value outside the seen range widened by this fraction of it: a spatial anomaly (as HTM's detector).</summary>
-    public double SpatialTolerance { get; init; } = 0.02;
+    public double SpatialTolerance { get; init; } = 0.01;
     public double SpatialScore { get; init; } = 0.995;
+    /// <summary>Rows of history the seen range covers (0 = all rows since the start).</summary>
+    public int SpatialWindow { get; init; } = 5000;
     /// <summary>A constant run longer than this factor times the longest seen (plus FlatMinRows) is a flat-line anomaly.</summary>
     public double FlatFactor { get; init; } = 2.0;
     public int FlatMinRows { get; init; } = 10;
@@ -44,7 +48,7 @@ public sealed record AnomalyOptions
     /// reported in that time by SuppressMargin (so one event raises one alert at any threshold); others are multiplied
     /// by SuppressedFactor.
     /// </summary>
-    public int SuppressRows { get; init; } = 20;
+    public int SuppressRows { get; init; } = 35;
     public double SuppressMargin { get; init; } = 0.02;
     public double SuppressedFactor { get; init; }
 }
@@ -66,6 +70,8 @@ public sealed class AnomalyDetector
     private readonly double[] _perExpert, _blend;
     private readonly double[] _pending;        // [H slots, H] blended forecasts made at row r (slot r % H), normalized
     private readonly double[] _absRes;         // [H] forgotten mean |residual| per step
+    private readonly double[] _pendingExperts; // [H slots, experts, H] every expert's forecasts made at row r
+    private readonly double[] _absResExperts;  // [experts, H] forgotten mean |residual| per expert and step
     private readonly double[] _boot;           // first rows, kept until the normalization is fixed
     private readonly int _bootRows;
     private double _mu, _sigma;                // normalization fixed after the first _bootRows rows
@@ -75,7 +81,7 @@ public sealed class AnomalyDetector
     private double _seasonScale;
     private double _lastDisagreement;
     private long _row;
-    private double _min = double.PositiveInfinity, _max = double.NegativeInfinity;
+    private readonly RangeWindow _range;
     private double _prev = double.NaN;
     private int _run, _longestRun;
     private bool _flatFired;
@@ -92,9 +98,12 @@ public sealed class AnomalyDetector
         _pending = new double[_h * _h];
         Array.Fill(_pending, double.NaN);
         _absRes = new double[_h];
+        _pendingExperts = new double[_h * OnlineExperts.Count * _h];
+        _absResExperts = new double[OnlineExperts.Count * _h];
         _bootRows = Math.Clamp(options.WarmupRows / 4, 8, 128);
         _boot = new double[_bootRows];
         _scaleDecay = 1.0 - 1.0 / options.ScaleMemory;
+        _range = new RangeWindow(options.SpatialWindow);
         _forecastLikelihood = new Likelihood(options);
         _seasonLikelihood = new Likelihood(options);
         _valueRing = new double[Math.Max(1, options.SeasonRows)];
@@ -123,6 +132,7 @@ public sealed class AnomalyDetector
 
         double x = (value - _mu) / _sigma;
         double raw = Surprise(x);
+        if (_o.BestExpertWeight > 0) raw = (1 - _o.BestExpertWeight) * raw + _o.BestExpertWeight * BestExpertSurprise(x, t);
         UpdateValueStats(value, out bool spatial, out bool flat);
         _experts.Observe(x);
         PlanForecasts(t);
@@ -183,6 +193,33 @@ public sealed class AnomalyDetector
         _lastDisagreement = _experts.Forecast(_perExpert, _blend);
         int slot = (int)(t % _h);
         for (int s = 0; s < _h; s++) _pending[slot * _h + s] = _blend[s];
+        _perExpert.AsSpan().CopyTo(_pendingExperts.AsSpan(slot * _perExpert.Length, _perExpert.Length));
+    }
+
+    /// <summary>The least surprised expert's mean standardized residual over the steps (each expert in its own scale).</summary>
+    private double BestExpertSurprise(double x, long t)
+    {
+        double best = double.MaxValue;
+        int k = OnlineExperts.Count;
+        for (int e = 0; e < k; e++)
+        {
+            double zSum = 0;
+            int n = 0;
+            for (int s = 0; s < _h; s++)
+            {
+                long made = t - 1 - s;
+                if (made < 0) break;
+                double f = _pendingExperts[(int)(made % _h) * k * _h + e * _h + s];
+                double r = Math.Abs(x - f);
+                ref double scale = ref _absResExperts[e * _h + s];
+                double z = scale > 1e-6 ? r / (1.2533 * scale) : (r > 1e-6 ? _o.ZCap : 0);
+                zSum += Math.Min(z, _o.ZCap);
+                n++;
+                scale = scale == 0 ? r : _scaleDecay * scale + (1 - _scaleDecay) * r;
+            }
+            if (n > 0) best = Math.Min(best, zSum / n);
+        }
+        return best == double.MaxValue ? 0 : best;
     }
 
     /// <summary>Raw surprise of normalized value x at the current row, before anything learns from it.</summary>
@@ -215,13 +252,13 @@ public sealed class AnomalyDetector
     private void UpdateValueStats(double v, out bool spatial, out bool flat)
     {
         spatial = false; flat = false;
-        double range = _max - _min;
+        double lo = _range.Min, hi = _range.Max, range = hi - lo;
         if (_row > _bootRows && range > 0)
         {
             double tol = range * _o.SpatialTolerance;
-            spatial = v > _max + tol || v < _min - tol;
+            spatial = v > hi + tol || v < lo - tol;
         }
-        _min = Math.Min(_min, v); _max = Math.Max(_max, v);
+        _range.Push(v);
 
         if (v == _prev) _run++;
         else
@@ -231,7 +268,8 @@ public sealed class AnomalyDetector
             _flatFired = false;
         }
         _prev = v;
-        if (!_flatFired && _row > _o.WarmupRows && _run > _o.FlatFactor * _longestRun + _o.FlatMinRows)
+        // A stream constant since its start is not a flat-line anomaly: the run must have begun after the first rows.
+        if (!_flatFired && _row > _o.WarmupRows && _run < _row - _bootRows && _run > _o.FlatFactor * _longestRun + _o.FlatMinRows)
         {
             flat = true;
             _flatFired = true;
@@ -257,6 +295,45 @@ public sealed class AnomalyDetector
             _refShort.Push(m);
             _refLong.Push(m);
             return logTail;
+        }
+    }
+
+    /// <summary>
+    /// Minimum and maximum of the last N values (all values when N = 0), in blocks of 64 rows: O(N / 64) per push,
+    /// the window covering between N and N + 63 rows.
+    /// </summary>
+    private sealed class RangeWindow
+    {
+        private const int Block = 64;
+        private readonly double[] _blockMin, _blockMax;
+        private double _curMin = double.PositiveInfinity, _curMax = double.NegativeInfinity;
+        private int _inBlock, _blocks, _next;
+
+        public RangeWindow(int rows)
+        {
+            int n = rows <= 0 ? 1 : Math.Max(1, rows / Block);
+            _blockMin = new double[n]; _blockMax = new double[n];
+            _all = rows <= 0;
+        }
+
+        private readonly bool _all;
+        public double Min { get; private set; } = double.PositiveInfinity;
+        public double Max { get; private set; } = double.NegativeInfinity;
+
+        public void Push(double v)
+        {
+            if (_all) { Min = Math.Min(Min, v); Max = Math.Max(Max, v); return; }
+            _curMin = Math.Min(_curMin, v); _curMax = Math.Max(_curMax, v);
+            if (++_inBlock == Block)
+            {
+                _blockMin[_next] = _curMin; _blockMax[_next] = _curMax;
+                _next = (_next + 1) % _blockMin.Length;
+                _blocks = Math.Min(_blocks + 1, _blockMin.Length);
+                _inBlock = 0; _curMin = double.PositiveInfinity; _curMax = double.NegativeInfinity;
+            }
+            double lo = _curMin, hi = _curMax;
+            for (int i = 0; i < _blocks; i++) { lo = Math.Min(lo, _blockMin[i]); hi = Math.Max(hi, _blockMax[i]); }
+            Min = lo; Max = hi;
         }
     }
 

@@ -115,6 +115,7 @@ public class AnomalyDetectorTests
     [Theory]
     [InlineData(0.0)]
     [InlineData(1.5)]
+    [InlineData(3.5)]
     [InlineData(5.0)]
     [InlineData(7.9)]
     [InlineData(8.1)]
@@ -122,8 +123,10 @@ public class AnomalyDetectorTests
     public void Log_tail_matches_the_normal_tail(double z)
     {
         // reference: Laplace's continued fraction for Mills' ratio, Q(z) = φ(z) / (z + 1/(z + 2/(z + 3/(z + ...))))
-        double reference = z < 1 ? Math.Log(AnomalyDetector.NormalTail(z))
-            : -0.5 * z * z - 0.5 * Math.Log(2 * Math.PI) - Math.Log(z + 1 / (z + 2 / (z + 3 / (z + 4 / (z + 5 / (z + 6 / z))))));
+        double cf = z;
+        for (int k = 40; k >= 1; k--) cf = z + k / cf;
+        double reference = z < 3 ? Math.Log(AnomalyDetector.NormalTail(z))
+            : -0.5 * z * z - 0.5 * Math.Log(2 * Math.PI) - Math.Log(cf);
         Assert.Equal(reference, AnomalyDetector.LogNormalTail(z), 2);
     }
 }
