@@ -26,8 +26,8 @@ public static class ForecastCsv
         return sb.ToString();
     }
 
-    /// <summary>Returns the number of forecast rows written.</summary>
-    public static int Write(HybridModel model, Precision precision, SeriesTable table, TextWriter output)
+    /// <summary>Returns the number of forecast rows written; <paramref name="onForecast"/> sees each (row, forecast [H·C]) too (plots).</summary>
+    public static int Write(HybridModel model, Precision precision, SeriesTable table, TextWriter output, Action<int, float[]>? onForecast = null)
     {
         int[] columns = model.Channels.Select(name =>
         {
@@ -45,6 +45,7 @@ public static class ForecastCsv
         {
             for (int i = 0; i < columns.Length; i++) sample[i] = table.Columns[columns[i]][r];
             if (!f.Observe(sample, forecast)) continue;
+            onForecast?.Invoke(r, forecast);
             sb.Clear();
             bool first = true;
             if (table.TimeText is { } times) { sb.Append(times[r]); first = false; }
