@@ -60,5 +60,12 @@ public static class Entry
             stderr.WriteLine($"edgernn {command}: error: {e.Message}");
             return 1;
         }
+        catch (Exception e)
+        {
+            // a bug, not bad input: say so, with the stack, and exit 1 rather than abort with 134 and a core dump
+            stderr.WriteLine($"edgernn {command}: internal error: {e.GetType().Name}: {e.Message}");
+            stderr.WriteLine(e.StackTrace);
+            return 1;
+        }
     }
 }

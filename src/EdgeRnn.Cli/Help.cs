@@ -41,10 +41,11 @@ public static class Help
         new("forecast", "real forecasts in sensor units for every row of a CSV once the lookback is filled",
             "edgernn forecast --model M.safetensors --input in.csv --output out.csv [--precision float32|int8] [--time COL]",
             """
-              --model FILE      a forecaster (from train)        --input FILE   a CSV read like train's (--id ID for long format)
+              --model FILE      the model (v2, v1, or network-only with --targets/--features)        --input FILE   a CSV read like train's (--id ID for long format)
               --output FILE     time column, then <target>@<k> for k = 1..H (written atomically)
               --precision P     float32 (default) or int8        --time COL    the time column when not detected
               --targets A,B --features A,B,C   what a network-only file's outputs and inputs are
+              --aggregate       what the daemon serves (the experts' online aggregate), not the network alone
               --plot FILE.svg   truth against the one-step-ahead forecast and the final horizon, per target (self-contained SVG)
             """,
             "edgernn forecast --model temp.safetensors --input history.csv --id sensor.outdoor_temperature --output forecast.csv --plot forecast.svg"),

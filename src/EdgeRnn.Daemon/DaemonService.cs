@@ -282,17 +282,18 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         catch (OperationCanceledException) { }
     }
 
-    private static (bool, string) Health(List<StreamPipeline> pipelines, DaemonMetrics metrics, DaemonSettings settings)
+    internal static (bool, string) Health(List<StreamPipeline> pipelines, DaemonMetrics metrics, DaemonSettings settings)
     {
         long now = Environment.TickCount64;
         var sb = new System.Text.StringBuilder();
-        bool anyFlowing = false;
+        bool anyFlowing = false, anyStalled = false;
         foreach (var p in pipelines)
         {
             long last = Volatile.Read(ref p.Metrics.LastSampleTicks);
             double age = last == 0 ? double.PositiveInfinity : (now - last) / 1000.0;
             bool stalled = p.ForecastsStalled(now, out double sinceForecast);
             anyFlowing |= age * 1000 < p.SilenceMs && !stalled;
+            anyStalled |= stalled;
             sb.Append("stream ").Append(p.Name).Append(": last sample ").Append(double.IsInfinity(age) ? "never" : $"{age:F1}s ago")
               .Append(", forecasts ").Append(Interlocked.Read(ref p.Metrics.Forecasts)).Append(", ").Append(p.Readiness)
               .Append(", silence limit ").Append((p.SilenceMs / 1000).ToString("F0", System.Globalization.CultureInfo.InvariantCulture)).Append('s');
@@ -305,6 +306,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
           .Append(", outbox depth ").Append(metrics.Outbox?.Depth ?? 0).Append('\n');
         // healthy while data flows (or for the first minute); a disconnected broker is degraded, not dead: the outbox holds
         bool starting = now - metrics.StartTicks < (pipelines.Count == 0 ? 60_000 : pipelines.Max(p => p.SilenceMs));
-        return (anyFlowing || starting, sb.ToString());
+        // a stream whose bytes flow but whose forecasts stopped is stuck: red, whatever the others do
+        return ((anyFlowing || starting) && !anyStalled, sb.ToString());
     }
 }

@@ -26,8 +26,15 @@ public static class ForecastCsv
         return sb.ToString();
     }
 
-    /// <summary>Returns the number of forecast rows written; <paramref name="onForecast"/> sees each (row, forecast [H·C]) too (plots).</summary>
-    public static int Write(HybridModel model, Precision precision, SeriesTable table, TextWriter output, Action<int, float[]>? onForecast = null)
+    /// <summary>Returns the number of forecast rows written.</summary>
+    public static int Write(HybridModel model, Precision precision, SeriesTable table, TextWriter output) =>
+        Write(model, new StreamForecasterOptions { Precision = precision, FineTune = false, Aggregate = false }, table, output);
+
+    /// <summary>
+    /// With <see cref="StreamForecasterOptions.Aggregate"/> on: what the daemon serves (the experts' online aggregate).
+    /// <paramref name="onForecast"/> sees each (row, forecast [H·C]) too (plots).
+    /// </summary>
+    public static int Write(HybridModel model, StreamForecasterOptions options, SeriesTable table, TextWriter output, Action<int, float[]>? onForecast = null)
     {
         int[] columns = model.Channels.Select(name =>
         {
@@ -36,7 +43,7 @@ public static class ForecastCsv
         }).ToArray();
         output.Write(Header(model, table.TimeText is null ? null : table.TimeColumn));
         output.Write('\n');
-        using var f = new StreamForecaster(model, new StreamForecasterOptions { Precision = precision, FineTune = false });
+        using var f = new StreamForecaster(model, options);
         int h = model.Horizon, c = model.TargetCount, rows = 0;
         var sample = new float[columns.Length];
         var forecast = new float[h * c];

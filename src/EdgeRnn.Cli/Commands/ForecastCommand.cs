@@ -7,21 +7,24 @@ using EdgeRnn.Model;
 namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
-/// edgernn forecast --model M --input in.csv --output out.csv [--precision float32|int8] [--targets A,B] [--features A,B,C] [--time COL]
+/// edgernn forecast --model M --input in.csv --output out.csv [--precision float32|int8] [--targets A,B] [--features A,B,C] [--time COL] [--aggregate]
 /// Real forecasts in sensor units: one row per input row once the lookback is filled, the time column carried through,
 /// then &lt;target&gt;@&lt;k&gt; for k = 1..H (see <see cref="ForecastCsv"/>). --targets and --features say what a network-only
-/// file's outputs and inputs are (a forecaster file says it itself). The output is written atomically.
+/// file's outputs and inputs are (a forecaster file says it itself). By default the model's own forecast (what
+/// tools/pytorch/edgernn_model.py computes); with --aggregate what `edgernn run` serves: the online aggregate of the
+/// model and the simple experts, fed the same rows. The output is written atomically.
 /// </summary>
 public static class ForecastCommand
 {
     public static int Run(string[] args)
     {
-        var a = new Args(args, Array.Empty<string>());
+        var a = new Args(args, ["aggregate"]);
         string? model = a.Get("model"), input = a.Get("input"), output = a.Get("output"), time = a.Get("time");
         string precisionText = a.Get("precision") ?? "float32";
         var networkOnly = ParseNetworkOnly(a);
         var format = TrainCommand.CsvFormatFrom(a);
         string? plot = a.Get("plot");
+        bool aggregate = a.GetSwitch("aggregate");
         a.RejectUnknown();
         string modelPath = model ?? throw new UsageException("missing --model");
         string inputPath = input ?? throw new UsageException("missing --input");
@@ -37,7 +40,7 @@ public static class ForecastCommand
         AtomicFile.Write(outputPath, stream =>
         {
             using var writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-            rows = plot is null ? ForecastCsv.Write(m, precision, table, writer) : ForecastCsv.Write(m, precision, table, writer, collect.Add);
+            rows = ForecastCsv.Write(m, new StreamForecasterOptions { Precision = precision, FineTune = false, Aggregate = aggregate }, table, writer, plot is null ? null : collect.Add);
         });
         if (plot is not null) WritePlot(plot, m, table, collect);
         Console.Error.WriteLine($"edgernn forecast: {table.Rows} input rows, {rows} forecast rows ({m.Horizon} steps of {string.Join(",", m.Targets)}), {precisionText}, wrote {outputPath}");
