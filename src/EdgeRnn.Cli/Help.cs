@@ -27,6 +27,8 @@ public static class Help
               --stream NAME          stream name (topic level)   --period 5m (alias --sample-period-seconds 300)
               --condition on|off     resample onto the model's period grid    --rate HZ (alias --csv-rate-hz) CSV replay rate
               --id ID, --id-column C long-format CSV: the series to read (e.g. a Home Assistant entity_id)
+              --warm-start FILE      history CSV that fills the model's lookback at start (when no checkpoint does)
+              --unit U --device-class C  Home Assistant unit_of_measurement and device_class of the forecast sensors
               --field PATH           MQTT JSON payloads: where the value is (e.g. temperature, sensor.temp)
               --mqtt URL             mqtt://host[:port] or mqtts://host[:port]; --mqtt-username U --mqtt-password-file F
               --mqtt-ca F --mqtt-cert F --mqtt-key F --mqtt-client-id ID (mqtt: sources use the same broker settings)
@@ -39,13 +41,14 @@ public static class Help
         new("forecast", "real forecasts in sensor units for every row of a CSV once the lookback is filled",
             "edgernn forecast --model M.safetensors --input in.csv --output out.csv [--precision float32|int8] [--time COL]",
             """
-              --model FILE      a forecaster (from train)        --input FILE   a CSV read like train's (--id ID for long format)
+              --model FILE      the model (v2, v1, or network-only with --targets/--features)        --input FILE   a CSV read like train's (--id ID for long format)
               --output FILE     time column, then <target>@<k> for k = 1..H (written atomically)
               --precision P     float32 (default) or int8        --time COL    the time column when not detected
               --targets A,B --features A,B,C   what a network-only file's outputs and inputs are
-              --aggregate       serve what run serves: the online aggregate of the experts, with intervals
+              --aggregate       what the daemon serves (the experts' online aggregate), not the network alone
+              --plot FILE.svg   truth against the one-step-ahead forecast and the final horizon, per target (self-contained SVG)
             """,
-            "edgernn forecast --model temp.safetensors --input history.csv --id sensor.outdoor_temperature --output forecast.csv"),
+            "edgernn forecast --model temp.safetensors --input history.csv --id sensor.outdoor_temperature --output forecast.csv --plot forecast.svg"),
         new("predict", "run a model's network over a CSV of raw inputs, one output row per input row",
             "edgernn predict --model M.safetensors --input in.csv --output out.csv [--precision float32|int8]",
             """

@@ -30,8 +30,11 @@ public static class ForecastCsv
     public static int Write(HybridModel model, Precision precision, SeriesTable table, TextWriter output) =>
         Write(model, new StreamForecasterOptions { Precision = precision, FineTune = false, Aggregate = false }, table, output);
 
-    /// <summary>With <see cref="StreamForecasterOptions.Aggregate"/> on: what the daemon serves (the experts' online aggregate).</summary>
-    public static int Write(HybridModel model, StreamForecasterOptions options, SeriesTable table, TextWriter output)
+    /// <summary>
+    /// With <see cref="StreamForecasterOptions.Aggregate"/> on: what the daemon serves (the experts' online aggregate).
+    /// <paramref name="onForecast"/> sees each (row, forecast [H·C]) too (plots).
+    /// </summary>
+    public static int Write(HybridModel model, StreamForecasterOptions options, SeriesTable table, TextWriter output, Action<int, float[]>? onForecast = null)
     {
         int[] columns = model.Channels.Select(name =>
         {
@@ -49,6 +52,7 @@ public static class ForecastCsv
         {
             for (int i = 0; i < columns.Length; i++) sample[i] = table.Columns[columns[i]][r];
             if (!f.Observe(sample, forecast)) continue;
+            onForecast?.Invoke(r, forecast);
             sb.Clear();
             bool first = true;
             if (table.TimeText is { } times) { sb.Append(times[r]); first = false; }

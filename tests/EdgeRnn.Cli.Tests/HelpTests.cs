@@ -77,3 +77,20 @@ public class ProgressWriterTests
         Assert.Equal("\r  bar", tty.ToString());
     }
 }
+
+/// <summary>issue 15: forecast --plot writes a self-contained SVG of our own.</summary>
+public class SvgPlotTests
+{
+    [Fact]
+    public void Svg_is_well_formed_self_contained_and_breaks_lines_at_gaps()
+    {
+        double[] x = [0, 1, 2, 3, 4, 5];
+        string svg = SvgPlot.Render("t <&>", [new SvgPlot.Panel("OT", [new SvgPlot.Line("truth", "#000", x, [1, 2, double.NaN, 4, 5, 6]), new SvgPlot.Line("forecast", "#00f", x, [1, 2, 3, 4, 5, 6], Dashed: true)])]);
+        var doc = System.Xml.Linq.XDocument.Parse(svg);
+        var ns = System.Xml.Linq.XNamespace.Get("http://www.w3.org/2000/svg");
+        Assert.Equal(3, doc.Descendants(ns + "polyline").Count()); // the NaN splits the truth in two
+        Assert.DoesNotContain("<script", svg);
+        Assert.DoesNotContain("href", svg);
+        Assert.Contains("t &lt;&amp;&gt;", svg);
+    }
+}

@@ -59,3 +59,25 @@ public sealed class ReadinessTests : IDisposable
         Assert.Contains(log.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("samples arrive about every 50 ms") && e.Message.Contains("one sample per 0:05:00"));
     }
 }
+
+/// <summary>issue 15: --validate checks each source against its model's inputs.</summary>
+public sealed class SourceCheckTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("edgernn-check-").FullName;
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
+
+    [Fact]
+    public void Validate_names_the_missing_column_the_mixed_series_and_the_field_count()
+    {
+        string csv = Path.Combine(_dir, "h.csv");
+        File.WriteAllText(csv, "entity_id,state,last_changed\nsensor.a,1,1700000000\nsensor.b,2,1700000000\n");
+        ResolvedStream S(string src, string? id = null, string? field = null) => new("s", src, "m", Precision.Int8, false, null, Id: id, Field: field);
+        var missing = Assert.Throws<InvalidDataException>(() => Sources.Check(S("csv:" + csv), ["value"]));
+        Assert.Contains("no column 'value'", missing.Message);
+        var mixed = Assert.Throws<InvalidDataException>(() => Sources.Check(S("csv:" + csv), ["state"]));
+        Assert.Contains("several series", mixed.Message);
+        Assert.Contains("sensor.a", Sources.Check(S("csv:" + csv, id: "sensor.a"), ["state"]));
+        Assert.Contains("Field: 1 path(s)", Assert.Throws<InvalidDataException>(() => Sources.Check(S("mqtt:x/#", field: "t"), ["a", "b"])).Message);
+        Assert.Contains("plain numbers", Sources.Check(S("mqtt:x/#"), ["t"]));
+    }
+}

@@ -1,4 +1,5 @@
 using System.Text;
+using EdgeRnn.Cli;
 using EdgeRnn.Forecasting;
 using EdgeRnn.Forecasting.Data;
 using EdgeRnn.Model;
@@ -21,8 +22,9 @@ public static class ForecastCommand
         string? model = a.Get("model"), input = a.Get("input"), output = a.Get("output"), time = a.Get("time");
         string precisionText = a.Get("precision") ?? "float32";
         var networkOnly = ParseNetworkOnly(a);
-        bool aggregate = a.Has("aggregate");
         var format = TrainCommand.CsvFormatFrom(a);
+        string? plot = a.Get("plot");
+        bool aggregate = a.GetSwitch("aggregate");
         a.RejectUnknown();
         string modelPath = model ?? throw new UsageException("missing --model");
         string inputPath = input ?? throw new UsageException("missing --input");
@@ -34,13 +36,55 @@ public static class ForecastCommand
         if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: no such file", inputPath);
         var table = SeriesTable.Load(inputPath, time, format);
         int rows = 0;
+        var collect = new PlotCollector(m.Horizon, m.TargetCount);
         AtomicFile.Write(outputPath, stream =>
         {
             using var writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-            rows = ForecastCsv.Write(m, new StreamForecasterOptions { Precision = precision, FineTune = false, Aggregate = aggregate }, table, writer);
+            rows = ForecastCsv.Write(m, new StreamForecasterOptions { Precision = precision, FineTune = false, Aggregate = aggregate }, table, writer, plot is null ? null : collect.Add);
         });
+        if (plot is not null) WritePlot(plot, m, table, collect);
         Console.Error.WriteLine($"edgernn forecast: {table.Rows} input rows, {rows} forecast rows ({m.Horizon} steps of {string.Join(",", m.Targets)}), {precisionText}, wrote {outputPath}");
         return 0;
+    }
+
+    /// <summary>Keeps, per row, the one-step-ahead forecast and the last full horizon, for --plot.</summary>
+    private sealed class PlotCollector(int horizon, int targets)
+    {
+        public readonly List<(int Row, float[] Next)> Next = new();
+        public int LastRow = -1;
+        public float[] LastForecast = new float[horizon * targets];
+        public void Add(int row, float[] forecast)
+        {
+            Next.Add((row, forecast[..targets]));
+            LastRow = row;
+            forecast.AsSpan(0, horizon * targets).CopyTo(LastForecast);
+        }
+    }
+
+    /// <summary>--plot FILE.svg: per target, the truth, the one-step-ahead forecast, and the final horizon after the last row.</summary>
+    private static void WritePlot(string path, HybridModel m, SeriesTable table, PlotCollector c)
+    {
+        int C = m.TargetCount, H = m.Horizon;
+        var panels = new List<SvgPlot.Panel>();
+        for (int t = 0; t < C; t++)
+        {
+            int col = table.IndexOf(m.Targets[t]);
+            double[] x = Enumerable.Range(0, table.Rows).Select(i => (double)i).ToArray();
+            double[] truth = table.Columns[col].Select(v => (double)v).ToArray();
+            double[] nx = c.Next.Select(n => (double)(n.Row + 1)).ToArray();
+            double[] ny = c.Next.Select(n => (double)n.Next[t]).ToArray();
+            double[] hx = Enumerable.Range(1, H).Select(k => (double)(c.LastRow + k)).ToArray();
+            double[] hy = Enumerable.Range(0, H).Select(k => (double)c.LastForecast[k * C + t]).ToArray();
+            panels.Add(new SvgPlot.Panel($"{m.Targets[t]} (rows; one-step-ahead forecast placed at the row it forecasts)",
+            [
+                new SvgPlot.Line("truth", "#222222", x, truth),
+                new SvgPlot.Line("forecast, 1 step ahead", "#1f77b4", nx, ny),
+                new SvgPlot.Line($"forecast, next {H} steps", "#d62728", hx, hy, Dashed: true),
+            ]));
+        }
+        string svg = SvgPlot.Render($"edgernn forecast: {Path.GetFileName(table.Source)}", panels);
+        AtomicFile.Write(path, s => s.Write(Encoding.UTF8.GetBytes(svg)));
+        Console.Error.WriteLine($"edgernn forecast: wrote {path}");
     }
 
     public static Precision ParsePrecision(string text) => text switch
