@@ -22,7 +22,7 @@ public sealed class StreamPipeline : ISampleSink
     private readonly string _topic;
     private readonly uint _expiry;
     private readonly float[] _input;
-    private readonly float[] _forecast;
+    private readonly float[] _forecast, _lower, _upper;
     private readonly ArrayBufferWriter<byte> _json = new(1024);
     private readonly Utf8JsonWriter _writer;
     private readonly string _precisionName;
@@ -58,6 +58,8 @@ public sealed class StreamPipeline : ISampleSink
         _log = log;
         _input = new float[forecaster.InputChannels.Count];
         _forecast = new float[forecaster.Horizon * forecaster.Targets.Count];
+        _lower = new float[_forecast.Length];
+        _upper = new float[_forecast.Length];
         _writer = new Utf8JsonWriter(_json);
         _precisionName = forecaster.Precision == Precision.Int8 ? "int8" : "float32";
         Metrics = new StreamMetrics(config.Name);
@@ -110,13 +112,14 @@ public sealed class StreamPipeline : ISampleSink
         _lastTs = timestampMs;
 
         long t0 = Stopwatch.GetTimestamp();
-        bool ready = _forecaster.Observe(input, _forecast);
+        bool ready = _forecaster.Observe(input, _forecast, _lower, _upper);
         long dtTicks = Stopwatch.GetTimestamp() - t0;
         Interlocked.Add(ref Metrics.StepTicksSum, dtTicks);
         if (dtTicks > Metrics.StepTicksMax) Volatile.Write(ref Metrics.StepTicksMax, dtTicks);
         var stats = _forecaster.Stats;
         Metrics.FineTuneLoss = stats.LastLoss;
         Metrics.FineTuneWeight = stats.TunedWeight;
+        Metrics.IntervalCoverage = _forecaster.RunningCoverage;
         Volatile.Write(ref Metrics.FineTuneUpdates, stats.Updates);
         Volatile.Write(ref Metrics.FineTuneRollbacks, stats.Rollbacks);
 
@@ -188,19 +191,11 @@ public sealed class StreamPipeline : ISampleSink
         w.WriteStartArray("horizon_ts"u8);
         for (int s = 1; s <= h; s++) w.WriteNumberValue(ts + (long)Math.Round(s * period));
         w.WriteEndArray();
-        // values[step][target], sensor units
-        w.WriteStartArray("values"u8);
-        for (int s = 0; s < h; s++)
-        {
-            w.WriteStartArray();
-            for (int t = 0; t < nt; t++)
-            {
-                float v = _forecast[s * nt + t];
-                if (float.IsFinite(v)) w.WriteNumberValue(v); else w.WriteNullValue();
-            }
-            w.WriteEndArray();
-        }
-        w.WriteEndArray();
+        // values[step][target], sensor units; lower/upper: the prediction interval of each value (same shape, null = none yet)
+        WriteGrid(w, "values"u8, _forecast, h, nt);
+        WriteGrid(w, "lower"u8, _lower, h, nt);
+        WriteGrid(w, "upper"u8, _upper, h, nt);
+        if (_forecaster.LeadingExpert is { } lead) w.WriteString("leading_expert"u8, lead);
         var st = _forecaster.Stats;
         w.WriteStartObject("fine_tune"u8);
         w.WriteNumber("updates"u8, st.Updates);
@@ -209,6 +204,22 @@ public sealed class StreamPipeline : ISampleSink
         w.WriteEndObject();
         w.WriteEndObject();
         w.Flush();
+    }
+
+    private static void WriteGrid(Utf8JsonWriter w, ReadOnlySpan<byte> name, float[] grid, int h, int nt)
+    {
+        w.WriteStartArray(name);
+        for (int s = 0; s < h; s++)
+        {
+            w.WriteStartArray();
+            for (int t = 0; t < nt; t++)
+            {
+                float v = grid[s * nt + t];
+                if (float.IsFinite(v)) w.WriteNumberValue(v); else w.WriteNullValue();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary>Model identity + the forecaster's own checkpoint. Call only between steps (source thread, or source stopped).</summary>

@@ -136,8 +136,14 @@ public sealed class HybridStepper
     private readonly float[] _netIn, _netOut, _shadowOut, _window, _skipOut;
     private readonly float[] _features;  // [channels] what the network saw (normalized), for the learner
     private readonly float[] _skipNorm;  // [H*C] skip forecast, normalized
+    private readonly double[] _power;    // [channels] running mean square of each normalized input (1 = as in training)
+    private readonly float[] _scale;     // [channels] drift scale of each input (≥ 1)
     private long _count;
     public float FeatureClamp { get; set; } = 8f;
+    /// <summary>The drift scale engages once an input's running RMS exceeds this many trained standard deviations.</summary>
+    public float DriftThreshold { get; set; } = 2f;
+    /// <summary>Time constant (rows) of the running mean square behind the drift scale.</summary>
+    public int DriftMemory { get; set; } = 256;
 
     public HybridStepper(HybridModel model, IForecaster net, IForecaster? shadow = null)
     {
@@ -149,6 +155,8 @@ public sealed class HybridStepper
         for (int i = 0; i < _in; i++) _last[i] = model.ChannelMean[i];
         _netIn = new float[_in]; _netOut = new float[_h * _c]; _shadowOut = new float[shadow is null ? 0 : _h * _c]; _window = new float[_l]; _skipOut = new float[_h];
         _features = new float[_in]; _skipNorm = new float[_h * _c];
+        _power = new double[_in]; Array.Fill(_power, 1.0);
+        _scale = new float[_in]; Array.Fill(_scale, 1f);
     }
 
     public IForecaster Network => _net;
@@ -157,6 +165,8 @@ public sealed class HybridStepper
     public bool Ready => _count >= _l;
     public ReadOnlySpan<float> Features => _features;
     public ReadOnlySpan<float> SkipForecast => _skipNorm;
+    /// <summary>[C] the drift scale of each target at the last step: the network's output correction was multiplied by it.</summary>
+    public ReadOnlySpan<float> OutputScale => _scale.AsSpan(0, _c);
     /// <summary>[H·C] raw correction of the network at the last step.</summary>
     public ReadOnlySpan<float> NetOutput => _netOut;
     /// <summary>[H·C] raw correction of the frozen shadow network at the last step (empty without one).</summary>
@@ -171,10 +181,19 @@ public sealed class HybridStepper
         _net = next;
     }
 
-    /// <summary>sample: [channels] raw, NaN = missing; forecast: [H, C] raw. Returns <see cref="Ready"/>.</summary>
+    /// <summary>
+    /// sample: [channels] raw, NaN = missing; forecast: [H, C] raw. Returns <see cref="Ready"/>.
+    /// The one place that scales the network's inputs and outputs. Each input is z-scored with its training statistics
+    /// (differences are level-free; levels use the training mean) and then divided by a drift scale s ≥ 1: s = RMS / threshold
+    /// once the input's running RMS (in trained standard deviations) exceeds the threshold, else 1. So a stream whose variance
+    /// grew k-fold feeds the network inputs of the size it was trained on (RevIN-style, tracked online), and the network's
+    /// output correction for a target is multiplied back by that target's s. Inside the trained range s = 1 exactly: the
+    /// network sees what it was trained on. A final clamp bounds what one wild sample can do.
+    /// </summary>
     public bool Step(ReadOnlySpan<float> sample, Span<float> forecast)
     {
         var m = Model;
+        double keep = 1.0 - 1.0 / Math.Max(DriftMemory, 1);
         for (int i = 0; i < _in; i++)
         {
             float v = sample[i];
@@ -184,13 +203,23 @@ public sealed class HybridStepper
                 : v;
             // Clamp in normalized units so one wild sample cannot drive the state far from anything trained on.
             float mean = m.Net.InputMean![i], std = m.Net.InputStd![i];
-            float z = Math.Clamp((f - mean) / std, -FeatureClamp, FeatureClamp);
+            float z0 = (f - mean) / std;
+            if (float.IsFinite(z0) && _count > 0) _power[i] = keep * _power[i] + (1 - keep) * Math.Min((double)z0 * z0, 1e6);
+            float rms = (float)Math.Sqrt(_power[i]);
+            _scale[i] = rms > DriftThreshold ? rms / DriftThreshold : 1f;
+            float z = Math.Clamp(z0 / _scale[i], -FeatureClamp, FeatureClamp);
             _features[i] = z;
             _netIn[i] = z * std + mean;
             _last[i] = v;
         }
         _net.Step(_netIn, _netOut);
         _shadow?.Step(_netIn, _shadowOut);
+        for (int k = 0; k < _h; k++)
+            for (int c = 0; c < _c; c++)
+            {
+                _netOut[k * _c + c] *= _scale[c];
+                if (_shadowOut.Length > 0) _shadowOut[k * _c + c] *= _scale[c];
+            }
         int slot = (int)(_count % _l);
         for (int c = 0; c < _c; c++) _ring[slot * _c + c] = (_last[c] - m.ChannelMean[c]) / m.ChannelStd[c];
         _count++;
@@ -221,22 +250,33 @@ public sealed class HybridStepper
     /// <summary>Everything needed to resume the stream exactly: [count, last values, lookback ring, network state].</summary>
     public float[] CaptureState()
     {
-        var s = new float[2 + _last.Length + _ring.Length + _net.StateSize];
+        var s = new float[2 + _last.Length + _ring.Length + _net.StateSize + _power.Length];
         // The count as two exact 24-bit halves (a float holds integers up to 2^24 exactly).
         s[0] = _count % (1 << 24); s[1] = _count >> 24;
         _last.CopyTo(s, 2);
         _ring.CopyTo(s, 2 + _last.Length);
-        _net.GetState(s.AsSpan(2 + _last.Length + _ring.Length));
+        _net.GetState(s.AsSpan(2 + _last.Length + _ring.Length, _net.StateSize));
+        for (int i = 0; i < _power.Length; i++) s[2 + _last.Length + _ring.Length + _net.StateSize + i] = (float)_power[i];
         return s;
     }
 
     public void RestoreState(ReadOnlySpan<float> s)
     {
-        if (s.Length != 2 + _last.Length + _ring.Length + _net.StateSize) throw new InvalidDataException("checkpoint stream state does not match this model");
+        int core = 2 + _last.Length + _ring.Length + _net.StateSize;
+        // Older checkpoints end before the drift statistics: they restart at the trained scale.
+        if (s.Length != core && s.Length != core + _power.Length) throw new InvalidDataException("checkpoint stream state does not match this model");
         _count = (long)s[0] + ((long)s[1] << 24);
         s.Slice(2, _last.Length).CopyTo(_last);
         s.Slice(2 + _last.Length, _ring.Length).CopyTo(_ring);
-        _net.SetState(s.Slice(2 + _last.Length + _ring.Length));
+        _net.SetState(s.Slice(2 + _last.Length + _ring.Length, _net.StateSize));
+        for (int i = 0; i < _power.Length; i++)
+        {
+            double p = s.Length > core ? s[core + i] : 1.0;
+            if (!(p >= 0 && double.IsFinite(p))) throw new InvalidDataException("checkpoint drift statistics are not finite");
+            _power[i] = p;
+            float rms = (float)Math.Sqrt(p);
+            _scale[i] = rms > DriftThreshold ? rms / DriftThreshold : 1f;
+        }
     }
 
     public void Reset()
@@ -245,5 +285,6 @@ public sealed class HybridStepper
         _shadow?.Reset();
         _count = 0;
         for (int i = 0; i < _in; i++) _last[i] = Model.ChannelMean[i];
+        Array.Fill(_power, 1.0); Array.Fill(_scale, 1f);
     }
 }
