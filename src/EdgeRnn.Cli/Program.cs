@@ -13,7 +13,11 @@ if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
           demo          simulated sensor, in-process MQTT broker, live forecasts (no arguments needed)
           run           the daemon: sensor stream -> forecast -> MQTT (--config, --source, --model, --mqtt, ...)
           predict       run a model over a CSV (--model M.safetensors --input in.csv --output out.csv [--precision float32|int8])
-          train         train a model on a CSV (--data D.csv --target COL --horizon H --out M.safetensors)
+          train         train a model on a CSV (--data D.csv --target COL --horizon H --out M.safetensors),
+                        or a character model on text (--task next-char --data corpus.txt --out M.safetensors)
+          generate      write text from a character model (--model M.safetensors [--prime TEXT] [--length N] [--temperature T]
+                        [--top-k K] [--seed S] [--precision int8|float32])
+          detect        anomaly score per row of a series (--data in.csv --output out.csv), NAB's format
           backtest      train and evaluate under a published protocol (--data D.csv --protocol ltsf|online ...)
           simulate      play a CSV as a microcontroller would (--data D.csv --to serial:/dev/pts/N)
           export-onnx   write a model as ONNX (--model M.safetensors --out M.onnx)
@@ -32,7 +36,9 @@ try
     {
         "predict" => PredictCommand.Run(rest),
         "train" => TrainCommand.Run(rest),
+        "generate" => GenerateCommand.Run(rest),
         "backtest" => BacktestCommand.Run(rest),
+        "detect" => DetectCommand.Run(rest),
         "bench" => BenchCommand.Run(rest),
         "export-onnx" => ExportOnnxCommand.Run(rest),
         "self-test" => SelfTestCommand.Run(rest),

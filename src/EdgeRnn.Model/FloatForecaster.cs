@@ -23,6 +23,7 @@ public sealed class FloatForecaster : IForecaster
     private readonly float[] _ghn;      // [H] (GRU's W_hn h + b_hn, LSTM's tanh c)
     private readonly float[] _scratch;  // [G*H]
     private readonly float[]? _inMean, _inStd, _outMean, _outStd;
+    private readonly bool _softmax;     // metadata output_activation = softmax
 
     public ForecasterParameters Parameters => _p;
     public ForecasterShape Shape => _p.Shape;
@@ -45,6 +46,7 @@ public sealed class FloatForecaster : IForecaster
         _inStd = Check(parameters.InputStd, s.InputSize, "InputStd");
         _outMean = Check(parameters.OutputMean, s.OutputSize, "OutputMean");
         _outStd = Check(parameters.OutputStd, s.OutputSize, "OutputStd");
+        _softmax = OutputHead.Activation(parameters) == OutputActivation.Softmax;
     }
 
     private static float[]? Check(float[]? v, int length, string name)
@@ -54,7 +56,7 @@ public sealed class FloatForecaster : IForecaster
         return (float[])v.Clone();
     }
 
-    /// <summary>One step. input: [InputSize] raw units; output: [OutputSize] raw units.</summary>
+    /// <summary>One step. input: [InputSize] raw units; output: [OutputSize] raw units (probabilities for a softmax file).</summary>
     public void Step(ReadOnlySpan<float> input, Span<float> output)
     {
         var s = _p.Shape;
@@ -85,6 +87,7 @@ public sealed class FloatForecaster : IForecaster
         FloatKernels.MatMulTransposed(output, layerInput, _p.HeadWeight, _p.HeadBias, 1, s.OutputSize, h);
         if (_outStd is not null) TensorPrimitives.Multiply(output, _outStd, output);
         if (_outMean is not null) TensorPrimitives.Add(output, _outMean, output);
+        if (_softmax) OutputHead.Softmax(output);
     }
 
     /// <summary>The whole sequence, state carried from the current state. inputs: [T, InputSize]; outputs: [T, OutputSize].</summary>

@@ -2,7 +2,8 @@
 """Loads an EdgeRnn model file in PyTorch the way a user would and runs it.
 
 usage: /usr/bin/python3 check_roundtrip.py MODEL.safetensors INPUT.safetensors OUTPUT.safetensors [MODEL INPUT OUTPUT ...]
-(several triples in one run: importing torch is the slow part). INPUT holds "x" [T, In] raw; OUTPUT gets "y" [T, Out] raw, through the file's normalization metadata.
+(several triples in one run: importing torch is the slow part). INPUT holds "x" [T, In] raw; OUTPUT gets "y" [T, Out] raw, through the file's normalization metadata
+and output_activation (softmax).
 The model is rebuilt from the reference Forecaster with sizes read from the tensor shapes and loaded with
 load_state_dict(strict=True), so a missing, extra or mis-shaped tensor fails here.
 """
@@ -42,6 +43,8 @@ def check(model_path, input_path, output_path):
         y = y * ostd
     if omean is not None:
         y = y + omean
+    if meta.get("output_activation", "none") == "softmax":
+        y = torch.softmax(y, dim=-1)
     save_safetensors(output_path, {"y": y}, {"checked_keys": ",".join(sorted(meta))})
 
 

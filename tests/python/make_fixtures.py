@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden fixtures from PyTorch for the engine tests, all in one process (importing torch costs seconds).
 
-usage: /usr/bin/python3 make_fixtures.py OUTDIR [predict] [grad] [train]
+usage: /usr/bin/python3 make_fixtures.py OUTDIR [predict] [grad] [ce] [train]
 
 Every model is the reference Forecaster (reference_forecaster.py, beside this file) saved with its safetensors writer.
 Numeric arrays go out as safetensors too (the C# tests read them with the project's own reader).
@@ -11,6 +11,9 @@ Numeric arrays go out as safetensors too (the C# tests read them with the projec
   grad/<case>.grad1.safetensors  parameter gradients of window 1 (MSE, state from zero)
   grad/<case>.grad2.safetensors  of window 2, state carried from window 1 and detached
   train/<case>.safetensors, .data.safetensors (x, target, losses [20], norms [20]), .final.safetensors
+  predict/char_<case>.*          softmax character models (output_activation, vocab): one-hot inputs -> probabilities
+  ce/<case>.*                    as grad/, with cross-entropy (nn.CrossEntropyLoss) on class targets [B, 2T] stored as
+                                 floats, one-hot inputs (input i = class i) and two truncated-BPTT windows
 """
 import json
 import os
@@ -20,7 +23,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_forecaster import Forecaster, save_safetensors  # noqa: E402
+from reference_forecaster import Forecaster, apply_output, save_safetensors  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -76,6 +79,63 @@ def predict_cases(out):
             f.write("y0,y1\n")
             for row in y:
                 f.write(",".join(f32(v) for v in row) + "\n")
+
+
+def char_predict_cases(out):
+    """Softmax models over a small vocab; the expected CSV is what the file's user sees (apply_output)."""
+    os.makedirs(out, exist_ok=True)
+    vocab = ["a", "b", " ", "\n", ",", "\u00e9", "\"", "Z"]
+    v = len(vocab)
+    for i, (name, arch, layers) in enumerate([("char_lstm_l2", "lstm", 2), ("char_gru_l1", "gru", 1), ("char_rnn_tanh_l2", "rnn_tanh", 2)]):
+        torch.manual_seed(400 + i)
+        model = Forecaster(arch, v, 24, layers, v)
+        with torch.no_grad():
+            model.head.weight.mul_(30.0)  # confident outputs, so tiny probabilities are exercised too
+        meta = {"arch": arch, "output_activation": "softmax", "vocab": json.dumps(vocab)}
+        ids = torch.randint(0, v, (200,))
+        x = nn.functional.one_hot(ids, v).float()
+        with torch.no_grad():
+            y, _ = model(x[None])
+            p = apply_output(y, meta)[0]
+        save_safetensors(os.path.join(out, name + ".safetensors"), model.state_dict(), meta)
+        with open(os.path.join(out, name + ".in.csv"), "w") as f:
+            f.write(",".join(f"x{j}" for j in range(v)) + "\n")
+            for row in x:
+                f.write(",".join(f32(a) for a in row) + "\n")
+        with open(os.path.join(out, name + ".expected.csv"), "w") as f:
+            f.write(",".join(f"y{j}" for j in range(v)) + "\n")
+            for row in p:
+                f.write(",".join(f32(a) for a in row) + "\n")
+
+
+def ce_cases(out):
+    os.makedirs(out, exist_ok=True)
+    i = 0
+    for arch in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
+        for layers in (1, 2):
+            i += 1
+            name = f"{arch}_l{layers}"
+            torch.manual_seed(500 + i)
+            classes, hidden, batch, steps = 6, 10, 4, 7
+            model = Forecaster(arch, classes, hidden, layers, classes)
+            save_safetensors(os.path.join(out, name + ".safetensors"), model.state_dict(),
+                             {"arch": arch, "output_activation": "softmax"})
+            ids = torch.randint(0, classes, (batch, 2 * steps + 1))
+            x = nn.functional.one_hot(ids[:, :-1], classes).float()
+            target = ids[:, 1:]
+            losses = []
+            state = None
+            for w in range(2):
+                model.zero_grad()
+                y, state = model(x[:, w * steps:(w + 1) * steps], state)
+                loss = nn.functional.cross_entropy(y.reshape(-1, classes), target[:, w * steps:(w + 1) * steps].reshape(-1))
+                loss.backward()
+                losses.append(loss.item())
+                state = detach(state)
+                grads = {k: p.grad for k, p in model.named_parameters()}
+                save_safetensors(os.path.join(out, f"{name}.grad{w + 1}.safetensors"), grads, {"arch": arch})
+            save_safetensors(os.path.join(out, name + ".data.safetensors"),
+                             {"x": x, "target": target.float(), "loss": torch.tensor(losses, dtype=torch.float64).float()}, {})
 
 
 def detach(state):
@@ -151,11 +211,14 @@ def train_cases(out):
 
 if __name__ == "__main__":
     root = sys.argv[1]
-    which = sys.argv[2:] or ["predict", "grad", "train"]
+    which = sys.argv[2:] or ["predict", "grad", "ce", "train"]
     if "predict" in which:
         predict_cases(os.path.join(root, "predict"))
+        char_predict_cases(os.path.join(root, "predict"))
     if "grad" in which:
         grad_cases(os.path.join(root, "grad"))
+    if "ce" in which:
+        ce_cases(os.path.join(root, "ce"))
     if "train" in which:
         train_cases(os.path.join(root, "train"))
     print("ok")

@@ -6,17 +6,24 @@ using EdgeRnn.Model;
 namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
-/// edgernn train --data D.csv --target COL[,COL...]|all --horizon H --out M.safetensors
+/// edgernn train [--task forecast] --data D.csv --target COL[,COL...]|all --horizon H --out M.safetensors
 ///   [--features COLS] [--time COL] [--period 1h|300s] [--arch gru|lstm|rnn_tanh] [--hidden 32] [--layers 1] [--epochs 12]
 ///   [--seed 1] [--lookback 336] [--skip nlinear|last|none] [--inputs diff|level] [--lr 0.001] [--name N] [--version V]
 /// Chronological split (ETT-style 12/4 months when the data spans 20 months, else 70/10 by rows); early stopping on
-/// validation loss; progress on stderr; deterministic for a seed.
+/// validation loss; progress on stderr; deterministic for a seed. --task next-char trains a character model instead
+/// (<see cref="NextCharTrainCommand"/>).
 /// </summary>
 public static class TrainCommand
 {
     public static int Run(string[] args)
     {
         var a = new Args(args, []);
+        switch (a.Get("task"))
+        {
+            case "next-char": return NextCharTrainCommand.Run(a);
+            case null or "forecast": break;
+            case string t: throw new UsageException($"--task must be forecast (the default) or next-char, got '{t}'");
+        }
         string data = a.Require("data"), target = a.Require("target"), outPath = a.Require("out");
         int horizon = a.GetInt("horizon", 0);
         if (horizon < 1) throw new UsageException("--horizon H is required (steps ahead, at least 1)");

@@ -12,6 +12,13 @@ public sealed record SafeTensor(string Name, int[] Shape, float[] Data);
 /// header {name: {dtype, shape, data_offsets}, "__metadata__": {string: string}}, then the raw bytes. Only F32 is
 /// accepted: every EdgeRnn tensor is float32, and a model stored in another dtype is an error, not a silent conversion.
 /// Every structural fault is an <see cref="InvalidDataException"/> naming the file and the fault.
+/// <para>Content checksum: <see cref="Write"/> adds the metadata entry <see cref="ChecksumKey"/> = 16 hex digits of a CRC-64
+/// (ECMA-182, as in xz) over the file's content in canonical form (every tensor's name, dtype, shape and offsets sorted by
+/// name; every other metadata entry sorted by key; then the data bytes). <see cref="Read"/> checks it when present and
+/// strips it from the metadata it returns, so a re-save computes a fresh one. Canonical, not raw header bytes: a writer that
+/// lays the same content out differently (PyTorch's safetensors sorts keys) still verifies, and a file with no checksum
+/// (a PyTorch export) loads as before. A metadata key one or two bytes away from <see cref="ChecksumKey"/> is refused as a
+/// damaged checksum entry, so a bit flip in the key's name cannot turn a checked file into an unchecked one.</para>
 /// </summary>
 public static class SafeTensors
 {
@@ -19,6 +26,8 @@ public static class SafeTensors
     public const long MaxHeaderBytes = 100L * 1024 * 1024;
     /// <summary>Floats one tensor may hold: 2^28 (1 GiB), far beyond any edge model.</summary>
     public const long MaxTensorElements = 1L << 28;
+    /// <summary>The metadata entry holding the content checksum (16 lowercase hex digits of a CRC-64).</summary>
+    public const string ChecksumKey = "edgernn_crc64";
 
     public static (List<SafeTensor> Tensors, Dictionary<string, string> Metadata) Read(ReadOnlySpan<byte> file, string nameForErrors)
     {
@@ -31,10 +40,16 @@ public static class SafeTensors
         ReadOnlySpan<byte> headerBytes = file.Slice(8, (int)headerLength);
         ReadOnlySpan<byte> data = file.Slice(8 + (int)headerLength);
 
+        // JsonDocument checks structure but transcodes strings lazily (an invalid byte surfaces later as an
+        // InvalidOperationException from GetString), so the whole header is checked as UTF-8 first.
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+        {
+            int at = FirstInvalidUtf8(headerBytes);
+            throw Bad($"header is not valid UTF-8 (byte 0x{headerBytes[at]:x2} at header offset {at})");
+        }
         JsonDocument doc;
         try
         {
-            // The header is plain JSON; Utf8JsonReader validates UTF-8 and structure.
             doc = JsonDocument.Parse(headerBytes.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
@@ -49,6 +64,7 @@ public static class SafeTensors
             var tensors = new List<SafeTensor>();
             var ranges = new List<(long Start, long End, string Name)>();
             var seen = new HashSet<string>(StringComparer.Ordinal);
+            string? checksum = null;
             foreach (JsonProperty prop in doc.RootElement.EnumerateObject())
             {
                 if (!seen.Add(prop.Name)) throw Bad($"key '{prop.Name}' appears twice in the header");
@@ -58,7 +74,10 @@ public static class SafeTensors
                     foreach (JsonProperty m in prop.Value.EnumerateObject())
                     {
                         if (m.Value.ValueKind != JsonValueKind.String) throw Bad($"__metadata__ value '{m.Name}' is not a string");
-                        metadata[m.Name] = m.Value.GetString()!;
+                        if (!metadata.TryAdd(m.Name, m.Value.GetString()!) || m.Name == ChecksumKey && checksum is not null)
+                            throw Bad($"__metadata__ key '{m.Name}' appears twice");
+                        if (m.Name == ChecksumKey) { checksum = metadata[m.Name]; metadata.Remove(m.Name); }
+                        else if (NearChecksumKey(m.Name)) throw Bad($"__metadata__ key '{m.Name}' looks like a damaged '{ChecksumKey}' entry");
                     }
                     continue;
                 }
@@ -110,13 +129,38 @@ public static class SafeTensors
                 previous = r.Name;
             }
             if (cursor != data.Length) throw Bad($"{data.Length - cursor} trailing data bytes belong to no tensor");
+            if (checksum is not null)
+            {
+                if (!ulong.TryParse(checksum, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out ulong stored)
+                    || checksum.Length != 16)
+                    throw Bad($"__metadata__ '{ChecksumKey}' is '{checksum}', not 16 hex digits");
+                ulong actual = ContentChecksum(tensors, ranges, metadata, data);
+                if (actual != stored)
+                    throw Bad($"content checksum mismatch (file says {checksum}, content is {actual:x16}): the file is damaged");
+            }
             return (tensors, metadata);
         }
     }
 
     /// <summary>Writes tensors in the order given, header padded with spaces to 8 bytes as the reference writer does.</summary>
+    /// <remarks>Adds the <see cref="ChecksumKey"/> entry (any such entry in <paramref name="metadata"/> is replaced).</remarks>
     public static void Write(Stream destination, IReadOnlyList<SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata)
     {
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var kv in metadata) if (kv.Key != ChecksumKey) meta[kv.Key] = kv.Value;
+        var ranges = new List<(long Start, long End, string Name)>(tensors.Count);
+        long at = 0;
+        foreach (var t in tensors) { ranges.Add((at, at + 4L * t.Data.Length, t.Name)); at += 4L * t.Data.Length; }
+        byte[] dataBytes = new byte[at];
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            Span<byte> dst = dataBytes.AsSpan((int)ranges[i].Start, (int)(ranges[i].End - ranges[i].Start));
+            if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(tensors[i].Data.AsSpan()).CopyTo(dst);
+            else for (int k = 0; k < tensors[i].Data.Length; k++) BinaryPrimitives.WriteSingleLittleEndian(dst.Slice(4 * k), tensors[i].Data[k]);
+        }
+        string crc = ContentChecksum(tensors, ranges, meta, dataBytes).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        metadata = new Dictionary<string, string>(meta, StringComparer.Ordinal) { [ChecksumKey] = crc };
+
         var header = new MemoryStream();
         using (var w = new Utf8JsonWriter(header))
         {
@@ -147,15 +191,53 @@ public static class SafeTensors
         destination.Write(len);
         header.Position = 0;
         header.CopyTo(destination);
-        foreach (var t in tensors)
+        destination.Write(dataBytes);
+    }
+
+    /// <summary>
+    /// CRC-64 of the canonical content: tensors sorted by name (name, dtype, rank, dims, offsets), metadata entries other
+    /// than the checksum sorted by key (key, value), then the data bytes. Strings are UTF-8, each followed by a 0 byte.
+    /// </summary>
+    private static ulong ContentChecksum(IReadOnlyList<SafeTensor> tensors, List<(long Start, long End, string Name)> ranges,
+        IReadOnlyDictionary<string, string> metadata, ReadOnlySpan<byte> data)
+    {
+        var canon = new MemoryStream();
+        var bw = new BinaryWriter(canon);
+        void Str(string s) { bw.Write(System.Text.Encoding.UTF8.GetBytes(s)); bw.Write((byte)0); }
+        var byName = new Dictionary<string, (long Start, long End)>(StringComparer.Ordinal);
+        foreach (var r in ranges) byName[r.Name] = (r.Start, r.End);
+        var order = tensors.OrderBy(t => t.Name, StringComparer.Ordinal);
+        foreach (var t in order)
         {
-            if (BitConverter.IsLittleEndian) destination.Write(MemoryMarshal.AsBytes(t.Data.AsSpan()));
-            else
-            {
-                var buf = new byte[4];
-                foreach (float f in t.Data) { BinaryPrimitives.WriteSingleLittleEndian(buf, f); destination.Write(buf); }
-            }
+            Str(t.Name);
+            Str("F32");
+            bw.Write(t.Shape.Length);
+            foreach (int d in t.Shape) bw.Write((long)d);
+            var (start, end) = byName[t.Name];
+            bw.Write(start);
+            bw.Write(end);
         }
+        Str("__metadata__");
+        foreach (var kv in metadata.Where(kv => kv.Key != ChecksumKey).OrderBy(kv => kv.Key, StringComparer.Ordinal)) { Str(kv.Key); Str(kv.Value); }
+        bw.Flush();
+        ulong crc = Crc64.Update(ulong.MaxValue, canon.GetBuffer().AsSpan(0, (int)canon.Length));
+        return Crc64.Update(crc, data) ^ ulong.MaxValue;
+    }
+
+    /// <summary>Same length as the checksum key and at most two bytes different: a damaged copy of it.</summary>
+    private static bool NearChecksumKey(string key)
+    {
+        if (key.Length != ChecksumKey.Length) return false;
+        int diff = 0;
+        for (int i = 0; i < key.Length; i++) if (key[i] != ChecksumKey[i] && ++diff > 2) return false;
+        return true;
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var chars = new char[bytes.Length];
+        System.Text.Unicode.Utf8.ToUtf16(bytes, chars, out int read, out _, replaceInvalidSequences: false);
+        return Math.Min(read, bytes.Length - 1);
     }
 
     /// <summary>Reads a whole file (bounded: a model file beyond 2 GB is refused with a clear error).</summary>
@@ -167,4 +249,29 @@ public static class SafeTensors
         return File.ReadAllBytes(path);
     }
 
+}
+
+/// <summary>CRC-64/XZ (ECMA-182 polynomial, reflected), table-driven; no package needed and no OpenSSL (unlike SHA-256 on Linux).</summary>
+internal static class Crc64
+{
+    private static readonly ulong[] Table = Build();
+
+    private static ulong[] Build()
+    {
+        var t = new ulong[256];
+        for (ulong i = 0; i < 256; i++)
+        {
+            ulong c = i;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xC96C5795D7870F42UL ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+        return t;
+    }
+
+    /// <summary>Continues a CRC: start from ulong.MaxValue, xor the end result with ulong.MaxValue.</summary>
+    public static ulong Update(ulong crc, ReadOnlySpan<byte> data)
+    {
+        foreach (byte b in data) crc = Table[(int)((crc ^ b) & 0xFF)] ^ (crc >> 8);
+        return crc;
+    }
 }

@@ -35,6 +35,7 @@ public sealed class Int8Forecaster : IForecaster
     private readonly EpilogueLanes _lanes;
     private readonly float[] _scratch;   // [2·UB·8] GRU: z and n's pre-activation between the epilogue's two passes
 
+    private readonly bool _softmax; // metadata output_activation = softmax
     public ForecasterShape Shape { get; }
     public int StateSize => Shape.StateSize;
     public Int8Kernels Kernels => _k;
@@ -57,6 +58,7 @@ public sealed class Int8Forecaster : IForecaster
             throw new PlatformNotSupportedException("256-bit vectors are not accelerated on this CPU");
         _lanes = lanes != EpilogueLanes.Auto ? lanes : Vector256.IsHardwareAccelerated ? EpilogueLanes.Vector256 : EpilogueLanes.Vector128x2;
         _weights = Int8Weights.Quantize(p);
+        _softmax = OutputHead.Activation(p) == OutputActivation.Softmax;
         _k = kernels;
         var s = Shape = p.Shape;
         int hp = _weights.UnitBlocks * 8, rows = hp * s.Gates;
@@ -109,6 +111,8 @@ public sealed class Int8Forecaster : IForecaster
             case EpilogueLanes.Vector128x2: Step<Lanes128x2>(w, input, output[..s.OutputSize]); break;
             default: Step<LanesScalar>(w, input, output[..s.OutputSize]); break;
         }
+        // The output side only: the file's user sees softmax over the head's float outputs.
+        if (_softmax) OutputHead.Softmax(output[..s.OutputSize]);
     }
 
     private void Step<V>(Int8Weights w, ReadOnlySpan<float> input, Span<float> y) where V : struct, ILanes8<V>

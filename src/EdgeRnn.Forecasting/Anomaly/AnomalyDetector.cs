@@ -1,0 +1,260 @@
+namespace EdgeRnn.Forecasting.Anomaly;
+
+/// <summary>Settings of <see cref="AnomalyDetector"/>: one global configuration (tuned on NAB as a whole, never per file).</summary>
+public sealed record AnomalyOptions
+{
+    /// <summary>Rows used only to learn (score 0): NAB's probationary period, or a fixed count on an endless stream.</summary>
+    public int WarmupRows { get; init; } = 750;
+    /// <summary>Seasonal period in rows for the seasonal-naive expert (0 = none).</summary>
+    public int SeasonRows { get; init; }
+    /// <summary>Forecast steps whose residuals are scored.</summary>
+    public int Horizon { get; init; } = 3;
+    public int ArOrder { get; init; } = 6;
+    public double RlsForgetting { get; init; } = 0.998;
+    /// <summary>Rows of memory of the experts' error (blend weights) and of the residual scale.</summary>
+    public double ExpertMemory { get; init; } = 100;
+    public double ScaleMemory { get; init; } = 400;
+    /// <summary>Residuals beyond this many scales count as this many.</summary>
+    public double ZCap { get; init; } = 8;
+    /// <summary>Weight of the expert disagreement and of the interval misses in the raw score.</summary>
+    public double DisagreementWeight { get; init; } = 0.25;
+    public double CoverageWeight { get; init; } = 0.5;
+    /// <summary>Conformal interval: the residual quantile (in scales) a sample must stay inside.</summary>
+    public double IntervalZ { get; init; } = 3.0;
+    /// <summary>Rows averaged in the likelihood's recent mean, and the two reference windows it is compared with.</summary>
+    public int ShortAverage { get; init; } = 8;
+    public int ReferenceShort { get; init; } = 500;
+    public int ReferenceLong { get; init; } = 5000;
+    /// <summary>Floor of the reference standard deviation (raw-score units), as HTM's 0.0003 variance floor.</summary>
+    public double MinReferenceStd { get; init; } = 0.05;
+    /// <summary>Value outside the seen range widened by this fraction of it: a spatial anomaly (as HTM's detector).</summary>
+    public double SpatialTolerance { get; init; } = 0.05;
+    public double SpatialScore { get; init; } = 1.0;
+    /// <summary>A constant run longer than this factor times the longest seen (plus FlatMinRows) is a flat-line anomaly.</summary>
+    public double FlatFactor { get; init; } = 2.0;
+    public int FlatMinRows { get; init; } = 10;
+    public double FlatScore { get; init; } = 1.0;
+    /// <summary>
+    /// Alert suppression: a score is reported only when it beats the decayed peak of the recent scores (so one event
+    /// raises one alert); the peak halves every this many rows.
+    /// </summary>
+    public double SuppressHalfLife { get; init; } = 100;
+    public double SuppressedFactor { get; init; }
+}
+
+/// <summary>
+/// A streaming, causal anomaly score in [0, 1] per sample of one stream: the score of row t depends on rows 0..t only.
+/// Raw surprise per row = standardized residuals of the experts' blended forecasts over horizon steps 1..H (each
+/// forecast scored when its truth arrives), plus the experts' disagreement and misses of a conformal interval. Its
+/// recent mean is compared with its own distribution over a short and a long reference window (an anomaly likelihood
+/// in the spirit of HTM's), mapped to [0, 1] logarithmically; the raw value's novelty (outside the range seen, or a
+/// flat-line longer than any seen) scores directly. Reported scores are sparse: one event, one peak.
+/// Allocation-free per sample after construction.
+/// </summary>
+public sealed class AnomalyDetector
+{
+    private readonly AnomalyOptions _o;
+    private readonly int _h;
+    private readonly OnlineExperts _experts;
+    private readonly double[] _perExpert, _blend;
+    private readonly double[] _pending;        // [H slots, H] blended forecasts made at row r (slot r % H), normalized
+    private readonly double[] _absRes;         // [H] forgotten mean |residual| per step
+    private readonly double[] _boot;           // first rows, kept until the normalization is fixed
+    private readonly int _bootRows;
+    private double _mu, _sigma;                // normalization fixed after the first _bootRows rows
+    private readonly double _scaleDecay;
+    private readonly Window _shortAvg, _refShort, _refLong;
+    private double _lastDisagreement;
+    private long _row;
+    private double _min = double.PositiveInfinity, _max = double.NegativeInfinity;
+    private double _prev = double.NaN;
+    private int _run, _longestRun;
+    private bool _flatFired;
+    private double _peak;
+    private readonly double _peakDecay;
+
+    public AnomalyDetector(AnomalyOptions options)
+    {
+        _o = options;
+        _h = Math.Max(1, options.Horizon);
+        _experts = new OnlineExperts(_h, options.ArOrder, options.SeasonRows, options.RlsForgetting, options.ExpertMemory);
+        _perExpert = new double[OnlineExperts.Count * _h];
+        _blend = new double[_h];
+        _pending = new double[_h * _h];
+        Array.Fill(_pending, double.NaN);
+        _absRes = new double[_h];
+        _bootRows = Math.Clamp(options.WarmupRows / 4, 8, 128);
+        _boot = new double[_bootRows];
+        _scaleDecay = 1.0 - 1.0 / options.ScaleMemory;
+        _shortAvg = new Window(Math.Max(1, options.ShortAverage));
+        _refShort = new Window(Math.Max(2, options.ReferenceShort));
+        _refLong = new Window(Math.Max(2, options.ReferenceLong));
+        _peakDecay = Math.Pow(0.5, 1.0 / Math.Max(1.0, options.SuppressHalfLife));
+    }
+
+    public AnomalyOptions Options => _o;
+
+    /// <summary>Rows seen so far.</summary>
+    public long Rows => _row;
+
+    /// <summary>
+    /// Feeds the next value and returns its anomaly score in [0, 1] (0 during warm-up). A non-finite value (a gap) is
+    /// not learned from and scores 0.
+    /// </summary>
+    public double Observe(double value)
+    {
+        if (!double.IsFinite(value)) return 0.0;
+        long t = _row++;
+        if (t < _bootRows)
+        {
+            _boot[t] = value;
+            if (t == _bootRows - 1) FixNormalization();
+            UpdateValueStats(value, out _, out _);
+            return 0.0;
+        }
+
+        double x = (value - _mu) / _sigma;
+        double raw = Surprise(x);
+        UpdateValueStats(value, out bool spatial, out bool flat);
+        _experts.Observe(x);
+        PlanForecasts(t);
+
+        _shortAvg.Push(raw);
+        double m = _shortAvg.Mean;
+        double tail = Math.Min(_refShort.UpperTail(m, _o.MinReferenceStd), _refLong.UpperTail(m, _o.MinReferenceStd));
+        _refShort.Push(m);
+        _refLong.Push(m);
+
+        if (t < _o.WarmupRows) return 0.0;
+
+        double score = Math.Log(tail + 1e-10) / Math.Log(1e-10);
+        if (spatial) score = Math.Max(score, _o.SpatialScore);
+        if (flat) score = Math.Max(score, _o.FlatScore);
+        score = Math.Clamp(score, 0.0, 1.0);
+
+        double reported = score > _peak ? score : score * _o.SuppressedFactor;
+        _peak = Math.Max(score, _peak * _peakDecay);
+        return reported;
+    }
+
+    private void FixNormalization()
+    {
+        double s = 0, ss = 0, lo = double.PositiveInfinity, hi = double.NegativeInfinity;
+        foreach (double v in _boot) { s += v; lo = Math.Min(lo, v); hi = Math.Max(hi, v); }
+        _mu = s / _bootRows;
+        foreach (double v in _boot) ss += (v - _mu) * (v - _mu);
+        _sigma = Math.Sqrt(ss / _bootRows);
+        double floor = Math.Max(Math.Abs(_mu) * 1e-3, 1e-9);
+        if (!(_sigma > floor)) _sigma = Math.Max(floor, (hi - lo) * 0.1);
+        for (int i = 0; i < _bootRows; i++)
+        {
+            _experts.Observe((_boot[i] - _mu) / _sigma);
+            PlanForecasts(i);
+        }
+    }
+
+    /// <summary>Forecasts made now for rows t+1..t+H, kept until their truth arrives.</summary>
+    private void PlanForecasts(long t)
+    {
+        _lastDisagreement = _experts.Forecast(_perExpert, _blend);
+        int slot = (int)(t % _h);
+        for (int s = 0; s < _h; s++) _pending[slot * _h + s] = _blend[s];
+    }
+
+    /// <summary>Raw surprise of normalized value x at the current row, before anything learns from it.</summary>
+    private double Surprise(double x)
+    {
+        long t = _row - 1;
+        double zSum = 0, miss = 0;
+        int n = 0;
+        for (int s = 0; s < _h; s++)
+        {
+            long made = t - 1 - s;                      // row whose forecast for step s + 1 lands on t
+            if (made < 0) break;
+            double f = _pending[(int)(made % _h) * _h + s];
+            if (!double.IsFinite(f)) continue;
+            double r = Math.Abs(x - f);
+            double scale = _absRes[s];
+            double floor = 1e-6;
+            double z = scale > floor ? r / (1.2533 * scale) : (r > floor ? _o.ZCap : 0);
+            z = Math.Min(z, _o.ZCap);
+            zSum += z;
+            if (z > _o.IntervalZ) miss++;
+            n++;
+            _absRes[s] = scale == 0 ? r : _scaleDecay * scale + (1 - _scaleDecay) * r;
+        }
+        if (n == 0) return 0;
+        double d = _absRes[0] > 1e-6 ? Math.Min(_lastDisagreement / (1.2533 * _absRes[0]), _o.ZCap) : 0;
+        return zSum / n + _o.CoverageWeight * miss / n + _o.DisagreementWeight * d;
+    }
+
+    private void UpdateValueStats(double v, out bool spatial, out bool flat)
+    {
+        spatial = false; flat = false;
+        double range = _max - _min;
+        if (_row > _bootRows && range > 0)
+        {
+            double tol = range * _o.SpatialTolerance;
+            spatial = v > _max + tol || v < _min - tol;
+        }
+        _min = Math.Min(_min, v); _max = Math.Max(_max, v);
+
+        if (v == _prev) _run++;
+        else
+        {
+            _longestRun = Math.Max(_longestRun, _run);
+            _run = 0;
+            _flatFired = false;
+        }
+        _prev = v;
+        if (!_flatFired && _row > _o.WarmupRows && _run > _o.FlatFactor * _longestRun + _o.FlatMinRows)
+        {
+            flat = true;
+            _flatFired = true;
+        }
+    }
+
+    /// <summary>A sliding window of the last N values with their running mean and variance (O(1) per push).</summary>
+    private sealed class Window
+    {
+        private readonly double[] _v;
+        private int _count, _next;
+        private double _sum, _sumSq;
+
+        public Window(int size) => _v = new double[size];
+
+        public double Mean => _count == 0 ? 0 : _sum / _count;
+
+        public void Push(double x)
+        {
+            if (_count == _v.Length) { double old = _v[_next]; _sum -= old; _sumSq -= old * old; }
+            else _count++;
+            _v[_next] = x; _sum += x; _sumSq += x * x;
+            _next = (_next + 1) % _v.Length;
+        }
+
+        /// <summary>P(X ≥ x) under a normal fit of the window (1 when the window is too short to judge).</summary>
+        public double UpperTail(double x, double minStd)
+        {
+            if (_count < 16) return 1.0;
+            double mean = _sum / _count;
+            double var = Math.Max(_sumSq / _count - mean * mean, 0);
+            double sd = Math.Max(Math.Sqrt(var), minStd);
+            return NormalTail((x - mean) / sd);
+        }
+    }
+
+    /// <summary>Q(z) = P(N(0,1) ≥ z), via the complementary error function (Abramowitz–Stegun 7.1.26 is too coarse in the tail).</summary>
+    public static double NormalTail(double z) => 0.5 * Erfc(z / Math.Sqrt(2));
+
+    private static double Erfc(double x)
+    {
+        // Numerical Recipes erfcc (Chebyshev), relative error < 1.2e-7 everywhere.
+        double z = Math.Abs(x);
+        double t = 1.0 / (1.0 + 0.5 * z);
+        double r = t * Math.Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+                   t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851413 +
+                   t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? r : 2.0 - r;
+    }
+}
