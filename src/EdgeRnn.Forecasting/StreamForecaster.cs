@@ -65,7 +65,7 @@ public sealed class StreamForecaster : IStreamForecaster
         if (aggregate)
         {
             int hc = model.Horizon * model.TargetCount;
-            _panel = new ExpertPanel(model.TargetCount, model.Horizon, SeasonOf(model), options.LinearLookback, options.AggregateMemory);
+            _panel = new ExpertPanel(model.TargetCount, model.Horizon, SeasonOf(model), options.LinearLookback, options.LinearMemory);
             var names = new List<string>(ExpertPanel.Names);
             if (model.Skip is not null) names.Add("nlinear_skip");
             names.Add("network_frozen");
@@ -322,8 +322,11 @@ public sealed record StreamForecasterOptions
     public bool Aggregate { get; init; } = true;
     /// <summary>Nominal coverage of the prediction intervals.</summary>
     public double Coverage { get; init; } = 0.9;
-    /// <summary>Forgetting time constant (rows) of the aggregate's losses and of the online linear expert.</summary>
-    public double AggregateMemory { get; init; } = 1000;
+    /// <summary>The aggregate's fixed share is 1 / this: the expected number of forecasts between switches of the best expert.
+    /// The cost of tracking shrinks as 1 / memory; the time to follow an expert that became clearly better grows only as ln(memory).</summary>
+    public double AggregateMemory { get; init; } = 4000;
+    /// <summary>Forgetting time constant (rows) of the online linear expert's least squares.</summary>
+    public double LinearMemory { get; init; } = 2000;
     /// <summary>Window of the online linear expert (values).</summary>
     public int LinearLookback { get; init; } = 48;
 }
