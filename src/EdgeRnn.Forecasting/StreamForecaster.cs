@@ -71,7 +71,7 @@ public sealed class StreamForecaster : IStreamForecaster
             names.Add("network_frozen");
             if (options.FineTune) { _tunedExpert = names.Count; names.Add("network_tuned"); }
             _expertNames = names.ToArray();
-            _aggregate = new HedgeAggregate(_expertNames.Length, model.Horizon, model.TargetCount, options.AggregateMemory, options.Coverage);
+            _aggregate = new HedgeAggregate(_expertNames.Length, model.Horizon, model.TargetCount, options.AggregateMemory, options.Coverage) { Linearized = options.Linearized };
             _experts = new float[_expertNames.Length * hc];
             _served = new float[hc]; _radius = new float[hc];
         }
@@ -322,11 +322,12 @@ public sealed record StreamForecasterOptions
     public bool Aggregate { get; init; } = true;
     /// <summary>Nominal coverage of the prediction intervals.</summary>
     public double Coverage { get; init; } = 0.9;
-    /// <summary>The aggregate's fixed share is 1 / this: the expected number of forecasts between switches of the best expert.
-    /// The cost of tracking shrinks as 1 / memory; the time to follow an expert that became clearly better grows only as ln(memory).</summary>
-    public double AggregateMemory { get; init; } = 4000;
+    /// <summary>Forgetting time constant (rows) of the aggregate's cumulative losses and loss scale.</summary>
+    public double AggregateMemory { get; init; } = 1000;
+    /// <summary>Aggregate by the linearized loss (exponentiated gradient) instead of each expert's own squared loss.</summary>
+    public bool Linearized { get; init; }
     /// <summary>Forgetting time constant (rows) of the online linear expert's least squares.</summary>
-    public double LinearMemory { get; init; } = 2000;
+    public double LinearMemory { get; init; } = 1000;
     /// <summary>Window of the online linear expert (values).</summary>
     public int LinearLookback { get; init; } = 48;
 }

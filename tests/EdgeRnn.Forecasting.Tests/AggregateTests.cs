@@ -131,14 +131,9 @@ public class AggregateTests
         int E = sf.ExpertNames.Count;
         var f = new float[H]; var lo = new float[H]; var hi = new float[H];
         var se = new double[E + 1]; long n = 0; var sek = new double[H, E + 1]; float maxInput = 0; double inputSq = 0; long inputs = 0;
-        var disc = new double[E]; var prevEx = new float[E * H];
-        var trace = new System.Text.StringBuilder();
         for (int t = 0; t + H < N; t++)
         {
             sf.Observe([x[t]], f, lo, hi);
-            if (t > 0) { float y0 = (x[t] - model.ChannelMean[0]) / model.ChannelStd[0]; for (int e = 0; e < E; e++) disc[e] = disc[e] * (1 - 1.0 / 4000) + Math.Pow(prevEx[e * H] - y0, 2); }
-            sf.ExpertForecasts.CopyTo(prevEx);
-            if (t % 500 == 0) trace.Append($" t{t}: L " + string.Join(",", disc.Select(d => d.ToString("F0"))) + " w " + string.Join(",", Enumerable.Range(0, E).Select(e => sf.Aggregate!.StepWeight(0, e).ToString("F2"))));
             foreach (float v in sf.NetworkInputs) { Assert.True(float.IsFinite(v)); maxInput = Math.Max(maxInput, Math.Abs(v)); }
             if (t < N - (N - Jump) / 2) continue;
             foreach (float v in sf.NetworkInputs) { inputSq += v * v; inputs++; }
@@ -152,7 +147,7 @@ public class AggregateTests
             }
         }
         double best = se.Take(E).Min();
-        Assert.True(se[E] <= 1.05 * best, $"aggregate {se[E] / n:F5} vs best expert {best / n:F5} ({string.Join(", ", sf.ExpertNames.Select((e, i) => $"{e} {se[i] / n:F5} w {sf.Aggregate!.StepWeight(0, i):F3}/{sf.Aggregate!.StepWeight(H - 1, i):F3}"))}) trace {trace} per step: {string.Join(" | ", Enumerable.Range(0, H).Select(k => string.Join(",", Enumerable.Range(0, E + 1).Select(e => (sek[k, e] / (n / H)).ToString("F3")))))}");
+        Assert.True(se[E] <= 1.05 * best, $"aggregate {se[E] / n:F5} vs best expert {best / n:F5} ({string.Join(", ", sf.ExpertNames.Select((e, i) => $"{e} {se[i] / n:F5} w {sf.Aggregate!.StepWeight(0, i):F3}/{sf.Aggregate!.StepWeight(H - 1, i):F3}"))}) per step: {string.Join(" | ", Enumerable.Range(0, H).Select(k => string.Join(",", Enumerable.Range(0, E + 1).Select(e => (sek[k, e] / (n / H)).ToString("F3")))))}");
         // Every input stays within the clamp (the jump row itself hits it); once the drift scale has caught up with the 5×
         // larger differences, the inputs are back in the trained range: RMS ≤ the drift threshold (2 trained std).
         Assert.True(maxInput <= 8f, $"largest network input {maxInput}");

@@ -4,15 +4,14 @@ namespace EdgeRnn.Forecasting.Experts;
 
 /// <summary>
 /// Online aggregation of E expert forecasts, one exponentially weighted average forecaster per forecast cell (horizon
-/// step k × target c) under squared loss on the normalized scale, with the fixed share for drifting streams
-/// (Herbster and Warmuth 1998):
-///   w_e ← w_e · exp(−η ℓ_e) / Z,   then   w_e ← (1 − α) w_e + α / E,        served = Σ_e w_e f_e
-/// Squared loss is η-exp-concave for η ≤ 1 / (2 B²) when errors stay within B; then the exponentially weighted average
-/// has regret at most ln E / η against the best expert, and with the fixed share at most (m + 1)(ln E + ln 1/α) / η + T α
-/// terms against the best sequence of experts with m switches (Cesa-Bianchi and Lugosi 2006, §3.3 and §5.2). B is
-/// unknown and drifts, so the rate is set from the scale of the errors actually seen: η = 1 / (2 v̂) with v̂ the recent
-/// mean of the aggregate's own (hedge) squared error in the cell, and each loss counts at most 16 v̂ (bounded losses):
-/// scale-free, nothing to tune per stream. α = 1 / memory.
+/// step k × target c) under squared loss on the normalized scale:
+///   w_e ∝ exp(−η · L_e),   L_e = forgotten cumulative squared error of expert e,   served = Σ_e w_e f_e
+/// Squared loss is η-exp-concave for η ≤ 1 / (2 B²) when errors stay within B, and then the exponentially weighted
+/// average has regret at most ln E / η against the best expert, constant in time (Kivinen and Warmuth 1999; Cesa-Bianchi
+/// and Lugosi 2006, §3.3). B is unknown and drifts, so the rate is set from the scale of the errors actually seen:
+/// η = 1 / (2 v̂) with v̂ the forgotten mean of the aggregate's own (hedge) squared error in the cell: scale-free, nothing
+/// to tune per stream. L and v̂ are forgotten with time constant <c>memory</c> (default 1000 forecasts) so the weights
+/// follow a drifting stream (a tracking variant: the bound then holds per window of about <c>memory</c> forecasts).
 ///
 /// Delayed feedback: the forecast made at row r for step k is scored only when row r + 1 + k arrives; the weights in force
 /// are always those computed from losses already observed. The aggregate's own residual on each cell feeds
@@ -27,29 +26,26 @@ public sealed class HedgeAggregate
     private readonly float[] _served;  // [H slots, HC]
     private readonly float[] _radius;  // [H slots, HC] interval radius issued with that forecast
     private readonly long[] _rowOf;    // [H slots] row whose forecasts the slot holds (−1 = none)
-    private readonly double[] _loss;   // [HC, E] scratch of the update (clipped losses, then unnormalized weights)
+    private readonly double[] _loss;   // [HC, E] forgotten cumulative losses
     private readonly double[] _scale;  // [HC] forgotten sum of the hedge loss (the loss scale behind η)
     private readonly double[] _count;  // [HC] forgotten count of scored forecasts
     private readonly float[] _w;       // [HC, E] current weights
     private readonly double[] _se;     // [E + 1] squared error sums of every expert and the aggregate (scored cells)
     private readonly float[] _lastResidual; // [HC] aggregate residual of the most recently scored forecast of each cell
-    private readonly double _share; // fixed-share mixing α
+    private readonly double _decay;
     /// <summary>η times the loss scale: η = Rate / v̂ (v̂ = recent mean squared error of the aggregate in the cell).</summary>
     public const double Rate = 0.5;
-    /// <summary>A loss counts at most this many times the loss scale v̂ toward the weights.</summary>
-    public const double ClipFactor = 16;
-    /// <summary>Time constant (scored forecasts per cell) of the loss scale v̂: short, so η follows a change of scale quickly.</summary>
-    public const double ScaleMemory = 200;
-    private readonly double _scaleDecay = 1.0 - 1.0 / ScaleMemory;
     private long _row, _scoredCells;
     public ConformalIntervals Intervals { get; }
+    /// <summary>Weigh by the linearized loss (exponentiated gradient: competes with the best convex combination).</summary>
+    public bool Linearized { get; init; }
 
     /// <param name="experts">E</param>
     /// <param name="horizon">H</param>
     /// <param name="targets">C</param>
-    /// <param name="memory">1 / α of the fixed share: the expected number of forecasts between switches of the best expert</param>
+    /// <param name="memory">forgetting time constant of the losses and the loss scale (scored forecasts per cell)</param>
     /// <param name="coverage">nominal coverage of the intervals</param>
-    public HedgeAggregate(int experts, int horizon, int targets, double memory = 4000, double coverage = 0.9)
+    public HedgeAggregate(int experts, int horizon, int targets, double memory = 1000, double coverage = 0.9)
     {
         if (experts < 1) throw new ArgumentOutOfRangeException(nameof(experts));
         _e = experts; _h = horizon; _c = targets; _hc = horizon * targets;
@@ -59,7 +55,7 @@ public sealed class HedgeAggregate
         _w = new float[_hc * _e]; Array.Fill(_w, 1f / _e);
         _se = new double[_e + 1];
         _lastResidual = new float[_hc]; Array.Fill(_lastResidual, float.NaN);
-        _share = 1.0 / Math.Max(memory, 1);
+        _decay = memory > 0 ? 1.0 - 1.0 / memory : 1.0;
         Intervals = new ConformalIntervals(_hc, coverage);
     }
 
@@ -120,36 +116,35 @@ public sealed class HedgeAggregate
     private void Update(int cell, int slot, float y)
     {
         int lo = cell * _e;
-        // Expert losses and the weighted (hedge) loss under the weights in force. A loss counts toward the weights at most
-        // ClipFactor × the loss scale v̂ (bounded losses, as the bound assumes; one regime change cannot bury an expert).
-        double v0 = _count[cell] > 0 ? _scale[cell] / _count[cell] : 0;
-        double clip = v0 > 0 ? ClipFactor * v0 : double.PositiveInfinity;
-        double h = 0;
+        double h = 0, minL = double.PositiveInfinity;
+        double g = 2.0 * (_served[slot * _hc + cell] - y); // gradient of the served forecast's squared error
         for (int e = 0; e < _e; e++)
         {
-            double d = y - _fc[(slot * _e + e) * _hc + cell];
+            float f = _fc[(slot * _e + e) * _hc + cell];
+            double d = y - f;
             double l = d * d;
             _se[e] += l;
             h += _w[lo + e] * l;
-            _loss[lo + e] = Math.Min(l, clip);
+            // Linearized: the loss g · f_e makes the aggregate compete with the best convex combination of the experts
+            // (exponentiated gradient) rather than with the best single one.
+            double cum = _decay * _loss[lo + e] + (Linearized ? g * f : l);
+            _loss[lo + e] = cum;
+            if (cum < minL) minL = cum;
         }
-        // Loss scale: mean of the hedge loss over the last ScaleMemory forecasts (its own count: no bias toward zero early).
-        _scale[cell] = _scaleDecay * _scale[cell] + h;
-        _count[cell] = _scaleDecay * _count[cell] + 1;
+        // Loss scale v̂: forgotten mean of the aggregate's (hedge) squared error, with its own count (no bias early on).
+        _scale[cell] = _decay * _scale[cell] + h;
+        _count[cell] = _decay * _count[cell] + 1;
         double v = _scale[cell] / _count[cell];
         double eta = v > 0 ? Rate / v : 0;
-        // Exponential update, then the fixed share: every expert keeps at least α / E of the weight, so one that becomes
-        // the best is followed within about ln(E / α) / (η · its lead per forecast) forecasts, whatever its past.
-        double minl = double.PositiveInfinity;
-        for (int e = 0; e < _e; e++) minl = Math.Min(minl, _loss[lo + e]);
         double sum = 0;
         for (int e = 0; e < _e; e++)
         {
-            double wv = _w[lo + e] * Math.Exp(-eta * (_loss[lo + e] - minl));
-            _loss[lo + e] = wv;
+            double x = eta * (_loss[lo + e] - minL);
+            double wv = x < 700 ? Math.Exp(-x) : 0;
+            _w[lo + e] = (float)wv;
             sum += wv;
         }
-        for (int e = 0; e < _e; e++) _w[lo + e] = (float)((1 - _share) * _loss[lo + e] / sum + _share / _e);
+        for (int e = 0; e < _e; e++) _w[lo + e] = (float)(_w[lo + e] / sum);
     }
 
     /// <summary>
@@ -178,7 +173,7 @@ public sealed class HedgeAggregate
     {
         w.Write(_e); w.Write(_h); w.Write(_c); w.Write(_row); w.Write(_scoredCells);
         StateIO.Write(w, _fc); StateIO.Write(w, _served); StateIO.Write(w, _radius); StateIO.Write(w, _rowOf);
-        StateIO.Write(w, _scale); StateIO.Write(w, _count); StateIO.Write(w, _w); StateIO.Write(w, _se); StateIO.Write(w, _lastResidual);
+        StateIO.Write(w, _loss); StateIO.Write(w, _scale); StateIO.Write(w, _count); StateIO.Write(w, _w); StateIO.Write(w, _se); StateIO.Write(w, _lastResidual);
         Intervals.Write(w);
     }
 
@@ -190,7 +185,7 @@ public sealed class HedgeAggregate
         if (row < 0 || scored < 0) throw new InvalidDataException("checkpoint aggregate counters are negative");
         _row = row; _scoredCells = scored;
         StateIO.Read(r, _fc, "aggregate forecasts"); StateIO.Read(r, _served, "aggregate served"); StateIO.Read(r, _radius, "aggregate radii");
-        StateIO.Read(r, _rowOf, "aggregate rows"); StateIO.Read(r, _scale, "aggregate loss scale"); StateIO.Read(r, _count, "aggregate counts");
+        StateIO.Read(r, _rowOf, "aggregate rows"); StateIO.Read(r, _loss, "aggregate losses"); StateIO.Read(r, _scale, "aggregate loss scale"); StateIO.Read(r, _count, "aggregate counts");
         StateIO.Read(r, _w, "aggregate weights"); StateIO.Read(r, _se, "aggregate errors"); StateIO.Read(r, _lastResidual, "aggregate residuals");
         foreach (float v in _w) if (!(v >= 0 && v <= 1)) throw new InvalidDataException("checkpoint aggregate weight outside [0, 1]");
         Intervals.Read(r);
