@@ -50,6 +50,8 @@ public sealed class StreamForecaster : IStreamForecaster
 
     public StreamForecaster(HybridModel model, StreamForecasterOptions options)
     {
+        if (options.FineTune && model.IsNetworkOnly)
+            throw new ArgumentException("fine-tuning needs an EdgeRnn forecaster file (format v2 or v1); this is a network-only file, which is served as is");
         _options = options;
         Precision = options.Precision;
         ModelName = model.Net.Metadata.GetValueOrDefault("name", "edgernn");
@@ -71,7 +73,7 @@ public sealed class StreamForecaster : IStreamForecaster
             names.Add("network_frozen");
             if (options.FineTune) { _tunedExpert = names.Count; names.Add("network_tuned"); }
             _expertNames = names.ToArray();
-            _aggregate = new HedgeAggregate(_expertNames.Length, model.Horizon, model.TargetCount, options.AggregateMemory, options.Coverage) { Linearized = options.Linearized };
+            _aggregate = new HedgeAggregate(_expertNames.Length, model.Horizon, model.TargetCount, options.AggregateMemory, options.Coverage);
             _experts = new float[_expertNames.Length * hc];
             _served = new float[hc]; _radius = new float[hc];
         }
@@ -112,7 +114,7 @@ public sealed class StreamForecaster : IStreamForecaster
     public static StreamForecaster Load(string modelPath, Precision precision, bool fineTune) =>
         new(HybridModel.Load(modelPath), new StreamForecasterOptions { Precision = precision, FineTune = fineTune });
 
-    public static StreamForecaster Load(string modelPath, StreamForecasterOptions options) => new(HybridModel.Load(modelPath), options);
+    public static StreamForecaster Load(string modelPath, StreamForecasterOptions options) => new(ForecasterFile.Load(modelPath, options.NetworkOnly), options);
 
     /// <summary>The online aggregate (null with <see cref="StreamForecasterOptions.Aggregate"/> off): weights, residuals, intervals.</summary>
     public HedgeAggregate? Aggregate => _aggregate;
@@ -205,11 +207,10 @@ public sealed class StreamForecaster : IStreamForecaster
         lock (_learnGate)
         {
             if (!_tuner!.Learn()) return;
-            // int8: re-quantize the float master into the live forecaster (its weights swap atomically; a step in progress
-            // finishes with the weights it started with). float: the forecaster reads its arena live, so it gets a copy
-            // that Observe swaps in at its next call.
-            if (_stepper.Network is Int8Forecaster q) q.Requantize(_tuner.Master);
-            else Volatile.Write(ref _pending, NetworkFactory.Create(_tuner.Master.Clone(), Precision));
+            // The network either swaps the new weights in atomically itself (int8 re-quantizes; a step in progress finishes
+            // with the weights it started with) or hands back a new forecaster over a copy, which Observe swaps in at its next call.
+            var next = _stepper.Network.WithWeights(_tuner.Master);
+            if (!ReferenceEquals(next, _stepper.Network)) Volatile.Write(ref _pending, next);
         }
     }
 
@@ -324,10 +325,10 @@ public sealed record StreamForecasterOptions
     public double Coverage { get; init; } = 0.9;
     /// <summary>Forgetting time constant (rows) of the aggregate's cumulative losses and loss scale.</summary>
     public double AggregateMemory { get; init; } = 1000;
-    /// <summary>Aggregate by the linearized loss (exponentiated gradient) instead of each expert's own squared loss.</summary>
-    public bool Linearized { get; init; }
     /// <summary>Forgetting time constant (rows) of the online linear expert's least squares.</summary>
     public double LinearMemory { get; init; } = 1000;
     /// <summary>Window of the online linear expert (values).</summary>
     public int LinearLookback { get; init; } = 48;
+    /// <summary>What a network-only file's outputs are, when its metadata does not say.</summary>
+    public NetworkOnlyInfo? NetworkOnly { get; init; }
 }

@@ -19,7 +19,11 @@ public sealed record ConditionerOptions(long PeriodMs)
     /// <summary>Per-channel valid range (inclusive); null for none.</summary>
     public float[]? Min { get; init; }
     public float[]? Max { get; init; }
-    /// <summary>A jump of more output steps than this (clock jump, days of silence) restarts the grid instead of filling it.</summary>
+    /// <summary>
+    /// A jump of more output steps than this restarts the grid instead of filling it: forward (clock jump, days of silence)
+    /// or backward (a clock that was wrong and is right again, a device that rebooted), so no single bad timestamp can leave
+    /// every later sample "out of order".
+    /// </summary>
     public int MaxFillSteps { get; init; } = 10_000;
 }
 
@@ -27,7 +31,8 @@ public sealed record ConditionerOptions(long PeriodMs)
 /// An <see cref="ISampleSink"/> decorator between a source and the model: rejects and counts NaN/Inf and out-of-range values
 /// (they are never passed on as numbers), resamples every stream onto a grid of multiples of the model's period by linear
 /// interpolation between consecutive inputs, and fills gaps per <see cref="GapPolicy"/> (missing is NaN, explicitly).
-/// Out-of-order and wrong-width samples are dropped and counted. Per stream state is allocated once; nothing per sample.
+/// Out-of-order and wrong-width samples are dropped and counted; a time jump (either way) beyond MaxFillSteps periods restarts
+/// the grid and is counted in grid_resets. Per stream state is allocated once; nothing per sample.
 /// Emits on the source's thread, like any sink; not thread-safe, so use one conditioner per source.
 /// </summary>
 public sealed class SampleConditioner : ISampleSink
@@ -80,7 +85,13 @@ public sealed class SampleConditioner : ISampleSink
     {
         if (values.Length != _channels) { _wrongWidth++; return; }
         if (!_streams.TryGetValue(stream, out var s)) _streams[stream] = s = new State(_channels);
-        if (s.Started && timestampMs <= s.PrevTs) { _outOfOrder++; return; }
+        if (s.Started && timestampMs <= s.PrevTs)
+        {
+            // a little late: jitter, dropped; far behind: the clock went back, so the grid starts again from here
+            if ((s.PrevTs - timestampMs) / _o.PeriodMs <= _o.MaxFillSteps) { _outOfOrder++; return; }
+            s.Started = false;
+            _resets++;
+        }
         _accepted++;
 
         for (int i = 0; i < _channels; i++)

@@ -101,6 +101,9 @@ public sealed class FloatForecaster : IForecaster
 
     public void Reset() => Array.Clear(_state);
 
+    /// <summary>A new forecaster over a copy (this one reads its arena live, so it must not see a learner's writes mid-step).</summary>
+    public IForecaster WithWeights(ForecasterParameters parameters) => new FloatForecaster(parameters.Clone());
+
     public void GetState(Span<float> destination)
     {
         if (destination.Length != _state.Length) throw new ArgumentException($"state has {_state.Length} values, destination {destination.Length}");

@@ -19,4 +19,12 @@ public interface IForecaster
     int StateSize { get; }
     void GetState(Span<float> destination);
     void SetState(ReadOnlySpan<float> source);
+
+    /// <summary>
+    /// Serves new weights of the same shape (an online learner's update): the forecaster to step from now on, state not
+    /// included. A forecaster that can swap weights atomically (int8 re-quantizes) updates itself and returns itself;
+    /// one that reads its weights live (float) returns a new forecaster over a copy, which the caller swaps in between
+    /// steps. Callers never need to know which kind they hold.
+    /// </summary>
+    IForecaster WithWeights(ForecasterParameters parameters);
 }

@@ -155,3 +155,41 @@ public class AggregateTests
         Assert.True(sf.Model.Net.Arena.All(float.IsFinite));
     }
 }
+
+public class ForecastCsvIntervalTests
+{
+    [Fact]
+    public void Forecast_csv_with_intervals_adds_lower_and_upper_columns_around_the_served_values()
+    {
+        var x = TestData.Drifting(1200, 10_000, 11);
+        var split = new TrainSplit(700, 699, 900 - 1 - 3, 900);
+        var (model, _) = HybridTrainer.Train([x], ["v"], 1, 3, TimeSpan.FromHours(1), split,
+            new TrainOptions { Epochs = 1, Hidden = 4, StepsPerEpoch = 5, Chunk = 48, Warmup = 8, Batch = 2, Lookback = 48, Seed = 3 });
+        model.WriteMetadata("csv-test", "1");
+        var table = TestData.Table(("v", x));
+        var plain = new StringWriter(); var withIntervals = new StringWriter();
+        int rows = ForecastCsv.Write(model, Precision.Float32, table, plain);
+        Assert.Equal(rows, ForecastCsv.Write(model, Precision.Float32, table, withIntervals, coverage: 0.9));
+        var lines = withIntervals.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int o = table.TimeText is null ? 0 : 1; // the time column, when the table has its text
+        Assert.EndsWith("v@1,v@2,v@3,v@1:lower,v@2:lower,v@3:lower,v@1:upper,v@2:upper,v@3:upper", lines[0]);
+        Assert.EndsWith(",v@3", plain.ToString().Split('\n')[0]); // without --intervals: unchanged
+        long inside = 0, n = 0;
+        for (int r = 1; r < lines.Length; r++)
+        {
+            var cells = lines[r].Split(',');
+            Assert.Equal(9 + o, cells.Length);
+            for (int k = 0; k < 3; k++)
+            {
+                if (cells[o + 3 + k].Length == 0) continue; // no residual yet
+                float v = float.Parse(cells[o + k], System.Globalization.CultureInfo.InvariantCulture);
+                float lo = float.Parse(cells[o + 3 + k], System.Globalization.CultureInfo.InvariantCulture);
+                float hi = float.Parse(cells[o + 6 + k], System.Globalization.CultureInfo.InvariantCulture);
+                Assert.True(lo <= v && v <= hi);
+                int row = 48 - 1 + (r - 1); // forecasts start once the lookback (48) is full
+                if (row + 1 + k < x.Length && row > 600) { n++; if (x[row + 1 + k] >= lo && x[row + 1 + k] <= hi) inside++; }
+            }
+        }
+        Assert.InRange((double)inside / n, 0.85, 0.95);
+    }
+}

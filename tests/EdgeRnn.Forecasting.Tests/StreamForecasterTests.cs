@@ -51,7 +51,7 @@ public class StreamForecasterTests
             a.Observe([x[t]], fa);
             b.Observe([x[t]], fb);
             Assert.Equal(fa, fb);
-            // The network part alone, as `edgernn predict` and PyTorch see the file: raw diff inputs.
+            // The network part alone, as `edgernn predict` and PyTorch see the file (a v2 network has no normalization of its own).
             float input = t == 0 ? 0 : x[t] - x[t - 1];
             var o = new float[4];
             net.Step([input], o);
@@ -113,7 +113,7 @@ public class StreamForecasterTests
         for (int t = 0; t < 1200; t++) a.Observe([x[t]], f);
         var ms = new MemoryStream();
         a.WriteCheckpoint(ms);
-        using var b = new StreamForecaster(HybridModel.FromParameters(model.Net.Clone()), opts);
+        using var b = new StreamForecaster(model.Clone(), opts);
         ms.Position = 0;
         b.ReadCheckpoint(ms);
         var fa = new float[4]; var fb = new float[4];

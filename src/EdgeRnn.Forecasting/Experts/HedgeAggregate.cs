@@ -37,8 +37,6 @@ public sealed class HedgeAggregate
     public const double Rate = 0.5;
     private long _row, _scoredCells;
     public ConformalIntervals Intervals { get; }
-    /// <summary>Weigh by the linearized loss (exponentiated gradient: competes with the best convex combination).</summary>
-    public bool Linearized { get; init; }
 
     /// <param name="experts">E</param>
     /// <param name="horizon">H</param>
@@ -117,17 +115,13 @@ public sealed class HedgeAggregate
     {
         int lo = cell * _e;
         double h = 0, minL = double.PositiveInfinity;
-        double g = 2.0 * (_served[slot * _hc + cell] - y); // gradient of the served forecast's squared error
         for (int e = 0; e < _e; e++)
         {
-            float f = _fc[(slot * _e + e) * _hc + cell];
-            double d = y - f;
+            double d = y - _fc[(slot * _e + e) * _hc + cell];
             double l = d * d;
             _se[e] += l;
             h += _w[lo + e] * l;
-            // Linearized: the loss g · f_e makes the aggregate compete with the best convex combination of the experts
-            // (exponentiated gradient) rather than with the best single one.
-            double cum = _decay * _loss[lo + e] + (Linearized ? g * f : l);
+            double cum = _decay * _loss[lo + e] + l;
             _loss[lo + e] = cum;
             if (cum < minL) minL = cum;
         }

@@ -58,6 +58,7 @@ internal sealed class SilentForecaster(ForecasterShape shape) : IForecaster
     public void Reset() { }
     public void GetState(Span<float> destination) => destination.Clear();
     public void SetState(ReadOnlySpan<float> source) { }
+    public IForecaster WithWeights(ForecasterParameters parameters) => this;
 }
 
 /// <summary>

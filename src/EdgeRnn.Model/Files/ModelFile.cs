@@ -26,9 +26,26 @@ public static class ModelFile
         return Read(ms.GetBuffer().AsSpan(0, (int)ms.Length), nameForErrors);
     }
 
+    /// <summary>
+    /// Reads the network of a model file. For an EdgeRnn forecaster file (metadata "format" = <see cref="ForecasterFormat"/>)
+    /// that is its recurrent network and head alone (the scaler.* and skip.* tensors belong to the whole forecaster, which
+    /// EdgeRnn.Forecasting reads), so `predict` stays the network-level command for every file.
+    /// </summary>
     public static ForecasterParameters Read(ReadOnlySpan<byte> file, string nameForErrors)
     {
         var (tensors, metadata) = SafeTensors.Read(file, nameForErrors);
+        if (metadata.TryGetValue(FormatKey, out string? format) && format == ForecasterFormat)
+            tensors = tensors.Where(t => t.Name.StartsWith("rnn.", StringComparison.Ordinal) || t.Name.StartsWith("head.", StringComparison.Ordinal)).ToList();
+        return FromTensors(tensors, metadata, nameForErrors);
+    }
+
+    /// <summary>The "format" metadata key and the value a v2 EdgeRnn forecaster file carries (docs/model-format.md).</summary>
+    public const string FormatKey = "format";
+    public const string ForecasterFormat = "edgernn-forecaster/2";
+
+    /// <summary>The network part of already-decoded safetensors: strict like load_state_dict(strict=True).</summary>
+    public static ForecasterParameters FromTensors(IReadOnlyList<SafeTensor> tensors, IReadOnlyDictionary<string, string> metadata, string nameForErrors)
+    {
         InvalidDataException Bad(string problem) => new($"{nameForErrors}: not a valid EdgeRnn model: {problem}");
 
         if (!metadata.TryGetValue(ArchKey, out string? archName)) throw Bad("metadata has no 'arch' key");
@@ -80,7 +97,7 @@ public static class ModelFile
         return p;
     }
 
-    private static float[]? ReadVector(Dictionary<string, string> metadata, string key, int length, bool positive, Func<string, InvalidDataException> bad)
+    private static float[]? ReadVector(IReadOnlyDictionary<string, string> metadata, string key, int length, bool positive, Func<string, InvalidDataException> bad)
     {
         if (!metadata.TryGetValue(key, out string? text)) return null;
         var values = new List<float>();
