@@ -43,7 +43,7 @@ public static class ForecastCsv
         output.Write(Header(model, table.TimeText is null ? null : table.TimeColumn, intervals));
         output.Write('\n');
         using var f = new StreamForecaster(model, new StreamForecasterOptions
-        { Precision = precision, FineTune = false, Aggregate = intervals, Coverage = coverage ?? 0.9 });
+        { Precision = precision, FineTune = false, Aggregate = intervals, DriftScaling = intervals, Coverage = coverage ?? 0.9 });
         int h = model.Horizon, c = model.TargetCount, rows = 0;
         var sample = new float[columns.Length];
         var forecast = new float[h * c]; var lower = new float[h * c]; var upper = new float[h * c];

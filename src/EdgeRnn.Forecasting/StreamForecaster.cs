@@ -57,10 +57,12 @@ public sealed class StreamForecaster : IStreamForecaster
         ModelName = model.Net.Metadata.GetValueOrDefault("name", "edgernn");
         ModelVersion = model.Net.Metadata.GetValueOrDefault("version", "0");
         var online = options.Online ?? new OnlineOptions();
-        bool aggregate = options.Aggregate;
+        // A network-only file (the shared reference format) is served as is: its network is the whole forecast.
+        bool aggregate = options.Aggregate && !model.IsNetworkOnly;
         bool shadow = aggregate && options.FineTune;
         _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision),
             shadow ? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
+        if (!options.DriftScaling) _stepper.DriftThreshold = float.PositiveInfinity;
         _stateScratch = new float[model.Net.Shape.StateSize];
         _truth = new float[model.TargetCount];
         _bounded = new float[model.TargetCount];
@@ -319,8 +321,12 @@ public sealed record StreamForecasterOptions
     /// <summary>Learn on a thread this class owns (daemon) instead of synchronously inside Observe (backtests).</summary>
     public bool BackgroundLearning { get; init; } = true;
     public OnlineOptions? Online { get; init; }
-    /// <summary>Serve the online aggregate of the experts (with intervals) rather than the network alone.</summary>
+    /// <summary>Serve the online aggregate of the experts (with intervals) rather than the network alone (EdgeRnn forecaster
+    /// files; a network-only file is always served as is).</summary>
     public bool Aggregate { get; init; } = true;
+    /// <summary>Divide the network's inputs by the stream's drift scale once their RMS leaves the trained range (and scale the
+    /// correction back); off = the model's own arithmetic, as its PyTorch twin computes it.</summary>
+    public bool DriftScaling { get; init; } = true;
     /// <summary>Nominal coverage of the prediction intervals.</summary>
     public double Coverage { get; init; } = 0.9;
     /// <summary>Forgetting time constant (rows) of the aggregate's cumulative losses and loss scale.</summary>
