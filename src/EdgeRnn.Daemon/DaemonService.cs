@@ -267,17 +267,18 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         catch (OperationCanceledException) { }
     }
 
-    private static (bool, string) Health(List<StreamPipeline> pipelines, DaemonMetrics metrics, DaemonSettings settings)
+    internal static (bool, string) Health(List<StreamPipeline> pipelines, DaemonMetrics metrics, DaemonSettings settings)
     {
         long now = Environment.TickCount64;
         var sb = new System.Text.StringBuilder();
-        bool anyFlowing = false;
+        bool anyFlowing = false, anyStalled = false;
         foreach (var p in pipelines)
         {
             long last = Volatile.Read(ref p.Metrics.LastSampleTicks);
             double age = last == 0 ? double.PositiveInfinity : (now - last) / 1000.0;
             bool stalled = p.ForecastsStalled(now, out double sinceForecast);
             anyFlowing |= age < 60 && !stalled;
+            anyStalled |= stalled;
             sb.Append("stream ").Append(p.Name).Append(": last sample ").Append(double.IsInfinity(age) ? "never" : $"{age:F1}s ago")
               .Append(", forecasts ").Append(Interlocked.Read(ref p.Metrics.Forecasts));
             if (stalled) sb.Append(", STALLED: samples arrive but no forecast for ").Append(sinceForecast.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)).Append('s');
@@ -289,6 +290,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
           .Append(", outbox depth ").Append(metrics.Outbox?.Depth ?? 0).Append('\n');
         // healthy while data flows (or for the first minute); a disconnected broker is degraded, not dead: the outbox holds
         bool starting = now - metrics.StartTicks < 60_000;
-        return (anyFlowing || starting, sb.ToString());
+        // a stream whose bytes flow but whose forecasts stopped is stuck: red, whatever the others do
+        return ((anyFlowing || starting) && !anyStalled, sb.ToString());
     }
 }

@@ -108,8 +108,9 @@ public sealed class StreamPipeline : ISampleSink
 
     /// <summary>
     /// A timestamp beyond now + <see cref="FutureToleranceMs"/> or before 1970 (year 9999, 1e300, a device clock that jumped
-    /// +2^31 ms) would freeze the stream: every later sample would look out of order. It is re-stamped instead: with the
-    /// arrival time when the stream runs live, or one period after the previous sample when it replays the past (a CSV).
+    /// +2^31 ms) would freeze the stream: every later sample would look out of order. It is re-stamped instead, on the
+    /// stream's own clock: one period after the previous sample (live or a replay of the past alike), or the arrival time
+    /// when it is the stream's first.
     /// Counted in edgernn_clamped_timestamps_total and logged at most once a minute.
     /// </summary>
     private long CheckTimestamp(long ts)
@@ -117,7 +118,7 @@ public sealed class StreamPipeline : ISampleSink
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         if (ts >= 0 && ts <= now + FutureToleranceMs) { _lastRawTs = ts; return ts; }
         long fixedTs;
-        if (_lastRawTs == long.MinValue || Math.Abs(now - _lastRawTs) <= FutureToleranceMs) fixedTs = Math.Max(now, _lastRawTs + 1);
+        if (_lastRawTs == long.MinValue) fixedTs = now;
         else fixedTs = _lastRawTs + Math.Max(1, (long)Math.Round(PeriodMs()));
         long n = Interlocked.Increment(ref Metrics.ClampedTimestamps);
         long t = Environment.TickCount64;

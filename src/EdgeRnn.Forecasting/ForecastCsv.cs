@@ -32,18 +32,22 @@ public static class ForecastCsv
 
     /// <summary>Returns the number of forecast rows written.</summary>
     /// <param name="coverage">nominal coverage of the intervals; null = no intervals, the model's own values</param>
-    public static int Write(HybridModel model, Precision precision, SeriesTable table, TextWriter output, double? coverage = null)
+    public static int Write(HybridModel model, Precision precision, SeriesTable table, TextWriter output, double? coverage = null) =>
+        Write(model, new StreamForecasterOptions
+        { Precision = precision, FineTune = false, Aggregate = coverage is not null, DriftScaling = coverage is not null, Coverage = coverage ?? 0.9 }, table, output);
+
+    /// <summary>With <see cref="StreamForecasterOptions.Aggregate"/> on: what the daemon serves (the experts' online aggregate), plus interval columns.</summary>
+    public static int Write(HybridModel model, StreamForecasterOptions options, SeriesTable table, TextWriter output)
     {
         int[] columns = model.Channels.Select(name =>
         {
             for (int i = 0; i < table.Names.Count; i++) if (table.Names[i] == name) return i;
             throw new InvalidDataException($"{table.Source}: the model needs a numeric column '{name}' (its features: {string.Join(", ", model.Channels)}; the file has: {string.Join(", ", table.Names)})");
         }).ToArray();
-        bool intervals = coverage is not null;
+        bool intervals = options.Aggregate && !model.IsNetworkOnly;
         output.Write(Header(model, table.TimeText is null ? null : table.TimeColumn, intervals));
         output.Write('\n');
-        using var f = new StreamForecaster(model, new StreamForecasterOptions
-        { Precision = precision, FineTune = false, Aggregate = intervals, DriftScaling = intervals, Coverage = coverage ?? 0.9 });
+        using var f = new StreamForecaster(model, options);
         int h = model.Horizon, c = model.TargetCount, rows = 0;
         var sample = new float[columns.Length];
         var forecast = new float[h * c]; var lower = new float[h * c]; var upper = new float[h * c];

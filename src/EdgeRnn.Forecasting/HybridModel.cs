@@ -63,6 +63,7 @@ public sealed class HybridModel
 
     public int TargetCount => Targets.Length;
 
+
     /// <summary>Sets the free description keys (name, version and any extra).</summary>
     public void WriteMetadata(string name, string version, IDictionary<string, string>? extra = null)
     {

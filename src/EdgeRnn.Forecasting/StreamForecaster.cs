@@ -57,7 +57,8 @@ public sealed class StreamForecaster : IStreamForecaster
         ModelName = model.Net.Metadata.GetValueOrDefault("name", "edgernn");
         ModelVersion = model.Net.Metadata.GetValueOrDefault("version", "0");
         var online = options.Online ?? new OnlineOptions();
-        // A network-only file (the shared reference format) is served as is: its network is the whole forecast.
+        // A network-only file is served as is: it forecasts in its own units (no scaler for the experts' losses) and
+        // may forecast something it is not fed.
         bool aggregate = options.Aggregate && !model.IsNetworkOnly;
         bool shadow = aggregate && options.FineTune;
         _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision),
@@ -164,7 +165,8 @@ public sealed class StreamForecaster : IStreamForecaster
         foreach (float v in sample) anyFinite |= float.IsFinite(v);
         if (!anyFinite) Interlocked.Increment(ref _rejected);
         bool ready = _stepper.Step(sample, forecast);
-        for (int c = 0; c < C; c++) _truth[c] = (sample[c] - m.ChannelMean[c]) / m.ChannelStd[c]; // NaN stays NaN: never scored nor learned from
+        if (!m.IsNetworkOnly)
+            for (int c = 0; c < C; c++) _truth[c] = m.Scaler.Normalize(c, sample[c]); // NaN stays NaN: never scored nor learned from
         if (_aggregate is not null)
         {
             // Score the earlier forecasts on this row's truth, then every expert forecasts from this row. One wild value
@@ -177,17 +179,16 @@ public sealed class StreamForecaster : IStreamForecaster
             ReadOnlySpan<float> skip = _stepper.SkipForecast, net = _stepper.NetOutput;
             ReadOnlySpan<float> frozen = _stepper.Shadow is null ? net : _stepper.ShadowOutput;
             if (m.Skip is not null) { skip.CopyTo(_experts.AsSpan(e * hcount, hcount)); e++; }
-            for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + frozen[j] / m.ChannelStd[j % C];
+            for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + frozen[j] / m.Scaler.TargetStd[j % C];
             e++;
             if (_tunedExpert >= 0)
-                for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + net[j] / m.ChannelStd[j % C];
+                for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + net[j] / m.Scaler.TargetStd[j % C];
             _aggregate.Combine(_experts, _served, _radius, ready);
             for (int j = 0; j < hcount; j++)
             {
-                float mean = m.ChannelMean[j % C], std = m.ChannelStd[j % C];
-                forecast[j] = mean + std * _served[j];
-                lower[j] = mean + std * (_served[j] - _radius[j]); // NaN until the cell has a residual
-                upper[j] = mean + std * (_served[j] + _radius[j]);
+                forecast[j] = m.Scaler.Denormalize(j % C, _served[j]);
+                lower[j] = m.Scaler.Denormalize(j % C, _served[j] - _radius[j]); // NaN until the cell has a residual
+                upper[j] = m.Scaler.Denormalize(j % C, _served[j] + _radius[j]);
             }
         }
         else

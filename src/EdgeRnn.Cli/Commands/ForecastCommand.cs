@@ -6,17 +6,19 @@ using EdgeRnn.Model;
 namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
-/// edgernn forecast --model M --input in.csv --output out.csv [--precision float32|int8] [--targets A,B] [--features A,B,C] [--time COL]
-///   [--intervals 0.9] (serve the online aggregate and add :lower/:upper columns at that coverage)
+/// edgernn forecast --model M --input in.csv --output out.csv [--precision float32|int8] [--targets A,B] [--features A,B,C] [--time COL] [--aggregate]
+///   [--intervals 0.9] (the aggregate, plus :lower/:upper columns at that coverage; --aggregate alone: 0.9)
 /// Real forecasts in sensor units: one row per input row once the lookback is filled, the time column carried through,
 /// then &lt;target&gt;@&lt;k&gt; for k = 1..H (see <see cref="ForecastCsv"/>). --targets and --features say what a network-only
-/// file's outputs and inputs are (a forecaster file says it itself). The output is written atomically.
+/// file's outputs and inputs are (a forecaster file says it itself). By default the model's own forecast (what
+/// tools/pytorch/edgernn_model.py computes); with --aggregate what `edgernn run` serves: the online aggregate of the
+/// model and the simple experts, fed the same rows. The output is written atomically.
 /// </summary>
 public static class ForecastCommand
 {
     public static int Run(string[] args)
     {
-        var a = new Args(args, Array.Empty<string>());
+        var a = new Args(args, ["aggregate"]);
         string? model = a.Get("model"), input = a.Get("input"), output = a.Get("output"), time = a.Get("time");
         string precisionText = a.Get("precision") ?? "float32";
         var networkOnly = ParseNetworkOnly(a);
@@ -24,6 +26,7 @@ public static class ForecastCommand
             ? double.TryParse(iv, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double cv) && cv > 0 && cv < 1
                 ? cv : throw new UsageException($"--intervals needs a coverage between 0 and 1 (e.g. 0.9), got '{iv}'")
             : null;
+        bool aggregate = a.Has("aggregate") || coverage is not null;
         a.RejectUnknown();
         string modelPath = model ?? throw new UsageException("missing --model");
         string inputPath = input ?? throw new UsageException("missing --input");
@@ -38,7 +41,8 @@ public static class ForecastCommand
         AtomicFile.Write(outputPath, stream =>
         {
             using var writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-            rows = ForecastCsv.Write(m, precision, table, writer, coverage);
+            rows = ForecastCsv.Write(m, new StreamForecasterOptions
+            { Precision = precision, FineTune = false, Aggregate = aggregate, DriftScaling = aggregate, Coverage = coverage ?? 0.9 }, table, writer);
         });
         Console.Error.WriteLine($"edgernn forecast: {table.Rows} input rows, {rows} forecast rows ({m.Horizon} steps of {string.Join(",", m.Targets)}), {precisionText}, wrote {outputPath}");
         return 0;
