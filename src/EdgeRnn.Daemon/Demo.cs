@@ -74,7 +74,7 @@ public static class Demo
 
             output.WriteLine($"edgernn demo: MQTT broker on 127.0.0.1:{port}, sensor: NAB machine_temperature_system_failure (5-min samples) replayed at {rateHz} Hz from row {live} (after {Warmup} rows of warm-up),");
             output.WriteLine($"model {Path.GetFileName(modelPath)} (int8) with online fine-tuning; forecasts on edgernn/demo/machine-temp/forecast. Ctrl+C to stop.");
-            output.WriteLine("  seq  time              truth   forecast(1 step)   error  | MAE model  MAE naive | forecast +H   fine-tune");
+            output.WriteLine("  seq  time              truth   forecast(1 step)   error  |  90% interval (1 step) | MAE model  MAE naive | forecast +H  leading expert   fine-tune");
 
             using var host = DaemonHost.Build(settings, factories);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -144,6 +144,9 @@ public static class Demo
             float last = vals[h - 1][0].ValueKind == JsonValueKind.Number ? vals[h - 1][0].GetSingle() : float.NaN;
             if (ts < liveTs) return; // warm-up history
             var ft = root.GetProperty("fine_tune");
+            float Cell(string name) => root.TryGetProperty(name, out var g) && g[0][0].ValueKind == JsonValueKind.Number ? g[0][0].GetSingle() : float.NaN;
+            float lo = Cell("lower"), hi = Cell("upper");
+            string lead = root.TryGetProperty("leading_expert", out var le) ? le.GetString() ?? "-" : "-";
             string loss = ft.GetProperty("loss").ValueKind == JsonValueKind.Number ? ft.GetProperty("loss").GetDouble().ToString("F4", CultureInfo.InvariantCulture) : "-";
             Count++;
             string scored = "                              ";
@@ -158,7 +161,7 @@ public static class Demo
             _pending[hts[0].GetInt64()] = next;
             if (_pending.Count > 64) _pending.Clear();
             string time = DateTimeOffset.FromUnixTimeMilliseconds(ts).UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
-            output.WriteLine(FormattableString.Invariant($"{seq,5}  {time}  {scored}  | {Mae,9:F3}  {NaiveMae,9:F3} | {last,7:F2} (+{h})  {ft.GetProperty("updates").GetInt64()} updates, loss {loss}"));
+            output.WriteLine(FormattableString.Invariant($"{seq,5}  {time}  {scored}  | [{lo,8:F2}, {hi,8:F2}]     | {Mae,9:F3}  {NaiveMae,9:F3} | {last,7:F2} (+{h})  {lead,-15} {ft.GetProperty("updates").GetInt64()} updates, loss {loss}"));
         }
     }
 }

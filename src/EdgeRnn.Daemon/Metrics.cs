@@ -20,7 +20,8 @@ public sealed class StreamMetrics(string name)
     public long LastForecastTicks; // Environment.TickCount64 of the last forecast written to the outbox
     public long ClampedTimestamps; // samples stamped beyond now + tolerance (or before 1970), re-stamped with the arrival time
     public double FineTuneLoss = double.NaN;
-    public double FineTuneWeight = double.NaN; // the guard's served weight of the fine-tuned model (0 shipped .. 1 tuned)
+    public double FineTuneWeight = double.NaN; // the aggregate's mean weight of the fine-tuned network (0..1)
+    public double IntervalCoverage = double.NaN; // running fraction of forecast values inside their interval
     public long FineTuneUpdates, FineTuneRollbacks;
     public long LastCheckpointUnixMs;
     public long CheckpointFailures;
@@ -135,7 +136,8 @@ public sealed class DaemonMetrics
                 Sample("edgernn_forecast_abs_error", $"{L("stream", s.Name)},{L("target", s.Targets[t])},{L("predictor", "last_value")}", Volatile.Read(ref s.MaeLastValue[t]));
             }
         Per("edgernn_finetune_loss", "gauge", "Last online fine-tuning loss (NaN when off or not yet).", s => s.FineTuneLoss);
-        Per("edgernn_finetune_weight", "gauge", "Weight the forecast gives the fine-tuned network against the shipped one (0..1; NaN when off).", s => s.FineTuneWeight);
+        Per("edgernn_finetune_weight", "gauge", "Mean weight the online aggregate gives the fine-tuned network (0..1; NaN when off).", s => s.FineTuneWeight);
+        Per("edgernn_interval_coverage", "gauge", "Running fraction of forecast values that fell inside their prediction interval (NaN: none scored yet).", s => s.IntervalCoverage);
         Per("edgernn_finetune_updates_total", "counter", "Online fine-tuning updates.", s => Interlocked.Read(ref s.FineTuneUpdates));
         Per("edgernn_finetune_rollbacks_total", "counter", "Online fine-tuning updates rolled back by the guardrails.", s => Interlocked.Read(ref s.FineTuneRollbacks));
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

@@ -22,7 +22,7 @@ public sealed class StreamPipeline : ISampleSink
     private readonly string _topic;
     private readonly uint _expiry;
     private readonly float[] _input;
-    private readonly float[] _forecast;
+    private readonly float[] _forecast, _lower, _upper;
     // rolling one-step error of the model and of repeating the last value (/metrics), per target
     private readonly int[] _targetInput;
     private readonly float[] _prevNext, _prevValue;
@@ -111,6 +111,8 @@ public sealed class StreamPipeline : ISampleSink
         _log = log;
         _input = new float[forecaster.InputChannels.Count];
         _forecast = new float[forecaster.Horizon * forecaster.Targets.Count];
+        _lower = new float[_forecast.Length];
+        _upper = new float[_forecast.Length];
         _writer = new Utf8JsonWriter(_json);
         _precisionName = forecaster.Precision == Precision.Int8 ? "int8" : "float32";
         Metrics = new StreamMetrics(config.Name);
@@ -252,7 +254,7 @@ public sealed class StreamPipeline : ISampleSink
 
         ScoreOneStep(input);
         long t0 = Stopwatch.GetTimestamp();
-        bool ready = _forecaster.Observe(input, _forecast);
+        bool ready = _forecaster.Observe(input, _forecast, _lower, _upper);
         long observed = Interlocked.Increment(ref _observed);
         _lastStepTicks = Environment.TickCount64;
         if (ready && Volatile.Read(ref _ready) == 0)
@@ -272,6 +274,7 @@ public sealed class StreamPipeline : ISampleSink
         var stats = _forecaster.Stats;
         Metrics.FineTuneLoss = stats.LastLoss;
         Metrics.FineTuneWeight = stats.TunedWeight;
+        Metrics.IntervalCoverage = _forecaster.RunningCoverage;
         Volatile.Write(ref Metrics.FineTuneUpdates, stats.Updates);
         Volatile.Write(ref Metrics.FineTuneRollbacks, stats.Rollbacks);
 
@@ -373,19 +376,11 @@ public sealed class StreamPipeline : ISampleSink
         w.WriteStartArray("horizon_ts"u8);
         for (int s = 1; s <= h; s++) w.WriteNumberValue(ts + (long)Math.Round(s * period));
         w.WriteEndArray();
-        // values[step][target], sensor units
-        w.WriteStartArray("values"u8);
-        for (int s = 0; s < h; s++)
-        {
-            w.WriteStartArray();
-            for (int t = 0; t < nt; t++)
-            {
-                float v = _forecast[s * nt + t];
-                if (float.IsFinite(v)) w.WriteNumberValue(v); else w.WriteNullValue();
-            }
-            w.WriteEndArray();
-        }
-        w.WriteEndArray();
+        // values[step][target], sensor units; lower/upper: the prediction interval of each value (same shape, null = none yet)
+        WriteGrid(w, "values"u8, _forecast, h, nt);
+        WriteGrid(w, "lower"u8, _lower, h, nt);
+        WriteGrid(w, "upper"u8, _upper, h, nt);
+        if (_forecaster.LeadingExpert is { } lead) w.WriteString("leading_expert"u8, lead);
         var st = _forecaster.Stats;
         w.WriteStartObject("fine_tune"u8);
         w.WriteNumber("updates"u8, st.Updates);
@@ -394,6 +389,22 @@ public sealed class StreamPipeline : ISampleSink
         w.WriteEndObject();
         w.WriteEndObject();
         w.Flush();
+    }
+
+    private static void WriteGrid(Utf8JsonWriter w, ReadOnlySpan<byte> name, float[] grid, int h, int nt)
+    {
+        w.WriteStartArray(name);
+        for (int s = 0; s < h; s++)
+        {
+            w.WriteStartArray();
+            for (int t = 0; t < nt; t++)
+            {
+                float v = grid[s * nt + t];
+                if (float.IsFinite(v)) w.WriteNumberValue(v); else w.WriteNullValue();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary>Model identity + the forecaster's own checkpoint. Call only between steps (source thread, or source stopped).</summary>

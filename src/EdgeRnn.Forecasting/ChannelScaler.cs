@@ -56,13 +56,19 @@ public sealed class ChannelScaler
     public int Channels => Mean.Length;
 
     /// <summary>The network's feature for channel i from its (gap-filled) value and the previous one; first = no previous value yet.</summary>
-    public float Feature(int i, float value, float previous, bool first)
-    {
-        float z = Transform == InputTransform.Diff
-            ? (first ? 0f : value - previous) / DiffStd![i]
-            : (value - Mean[i]) / Std[i];
-        return Math.Clamp(z, -Clamp, Clamp);
-    }
+    public float Feature(int i, float value, float previous, bool first) => Feature(i, value, previous, first, 1f);
+
+    /// <summary>
+    /// The feature divided by a stream's drift scale (≥ 1, tracked by <see cref="HybridStepper"/>) before the clamp, so a
+    /// stream whose variance grew still feeds the network features of the size it was trained on.
+    /// </summary>
+    public float Feature(int i, float value, float previous, bool first, float drift) =>
+        Math.Clamp(RawFeature(i, value, previous, first) / drift, -Clamp, Clamp);
+
+    /// <summary>The feature before drift scaling and clamping (trained standard deviations).</summary>
+    public float RawFeature(int i, float value, float previous, bool first) => Transform == InputTransform.Diff
+        ? (first ? 0f : value - previous) / DiffStd![i]
+        : (value - Mean[i]) / Std[i];
 
     /// <summary>A target's value on the normalized scale (NaN stays NaN).</summary>
     public float Normalize(int target, float value) => (value - TargetMean[target]) / TargetStd[target];
@@ -72,4 +78,7 @@ public sealed class ChannelScaler
 
     /// <summary>The network's normalized correction in sensor units (a difference: no mean).</summary>
     public float CorrectionToUnits(int target, float normalized) => normalized * TargetStd[target];
+
+    /// <summary>The correction of a network fed drift-scaled features: scaled back by the same drift.</summary>
+    public float CorrectionToUnits(int target, float normalized, float drift) => normalized * drift * TargetStd[target];
 }

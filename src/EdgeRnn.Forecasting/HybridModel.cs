@@ -100,7 +100,13 @@ public sealed class HybridStepper
     private readonly float[] _netZ, _netOut, _shadowOut, _window, _skipOut;
     private readonly float[] _features;  // [channels] what the network saw (normalized)
     private readonly float[] _skipNorm;  // [H*C] skip forecast, normalized
+    private readonly double[] _power;    // [channels] running mean square of each normalized input (1 = as in training)
+    private readonly float[] _scale;     // [channels] drift scale of each input (≥ 1)
     private long _count;
+    /// <summary>The drift scale engages once an input's running RMS exceeds this many trained standard deviations.</summary>
+    public float DriftThreshold { get; set; } = 2f;
+    /// <summary>Time constant (rows) of the running mean square behind the drift scale.</summary>
+    public int DriftMemory { get; set; } = 256;
 
     public HybridStepper(HybridModel model, IForecaster net, IForecaster? shadow = null)
     {
@@ -113,6 +119,8 @@ public sealed class HybridStepper
         _netZ = new float[_h * _c]; _netOut = new float[_h * _c]; _shadowOut = new float[shadow is null ? 0 : _h * _c];
         _window = new float[_l]; _skipOut = new float[_h];
         _features = new float[_in]; _skipNorm = new float[_h * _c];
+        _power = new double[_in]; Array.Fill(_power, 1.0);
+        _scale = new float[_in]; Array.Fill(_scale, 1f);
     }
 
     public IForecaster Network => _net;
@@ -123,6 +131,8 @@ public sealed class HybridStepper
     public int Lookback => _l;
     public ReadOnlySpan<float> Features => _features;
     public ReadOnlySpan<float> SkipForecast => _skipNorm;
+    /// <summary>[C] the drift scale of each target at the last step: the network's output correction was multiplied by it.</summary>
+    public ReadOnlySpan<float> OutputScale => _scale.AsSpan(0, _c);
     /// <summary>[H·C] the network's correction at the last step, in sensor units.</summary>
     public ReadOnlySpan<float> NetOutput => _netOut;
     /// <summary>[H·C] the frozen shadow network's correction at the last step, in sensor units (empty without one).</summary>
@@ -137,23 +147,38 @@ public sealed class HybridStepper
         _net = next;
     }
 
-    /// <summary>sample: [channels] raw, NaN = missing; forecast: [H, C] raw. Returns <see cref="Ready"/>.</summary>
+    /// <summary>
+    /// sample: [channels] raw, NaN = missing; forecast: [H, C] raw. Returns <see cref="Ready"/>.
+    /// <see cref="ChannelScaler"/> holds the trained scaling; this stepper tracks the one piece of per-stream state, the drift
+    /// scale s ≥ 1 of each input, and passes it to the scaler: s = RMS / threshold
+    /// once the input's running RMS (in trained standard deviations) exceeds the threshold, else 1. So a stream whose variance
+    /// grew k-fold feeds the network inputs of the size it was trained on (RevIN-style, tracked online), and the network's
+    /// output correction for a target is multiplied back by that target's s. Inside the trained range s = 1 exactly: the
+    /// network sees what it was trained on. A final clamp bounds what one wild sample can do.
+    /// </summary>
     public bool Step(ReadOnlySpan<float> sample, Span<float> forecast)
     {
         var sc = _scaler;
+        double keep = 1.0 - 1.0 / Math.Max(DriftMemory, 1);
         for (int i = 0; i < _in; i++)
         {
             float v = sample[i];
             if (!float.IsFinite(v)) v = _last[i]; // gap policy: carry the last observation forward
-            _features[i] = sc.Feature(i, v, _last[i], _count == 0);
+            // Drift scale (off for a network-only file, whose network scales inside itself): the unclamped feature's
+            // running mean square in trained standard deviations; beyond the threshold the feature is divided by RMS / threshold.
+            float z0 = sc.RawFeature(i, v, _last[i], _count == 0);
+            if (!sc.IsIdentity && float.IsFinite(z0) && _count > 0) _power[i] = keep * _power[i] + (1 - keep) * Math.Min((double)z0 * z0, 1e6);
+            float rms = (float)Math.Sqrt(_power[i]);
+            _scale[i] = rms > DriftThreshold ? rms / DriftThreshold : 1f;
+            _features[i] = sc.Feature(i, v, _last[i], _count == 0, _scale[i]);
             _last[i] = v;
         }
         _net.Step(_features, _netZ);
-        for (int j = 0; j < _netZ.Length; j++) _netOut[j] = sc.CorrectionToUnits(j % _c, _netZ[j]);
+        for (int j = 0; j < _netZ.Length; j++) _netOut[j] = sc.CorrectionToUnits(j % _c, _netZ[j], _scale[j % _c]);
         if (_shadow is not null)
         {
             _shadow.Step(_features, _shadowOut);
-            for (int j = 0; j < _shadowOut.Length; j++) _shadowOut[j] = sc.CorrectionToUnits(j % _c, _shadowOut[j]);
+            for (int j = 0; j < _shadowOut.Length; j++) _shadowOut[j] = sc.CorrectionToUnits(j % _c, _shadowOut[j], _scale[j % _c]);
         }
         var skip = Model.Skip;
         if (skip is not null)
@@ -188,22 +213,33 @@ public sealed class HybridStepper
     /// <summary>Everything needed to resume the stream exactly: [count, last values, lookback ring, network state].</summary>
     public float[] CaptureState()
     {
-        var s = new float[2 + _last.Length + _ring.Length + _net.StateSize];
+        var s = new float[2 + _last.Length + _ring.Length + _net.StateSize + _power.Length];
         // The count as two exact 24-bit halves (a float holds integers up to 2^24 exactly).
         s[0] = _count % (1 << 24); s[1] = _count >> 24;
         _last.CopyTo(s, 2);
         _ring.CopyTo(s, 2 + _last.Length);
-        _net.GetState(s.AsSpan(2 + _last.Length + _ring.Length));
+        _net.GetState(s.AsSpan(2 + _last.Length + _ring.Length, _net.StateSize));
+        for (int i = 0; i < _power.Length; i++) s[2 + _last.Length + _ring.Length + _net.StateSize + i] = (float)_power[i];
         return s;
     }
 
     public void RestoreState(ReadOnlySpan<float> s)
     {
-        if (s.Length != 2 + _last.Length + _ring.Length + _net.StateSize) throw new InvalidDataException("checkpoint stream state does not match this model");
+        int core = 2 + _last.Length + _ring.Length + _net.StateSize;
+        // Older checkpoints end before the drift statistics: they restart at the trained scale.
+        if (s.Length != core && s.Length != core + _power.Length) throw new InvalidDataException("checkpoint stream state does not match this model");
         _count = (long)s[0] + ((long)s[1] << 24);
         s.Slice(2, _last.Length).CopyTo(_last);
         s.Slice(2 + _last.Length, _ring.Length).CopyTo(_ring);
-        _net.SetState(s.Slice(2 + _last.Length + _ring.Length));
+        _net.SetState(s.Slice(2 + _last.Length + _ring.Length, _net.StateSize));
+        for (int i = 0; i < _power.Length; i++)
+        {
+            double p = s.Length > core ? s[core + i] : 1.0;
+            if (!(p >= 0 && double.IsFinite(p))) throw new InvalidDataException("checkpoint drift statistics are not finite");
+            _power[i] = p;
+            float rms = (float)Math.Sqrt(p);
+            _scale[i] = rms > DriftThreshold ? rms / DriftThreshold : 1f;
+        }
     }
 
     public void Reset()
@@ -212,5 +248,6 @@ public sealed class HybridStepper
         _shadow?.Reset();
         _count = 0;
         for (int i = 0; i < _in; i++) _last[i] = _scaler.Mean[i];
+        Array.Fill(_power, 1.0); Array.Fill(_scale, 1f);
     }
 }

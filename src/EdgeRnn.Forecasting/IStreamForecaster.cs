@@ -47,6 +47,9 @@ public interface IStreamForecaster : IDisposable
     /// <summary>Fraction of forecast values so far that fell inside their interval (NaN without intervals).</summary>
     double RunningCoverage => double.NaN;
 
+    /// <summary>The expert the online aggregate weights most (null without an aggregate).</summary>
+    string? LeadingExpert => null;
+
     /// <summary>
     /// Online learning counters: updates, rollbacks, last loss (NaN when fine-tuning is off), and the aggregate's mean
     /// weight of the fine-tuned network (0..1; NaN without fine-tuning or without the aggregate).

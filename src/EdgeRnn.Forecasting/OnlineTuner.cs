@@ -34,7 +34,7 @@ public sealed class OnlineTuner
 {
     private readonly OnlineOptions _o;
     private readonly int _i, _out, _c, _h, _skipL, _cap;
-    private readonly float[] _f, _s, _y; // ring [cap, I], [cap, O], [cap, C]
+    private readonly float[] _f, _s, _y, _sc; // ring [cap, I], [cap, O], [cap, C], [cap, C]
     private long _written; // rows recorded (published with Volatile.Write after the row is complete)
     private long _lastLearnAt;
     private readonly ResidualLearner _learner;
@@ -58,7 +58,8 @@ public sealed class OnlineTuner
         _i = Master.Shape.InputSize; _out = Master.Shape.OutputSize; _c = model.TargetCount; _h = model.Horizon;
         _skipL = model.Skip?.Lookback ?? 1;
         _cap = options.Replay + 4 * options.Chunk + _h;
-        _f = new float[_cap * _i]; _s = new float[(long)_cap * _out]; _y = new float[_cap * _c];
+        _f = new float[_cap * _i]; _s = new float[(long)_cap * _out]; _y = new float[_cap * _c]; _sc = new float[_cap * _c];
+        Array.Fill(_sc, 1f);
         _learner = new ResidualLearner(Master, _h, 1, options.Chunk, options.Batch, options.Warmup, options.LearningRate);
         _snapshot = (float[])Master.Arena.Clone();
         _copy = new CopySeries(_i, _out, _c, options.Replay + options.Chunk + _h);
@@ -68,14 +69,16 @@ public sealed class OnlineTuner
 
     public long Rows => Volatile.Read(ref _written);
 
-    /// <summary>Hot path (producer): stores row t = Rows. features [I], skip [O] normalized; truth [C] normalized (NaN = missing).</summary>
-    public void Record(ReadOnlySpan<float> features, ReadOnlySpan<float> skip, ReadOnlySpan<float> truth)
+    /// <summary>Hot path (producer): stores row t = Rows. features [I], skip [O] normalized; truth [C] normalized (NaN = missing);
+    /// scale [C] the drift scale of the network's output at this row.</summary>
+    public void Record(ReadOnlySpan<float> features, ReadOnlySpan<float> skip, ReadOnlySpan<float> truth, ReadOnlySpan<float> scale)
     {
         long t = _written;
         int slot = (int)(t % _cap);
         features.CopyTo(_f.AsSpan(slot * _i, _i));
         skip.CopyTo(_s.AsSpan((int)((long)slot * _out), _out));
         truth.CopyTo(_y.AsSpan(slot * _c, _c));
+        scale.CopyTo(_sc.AsSpan(slot * _c, _c));
         Volatile.Write(ref _written, t + 1);
     }
 
@@ -95,7 +98,7 @@ public sealed class OnlineTuner
         // Copy rows [lo, now]; the producer may overwrite slots older than now+1-cap meanwhile: re-check after the copy.
         for (int attempt = 0; ; attempt++)
         {
-            _copy.Fill(_f, _s, _y, _cap, lo, now);
+            _copy.Fill(_f, _s, _y, _sc, _cap, lo, now);
             if (Rows - _cap <= lo) break;
             lo = Math.Max(lo, Rows - _cap + _o.Chunk);
             if (attempt > 3 || lo > now - _o.Chunk + 1) return false;
@@ -156,9 +159,12 @@ public sealed class OnlineTuner
         foreach (float v in _f) w.Write(v);
         foreach (float v in _s) w.Write(v);
         foreach (float v in _y) w.Write(v);
+        foreach (float v in _sc) w.Write(v);
     }
 
-    public void Read(BinaryReader r)
+    /// <param name="r">source</param>
+    /// <param name="hasScale">the checkpoint holds the drift-scale ring (stream checkpoint version 3 and later)</param>
+    public void Read(BinaryReader r, bool hasScale)
     {
         int n = r.ReadInt32();
         if (n != Master.Arena.Length) throw new InvalidDataException($"checkpoint holds {n} weights, the model has {Master.Arena.Length}");
@@ -172,6 +178,13 @@ public sealed class OnlineTuner
         for (int i = 0; i < _f.Length; i++) _f[i] = r.ReadSingle();
         for (int i = 0; i < _s.Length; i++) _s[i] = r.ReadSingle();
         for (int i = 0; i < _y.Length; i++) _y[i] = r.ReadSingle();
+        if (hasScale)
+            for (int i = 0; i < _sc.Length; i++)
+            {
+                _sc[i] = r.ReadSingle();
+                if (!(_sc[i] >= 1 && float.IsFinite(_sc[i]))) throw new InvalidDataException("checkpoint drift scale must be finite and at least 1");
+            }
+        else Array.Fill(_sc, 1f);
         arena.CopyTo(Master.Arena, 0);
         arena.CopyTo(_snapshot, 0);
         _learner.ResetOptimizer(); // moments are not checkpointed: Adam restarts its bias correction (small lr, harmless)
@@ -181,9 +194,9 @@ public sealed class OnlineTuner
     /// <summary>The learner's private copy of rows [lo, hi], addressed by absolute row.</summary>
     private sealed class CopySeries(int inputs, int outputs, int targets, int capacity) : ISeriesAccess
     {
-        private readonly float[] _f = new float[capacity * inputs], _s = new float[(long)capacity * outputs], _y = new float[capacity * targets];
+        private readonly float[] _f = new float[capacity * inputs], _s = new float[(long)capacity * outputs], _y = new float[capacity * targets], _sc = new float[capacity * targets];
         private long _lo;
-        public void Fill(float[] f, float[] s, float[] y, int cap, long lo, long hi)
+        public void Fill(float[] f, float[] s, float[] y, float[] sc, int cap, long lo, long hi)
         {
             _lo = lo;
             for (long t = lo; t <= hi; t++)
@@ -192,10 +205,12 @@ public sealed class OnlineTuner
                 f.AsSpan(slot * inputs, inputs).CopyTo(_f.AsSpan(j * inputs, inputs));
                 s.AsSpan((int)((long)slot * outputs), outputs).CopyTo(_s.AsSpan((int)((long)j * outputs), outputs));
                 y.AsSpan(slot * targets, targets).CopyTo(_y.AsSpan(j * targets, targets));
+                sc.AsSpan(slot * targets, targets).CopyTo(_sc.AsSpan(j * targets, targets));
             }
         }
         public ReadOnlySpan<float> Features(long t) => _f.AsSpan((int)(t - _lo) * inputs, inputs);
         public ReadOnlySpan<float> Skip(long t) => _s.AsSpan((int)((t - _lo) * outputs), outputs);
         public ReadOnlySpan<float> Truth(long t) => _y.AsSpan((int)(t - _lo) * targets, targets);
+        public ReadOnlySpan<float> Scale(long t) => _sc.AsSpan((int)(t - _lo) * targets, targets);
     }
 }

@@ -24,7 +24,7 @@ public sealed class StreamForecaster : IStreamForecaster
     private readonly HybridStepper _stepper;
     private readonly OnlineTuner? _tuner;
     private readonly StreamForecasterOptions _options;
-    private readonly float[] _stateScratch, _truth;
+    private readonly float[] _stateScratch, _truth, _bounded;
     private readonly ExpertPanel? _panel;
     private readonly HedgeAggregate? _aggregate;
     private readonly float[] _experts = [], _served = [], _radius = [], _scratch = [];
@@ -63,12 +63,14 @@ public sealed class StreamForecaster : IStreamForecaster
         bool shadow = aggregate && options.FineTune;
         _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision),
             shadow ? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
+        if (!options.DriftScaling) _stepper.DriftThreshold = float.PositiveInfinity;
         _stateScratch = new float[model.Net.Shape.StateSize];
         _truth = new float[model.TargetCount];
+        _bounded = new float[model.TargetCount];
         if (aggregate)
         {
             int hc = model.Horizon * model.TargetCount;
-            _panel = new ExpertPanel(model.TargetCount, model.Horizon, SeasonOf(model), options.LinearLookback, options.AggregateMemory);
+            _panel = new ExpertPanel(model.TargetCount, model.Horizon, SeasonOf(model), options.LinearLookback, options.LinearMemory);
             var names = new List<string>(ExpertPanel.Names);
             if (model.Skip is not null) names.Add("nlinear_skip");
             names.Add("network_frozen");
@@ -167,9 +169,11 @@ public sealed class StreamForecaster : IStreamForecaster
             for (int c = 0; c < C; c++) _truth[c] = m.Scaler.Normalize(c, sample[c]); // NaN stays NaN: never scored nor learned from
         if (_aggregate is not null)
         {
-            // Score the earlier forecasts on this row's truth, then every expert forecasts from this row.
-            _aggregate.Score(_truth);
-            _panel!.Push(_truth);
+            // Score the earlier forecasts on this row's truth, then every expert forecasts from this row. One wild value
+            // (1e30) must not overflow the experts' sums: bounded at ±1e4 training standard deviations.
+            for (int c = 0; c < C; c++) _bounded[c] = float.IsFinite(_truth[c]) ? Math.Clamp(_truth[c], -1e4f, 1e4f) : float.NaN;
+            _aggregate.Score(_bounded);
+            _panel!.Push(_bounded);
             _panel.Forecast(_experts);
             int e = ExpertPanel.Names.Length;
             ReadOnlySpan<float> skip = _stepper.SkipForecast, net = _stepper.NetOutput;
@@ -194,7 +198,7 @@ public sealed class StreamForecaster : IStreamForecaster
         }
         if (_tuner is not null)
         {
-            _tuner.Record(_stepper.Features, _stepper.SkipForecast, _truth);
+            _tuner.Record(_stepper.Features, _stepper.SkipForecast, _truth, _stepper.OutputScale);
             if (_wake is not null) { if (_tuner.Due && LearningEnabled) _wake.Set(); }
             else if (_tuner.Due && LearningEnabled) LearnAndPublish();
         }
@@ -276,7 +280,7 @@ public sealed class StreamForecaster : IStreamForecaster
             bool hasTuner = r.ReadBoolean();
             if (hasTuner && _tuner is not null)
             {
-                _tuner.Read(r);
+                _tuner.Read(r, hasScale: version >= 3);
                 _stepper.SwapNetwork(NetworkFactory.Create(_tuner.Master.Clone(), Precision), _stateScratch);
                 Volatile.Write(ref _pending, null);
             }
@@ -318,12 +322,18 @@ public sealed record StreamForecasterOptions
     /// <summary>Learn on a thread this class owns (daemon) instead of synchronously inside Observe (backtests).</summary>
     public bool BackgroundLearning { get; init; } = true;
     public OnlineOptions? Online { get; init; }
-    /// <summary>Serve the online aggregate of the experts (with intervals) rather than the network alone.</summary>
+    /// <summary>Serve the online aggregate of the experts (with intervals) rather than the network alone (EdgeRnn forecaster
+    /// files; a network-only file is always served as is).</summary>
     public bool Aggregate { get; init; } = true;
+    /// <summary>Divide the network's inputs by the stream's drift scale once their RMS leaves the trained range (and scale the
+    /// correction back); off = the model's own arithmetic, as its PyTorch twin computes it.</summary>
+    public bool DriftScaling { get; init; } = true;
     /// <summary>Nominal coverage of the prediction intervals.</summary>
     public double Coverage { get; init; } = 0.9;
-    /// <summary>Forgetting time constant (rows) of the aggregate's losses and of the online linear expert.</summary>
-    public double AggregateMemory { get; init; } = 2000;
+    /// <summary>Forgetting time constant (rows) of the aggregate's cumulative losses and loss scale.</summary>
+    public double AggregateMemory { get; init; } = 1000;
+    /// <summary>Forgetting time constant (rows) of the online linear expert's least squares.</summary>
+    public double LinearMemory { get; init; } = 1000;
     /// <summary>Window of the online linear expert (values).</summary>
     public int LinearLookback { get; init; } = 48;
     /// <summary>What a network-only file's outputs are, when its metadata does not say.</summary>

@@ -47,6 +47,21 @@ public class ProtocolTests
             Assert.True(results.GetProperty(k).GetProperty("mae").GetDouble() >= 0, k);
         }
         Assert.Equal(r.Results["naive"].Mse, BacktestReport.FromJson(r.ToJson()).Results["naive"].Mse);
+        // The served aggregate carries its interval figures; each expert is reported; the text shows the final weights.
+        foreach (string k in new[] { "edgernn_float32", "edgernn_int8" })
+        {
+            Assert.InRange(results.GetProperty(k).GetProperty("coverage").GetDouble(), 0.5, 1.0);
+            Assert.True(results.GetProperty(k).GetProperty("interval_width").GetDouble() > 0, k);
+        }
+        Assert.False(results.GetProperty("edgernn_int8_frozen").TryGetProperty("coverage", out _));
+        foreach (string e in new[] { "naive", "seasonal_naive", "online_linear", "nlinear_skip", "network_frozen", "network_tuned" })
+            Assert.True(results.GetProperty("expert_" + e).GetProperty("mse").GetDouble() >= 0, e);
+        // The repeat-last-value expert is the naive baseline, value for value.
+        Assert.Equal(r.Results["naive"].Mse, r.Results["expert_naive"].Mse, 6);
+        Assert.Equal(r.Results["seasonal_naive"].Mse, r.Results["expert_seasonal_naive"].Mse, 6);
+        Assert.Equal(r.Results["edgernn_int8_frozen"].Mse, r.Results["expert_network_frozen"].Mse, 6);
+        Assert.Equal(5, root.GetProperty("expert_weights").GetProperty("network_tuned").GetArrayLength());
+        Assert.Contains("final expert weights per horizon step", r.ToTable());
     }
 
     [Fact]

@@ -8,6 +8,7 @@ namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
 /// edgernn forecast --model M --input in.csv --output out.csv [--precision float32|int8] [--targets A,B] [--features A,B,C] [--time COL] [--aggregate]
+///   [--intervals 0.9] (the aggregate, plus :lower/:upper columns at that coverage; --aggregate alone: 0.9)
 /// Real forecasts in sensor units: one row per input row once the lookback is filled, the time column carried through,
 /// then &lt;target&gt;@&lt;k&gt; for k = 1..H (see <see cref="ForecastCsv"/>). --targets and --features say what a network-only
 /// file's outputs and inputs are (a forecaster file says it itself). By default the model's own forecast (what
@@ -24,7 +25,11 @@ public static class ForecastCommand
         var networkOnly = ParseNetworkOnly(a);
         var format = TrainCommand.CsvFormatFrom(a);
         string? plot = a.Get("plot");
-        bool aggregate = a.GetSwitch("aggregate");
+        double? coverage = a.Get("intervals") is { } iv
+            ? double.TryParse(iv, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double cv) && cv > 0 && cv < 1
+                ? cv : throw new UsageException($"--intervals needs a coverage between 0 and 1 (e.g. 0.9), got '{iv}'")
+            : null;
+        bool aggregate = a.GetSwitch("aggregate") || coverage is not null;
         a.RejectUnknown();
         string modelPath = model ?? throw new UsageException("missing --model");
         string inputPath = input ?? throw new UsageException("missing --input");
@@ -40,7 +45,9 @@ public static class ForecastCommand
         AtomicFile.Write(outputPath, stream =>
         {
             using var writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-            rows = ForecastCsv.Write(m, new StreamForecasterOptions { Precision = precision, FineTune = false, Aggregate = aggregate }, table, writer, plot is null ? null : collect.Add);
+            rows = ForecastCsv.Write(m, new StreamForecasterOptions
+            { Precision = precision, FineTune = false, Aggregate = aggregate, DriftScaling = aggregate, Coverage = coverage ?? 0.9 },
+                table, writer, plot is null ? null : collect.Add);
         });
         if (plot is not null) WritePlot(plot, m, table, collect);
         Console.Error.WriteLine($"edgernn forecast: {table.Rows} input rows, {rows} forecast rows ({m.Horizon} steps of {string.Join(",", m.Targets)}), {precisionText}, wrote {outputPath}");

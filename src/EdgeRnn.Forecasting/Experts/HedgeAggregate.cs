@@ -3,13 +3,15 @@ using EdgeRnn.Forecasting.Intervals;
 namespace EdgeRnn.Forecasting.Experts;
 
 /// <summary>
-/// Online aggregation of E expert forecasts, one exponentially weighted aggregate per forecast cell (horizon step k ×
-/// target c), with AdaHedge's adaptive learning rate (de Rooij, van Erven, Grünwald, Koolen 2014):
-///   w_e ∝ exp(−η · L_e),   η = ln E / Δ,   Δ += h − m   (h = Σ w·ℓ the hedge loss, m = −ln Σ w·exp(−η ℓ) / η the mix loss)
-/// with ℓ_e the squared error of expert e on the normalized scale. The served forecast is Σ w_e f_e; by convexity its loss
-/// is at most h, so it inherits AdaHedge's regret bound against the best expert (O(√(L* ln E)), no tuning, scale-free).
-/// L and Δ are forgotten with time constant <c>memory</c> so the weights follow a drifting stream (a tracking variant: the
-/// bound then holds per window of about <c>memory</c> rows).
+/// Online aggregation of E expert forecasts, one exponentially weighted average forecaster per forecast cell (horizon
+/// step k × target c) under squared loss on the normalized scale:
+///   w_e ∝ exp(−η · L_e),   L_e = forgotten cumulative squared error of expert e,   served = Σ_e w_e f_e
+/// Squared loss is η-exp-concave for η ≤ 1 / (2 B²) when errors stay within B, and then the exponentially weighted
+/// average has regret at most ln E / η against the best expert, constant in time (Kivinen and Warmuth 1999; Cesa-Bianchi
+/// and Lugosi 2006, §3.3). B is unknown and drifts, so the rate is set from the scale of the errors actually seen:
+/// η = 1 / (2 v̂) with v̂ the forgotten mean of the aggregate's own (hedge) squared error in the cell: scale-free, nothing
+/// to tune per stream. L and v̂ are forgotten with time constant <c>memory</c> (default 1000 forecasts) so the weights
+/// follow a drifting stream (a tracking variant: the bound then holds per window of about <c>memory</c> forecasts).
 ///
 /// Delayed feedback: the forecast made at row r for step k is scored only when row r + 1 + k arrives; the weights in force
 /// are always those computed from losses already observed. The aggregate's own residual on each cell feeds
@@ -25,31 +27,33 @@ public sealed class HedgeAggregate
     private readonly float[] _radius;  // [H slots, HC] interval radius issued with that forecast
     private readonly long[] _rowOf;    // [H slots] row whose forecasts the slot holds (−1 = none)
     private readonly double[] _loss;   // [HC, E] forgotten cumulative losses
-    private readonly double[] _delta;  // [HC] forgotten cumulative mixability gap
+    private readonly double[] _scale;  // [HC] forgotten sum of the hedge loss (the loss scale behind η)
+    private readonly double[] _count;  // [HC] forgotten count of scored forecasts
     private readonly float[] _w;       // [HC, E] current weights
     private readonly double[] _se;     // [E + 1] squared error sums of every expert and the aggregate (scored cells)
     private readonly float[] _lastResidual; // [HC] aggregate residual of the most recently scored forecast of each cell
-    private readonly double _decay, _lnE;
+    private readonly double _decay;
+    /// <summary>η times the loss scale: η = Rate / v̂ (v̂ = recent mean squared error of the aggregate in the cell).</summary>
+    public const double Rate = 0.5;
     private long _row, _scoredCells;
     public ConformalIntervals Intervals { get; }
 
     /// <param name="experts">E</param>
     /// <param name="horizon">H</param>
     /// <param name="targets">C</param>
-    /// <param name="memory">forgetting time constant (scored forecasts per cell)</param>
+    /// <param name="memory">forgetting time constant of the losses and the loss scale (scored forecasts per cell)</param>
     /// <param name="coverage">nominal coverage of the intervals</param>
-    public HedgeAggregate(int experts, int horizon, int targets, double memory = 2000, double coverage = 0.9)
+    public HedgeAggregate(int experts, int horizon, int targets, double memory = 1000, double coverage = 0.9)
     {
         if (experts < 1) throw new ArgumentOutOfRangeException(nameof(experts));
         _e = experts; _h = horizon; _c = targets; _hc = horizon * targets;
         _fc = new float[_h * _e * _hc]; _served = new float[_h * _hc]; _radius = new float[_h * _hc];
         _rowOf = new long[_h]; Array.Fill(_rowOf, -1);
-        _loss = new double[_hc * _e]; _delta = new double[_hc];
+        _loss = new double[_hc * _e]; _scale = new double[_hc]; _count = new double[_hc];
         _w = new float[_hc * _e]; Array.Fill(_w, 1f / _e);
         _se = new double[_e + 1];
         _lastResidual = new float[_hc]; Array.Fill(_lastResidual, float.NaN);
         _decay = memory > 0 ? 1.0 - 1.0 / memory : 1.0;
-        _lnE = Math.Log(_e);
         Intervals = new ConformalIntervals(_hc, coverage);
     }
 
@@ -110,56 +114,29 @@ public sealed class HedgeAggregate
     private void Update(int cell, int slot, float y)
     {
         int lo = cell * _e;
-        // Expert losses, the hedge loss under the current weights, and the mix loss.
-        double minL = double.PositiveInfinity, minl = double.PositiveInfinity, h = 0;
+        double h = 0, minL = double.PositiveInfinity;
         for (int e = 0; e < _e; e++)
         {
             double d = y - _fc[(slot * _e + e) * _hc + cell];
             double l = d * d;
             _se[e] += l;
             h += _w[lo + e] * l;
-            if (l < minl) minl = l;
+            double cum = _decay * _loss[lo + e] + l;
+            _loss[lo + e] = cum;
+            if (cum < minL) minL = cum;
         }
-        double delta = _delta[cell];
-        double m;
-        if (delta > 0)
-        {
-            double eta = _lnE / delta, s = 0;
-            for (int e = 0; e < _e; e++)
-            {
-                double d = y - _fc[(slot * _e + e) * _hc + cell];
-                s += _w[lo + e] * Math.Exp(-eta * (d * d - minl));
-            }
-            m = minl - Math.Log(s) / eta;
-        }
-        else
-        {
-            // η = ∞ (follow the leader): the mix loss is the smallest loss among the experts holding weight.
-            m = double.PositiveInfinity;
-            for (int e = 0; e < _e; e++)
-            {
-                if (_w[lo + e] <= 0) continue;
-                double d = y - _fc[(slot * _e + e) * _hc + cell];
-                m = Math.Min(m, d * d);
-            }
-        }
-        _delta[cell] = _decay * delta + Math.Max(0, h - m);
-        for (int e = 0; e < _e; e++)
-        {
-            double d = y - _fc[(slot * _e + e) * _hc + cell];
-            double l = _decay * _loss[lo + e] + d * d;
-            _loss[lo + e] = l;
-            if (l < minL) minL = l;
-        }
-        // New weights.
-        double dl = _delta[cell];
+        // Loss scale v̂: forgotten mean of the aggregate's (hedge) squared error, with its own count (no bias early on).
+        _scale[cell] = _decay * _scale[cell] + h;
+        _count[cell] = _decay * _count[cell] + 1;
+        double v = _scale[cell] / _count[cell];
+        double eta = v > 0 ? Rate / v : 0;
         double sum = 0;
         for (int e = 0; e < _e; e++)
         {
-            double g = _loss[lo + e] - minL;
-            double v = dl > 0 ? Math.Exp(-_lnE / dl * g) : (g <= 0 ? 1 : 0);
-            _w[lo + e] = (float)v;
-            sum += v;
+            double x = eta * (_loss[lo + e] - minL);
+            double wv = x < 700 ? Math.Exp(-x) : 0;
+            _w[lo + e] = (float)wv;
+            sum += wv;
         }
         for (int e = 0; e < _e; e++) _w[lo + e] = (float)(_w[lo + e] / sum);
     }
@@ -190,7 +167,7 @@ public sealed class HedgeAggregate
     {
         w.Write(_e); w.Write(_h); w.Write(_c); w.Write(_row); w.Write(_scoredCells);
         StateIO.Write(w, _fc); StateIO.Write(w, _served); StateIO.Write(w, _radius); StateIO.Write(w, _rowOf);
-        StateIO.Write(w, _loss); StateIO.Write(w, _delta); StateIO.Write(w, _w); StateIO.Write(w, _se); StateIO.Write(w, _lastResidual);
+        StateIO.Write(w, _loss); StateIO.Write(w, _scale); StateIO.Write(w, _count); StateIO.Write(w, _w); StateIO.Write(w, _se); StateIO.Write(w, _lastResidual);
         Intervals.Write(w);
     }
 
@@ -202,7 +179,7 @@ public sealed class HedgeAggregate
         if (row < 0 || scored < 0) throw new InvalidDataException("checkpoint aggregate counters are negative");
         _row = row; _scoredCells = scored;
         StateIO.Read(r, _fc, "aggregate forecasts"); StateIO.Read(r, _served, "aggregate served"); StateIO.Read(r, _radius, "aggregate radii");
-        StateIO.Read(r, _rowOf, "aggregate rows"); StateIO.Read(r, _loss, "aggregate losses"); StateIO.Read(r, _delta, "aggregate gaps");
+        StateIO.Read(r, _rowOf, "aggregate rows"); StateIO.Read(r, _loss, "aggregate losses"); StateIO.Read(r, _scale, "aggregate loss scale"); StateIO.Read(r, _count, "aggregate counts");
         StateIO.Read(r, _w, "aggregate weights"); StateIO.Read(r, _se, "aggregate errors"); StateIO.Read(r, _lastResidual, "aggregate residuals");
         foreach (float v in _w) if (!(v >= 0 && v <= 1)) throw new InvalidDataException("checkpoint aggregate weight outside [0, 1]");
         Intervals.Read(r);

@@ -12,15 +12,18 @@ public interface ISeriesAccess
     ReadOnlySpan<float> Skip(long t);
     /// <summary>[C] the targets' true values at row t (NaN = missing).</summary>
     ReadOnlySpan<float> Truth(long t);
+    /// <summary>[C] the drift scale of each target's network output at row t (<see cref="HybridStepper.OutputScale"/>; 1 = trained scale).</summary>
+    ReadOnlySpan<float> Scale(long t);
 }
 
 /// <summary>Whole-series arrays (offline training).</summary>
-public sealed class ArraySeries(int inputs, int outputs, int targets, float[] features, float[] skip, float[] truth) : ISeriesAccess
+public sealed class ArraySeries(int inputs, int outputs, int targets, float[] features, float[] skip, float[] truth, float[] scale) : ISeriesAccess
 {
     public int Rows => truth.Length / targets;
     public ReadOnlySpan<float> Features(long t) => features.AsSpan((int)t * inputs, inputs);
     public ReadOnlySpan<float> Skip(long t) => skip.AsSpan((int)t * outputs, outputs);
     public ReadOnlySpan<float> Truth(long t) => truth.AsSpan((int)t * targets, targets);
+    public ReadOnlySpan<float> Scale(long t) => scale.AsSpan((int)t * targets, targets);
 
     /// <summary>Runs the model's own stepper (with a silent network) over the table so training sees exactly what inference computes.</summary>
     public static ArraySeries Build(HybridModel model, IReadOnlyList<float[]> channelsRaw)
@@ -30,6 +33,7 @@ public sealed class ArraySeries(int inputs, int outputs, int targets, float[] fe
         var f = new float[n * inputs];
         var s = new float[(long)n * o];
         var y = new float[n * c];
+        var sc = new float[n * c];
         var sample = new float[inputs];
         var forecast = new float[o];
         for (int t = 0; t < n; t++)
@@ -38,9 +42,10 @@ public sealed class ArraySeries(int inputs, int outputs, int targets, float[] fe
             stepper.Step(sample, forecast);
             stepper.Features.CopyTo(f.AsSpan(t * inputs, inputs));
             stepper.SkipForecast.CopyTo(s.AsSpan((int)((long)t * o), o));
+            stepper.OutputScale.CopyTo(sc.AsSpan(t * c, c));
             for (int j = 0; j < c; j++) y[t * c + j] = (sample[j] - model.ChannelMean[j]) / model.ChannelStd[j];
         }
-        return new ArraySeries(inputs, o, c, f, s, y);
+        return new ArraySeries(inputs, o, c, f, s, y, sc);
     }
 }
 
@@ -117,7 +122,7 @@ public sealed class ResidualLearner
                 // [B, T, O]
                 Span<float> r = _r.AsSpan((b * T + t) * O, O);
                 if (t < Warmup || row < _skipLookback - 1) { r.Fill(float.NaN); continue; }
-                ReadOnlySpan<float> skip = src.Skip(row);
+                ReadOnlySpan<float> skip = src.Skip(row), outScale = src.Scale(row);
                 for (int k = 0; k < H; k++)
                 {
                     long target = row + 1 + k;
@@ -125,7 +130,7 @@ public sealed class ResidualLearner
                     ReadOnlySpan<float> truth = src.Truth(target);
                     for (int c = 0; c < C; c++)
                     {
-                        float v = truth[c] - skip[k * C + c];
+                        float v = (truth[c] - skip[k * C + c]) / outScale[c]; // the network's output is served × scale
                         r[k * C + c] = v;
                         if (float.IsFinite(v)) valid++;
                     }
@@ -175,13 +180,13 @@ public sealed class ResidualLearner
             {
                 long row = s0 + t;
                 if (row < from || row + horizon >= end) continue;
-                ReadOnlySpan<float> skip = src.Skip(row);
+                ReadOnlySpan<float> skip = src.Skip(row), scale = src.Scale(row);
                 for (int k = 0; k < horizon; k++)
                 {
                     ReadOnlySpan<float> truth = src.Truth(row + 1 + k);
                     for (int c = 0; c < C; c++)
                     {
-                        float e = skip[k * C + c] + y[t * O + k * C + c] - truth[c];
+                        float e = skip[k * C + c] + scale[c] * y[t * O + k * C + c] - truth[c];
                         if (float.IsFinite(e)) { sum += (double)e * e; n++; }
                     }
                 }
