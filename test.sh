@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
 
-packages=(python3-torch python3-numpy socat mosquitto qemu-user clang lld gcc-aarch64-linux-gnu libc6-dev-arm64-cross cmake g++ make)
+packages=(python3-torch python3-numpy socat mosquitto qemu-user clang lld gcc-aarch64-linux-gnu libc6-dev-arm64-cross cmake g++ make systemd)
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 missing=()

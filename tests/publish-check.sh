@@ -162,13 +162,44 @@ model_input() {
   n_in=$("$python" -c 'import json,struct,sys
 f=open(sys.argv[1],"rb"); h=json.loads(f.read(struct.unpack("<Q",f.read(8))[0]))
 print(h["rnn.weight_ih_l0"]["shape"][1])' "$model") || return 1
-  if [ "$n_in" -eq 1 ]; then
+  if is_char_model "$model"; then
+    # a character model (metadata "vocab", one-hot inputs): the first 240 characters of the bundled text, one-hot
+    "$python" - "$model" "$root/models/data/text/tinyshakespeare.txt" <<'PY'
+import json, struct, sys
+f = open(sys.argv[1], "rb"); vocab = json.loads(json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))["__metadata__"]["vocab"])
+print(",".join(f"x{i}" for i in range(len(vocab))))
+for c in open(sys.argv[2], encoding="utf-8").read()[:240]:
+    print(",".join("1" if t == c else "0" for t in vocab))
+PY
+  elif [ "$n_in" -eq 1 ]; then
     head -n 241 "$root/models/data/nab/machine_temperature_system_failure.csv" | cut -d, -f2
   elif [ "$n_in" -le 7 ]; then
     head -n 241 "$root/models/data/ett/ETTh1.csv" | cut -d, -f2-$((n_in + 1))
   else
     echo "model $model takes $n_in inputs; no bundled series has that many columns" >&2; return 1
   fi
+}
+
+is_char_model() {   # metadata "vocab": a character model (edgernn train --task next-char)
+  "$python" -c 'import json,struct,sys
+f=open(sys.argv[1],"rb"); h=json.loads(f.read(struct.unpack("<Q",f.read(8))[0]))
+sys.exit(0 if "vocab" in h.get("__metadata__", {}) else 1)' "$1"
+}
+
+# A character model with a fixed seed writes the same text on ARM64 as on x64 (int8: integer products; the sampler's
+# PCG32 and exponential are integer / plain double arithmetic), byte for byte.
+generate_matches_x64() {
+  local target=$1 model=$2 precision=$3 tag
+  tag="$(basename "$model" .safetensors)-$precision"
+  local flags=(generate --model "$model" --prime "ROMEO:" --length 400 --temperature 0.8 --seed 7 --precision "$precision")
+  if [ ! -f "$work/x64-gen-$tag.txt" ]; then
+    edgernn_on x64 "${flags[@]}" >"$work/x64-gen-$tag.txt" || return $?
+  fi
+  edgernn_on "$target" "${flags[@]}" >"$work/$target-gen-$tag.txt" || return $?
+  cat "$work/$target-gen-$tag.txt"; echo
+  [ "$(wc -c <"$work/x64-gen-$tag.txt")" -gt 400 ] || { echo "x64 wrote too little"; return 1; }
+  cmp "$work/x64-gen-$tag.txt" "$work/$target-gen-$tag.txt" || { diff "$work/x64-gen-$tag.txt" "$work/$target-gen-$tag.txt"; return 1; }
+  echo "=> $(wc -c <"$work/$target-gen-$tag.txt") bytes, identical to x64"
 }
 
 # Same model, same input: the ARM64 output must equal the x64 output within 1e-5 (relative to the value, at least
@@ -237,6 +268,11 @@ for target in pi4 pi5; do
     for precision in float32 int8; do
       check "$target: predict $(basename "$m" .safetensors) $precision = x64" predict_matches_x64 "$target" "$m" "$precision"
     done
+  done
+  for m in "${models[@]}"; do
+    if is_char_model "$m"; then
+      check "$target: generate $(basename "$m" .safetensors) int8 --seed 7 = x64" generate_matches_x64 "$target" "$m" int8
+    fi
   done
   check "$target: demo --duration 20 shows forecasts" demo_shows_forecasts "$target"
 done

@@ -42,6 +42,10 @@ public sealed class CheckpointStore(string directory, string name, ILogger? log 
     public List<(long Generation, byte[] Payload)> LoadAll()
     {
         var found = new List<(long, byte[])>();
+        // temp files of a write that a crash or a full disk cut short
+        if (System.IO.Directory.Exists(Directory))
+            foreach (string tmp in System.IO.Directory.GetFiles(Directory, $"{Name}.ckpt.?.*.tmp"))
+                try { File.Delete(tmp); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         for (int slot = 0; slot < 2; slot++)
         {
             string path = Path.Combine(Directory, $"{Name}.ckpt.{slot}");

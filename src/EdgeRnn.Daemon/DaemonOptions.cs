@@ -21,6 +21,11 @@ public sealed class DaemonOptions
     public string? Condition { get; set; }
     /// <summary>CSV/stdin replay rate in rows per second (default: as fast as possible).</summary>
     public double? CsvRateHz { get; set; }
+    /// <summary>Long-format CSV: the series (e.g. a Home Assistant entity_id) this stream reads, and its id column.</summary>
+    public string? Id { get; set; }
+    public string? IdColumn { get; set; }
+    /// <summary>MQTT source: where the value is in a JSON payload ("temperature", "sensor.temp"); default: by channel name.</summary>
+    public string? Field { get; set; }
     public List<StreamOptions> Streams { get; set; } = new();
 
     // MQTT: mqtt://host:port or mqtts://host:port; secrets come from files or the environment, never from flags
@@ -31,10 +36,19 @@ public sealed class DaemonOptions
     public string? MqttUsername { get; set; }
     public string? MqttPasswordFile { get; set; }
     public string? MqttClientId { get; set; }
+    /// <summary>
+    /// Broker for mqtt: sources when it is not the publisher's: mqtt(s)://host[:port], with its own username and password
+    /// file (EDGERNN_SOURCE_MQTT_PASSWORD); TLS files (MqttCa, MqttCert, MqttKey) are shared. Unset: sources use the
+    /// publisher's broker, credentials and TLS settings.
+    /// </summary>
+    public string? SourceMqtt { get; set; }
+    public string? SourceMqttUsername { get; set; }
+    public string? SourceMqttPasswordFile { get; set; }
     public string TopicPrefix { get; set; } = "edgernn";
     public string? Gateway { get; set; }
     public string DiscoveryPrefix { get; set; } = "homeassistant";
-    public bool Discovery { get; set; } = true;
+    /// <summary>Home Assistant discovery: on or off (true/false, yes/no accepted, as for every switch).</summary>
+    public string Discovery { get; set; } = "on";
     public uint MessageExpirySeconds { get; set; } = 3600;
     public uint SessionExpirySeconds { get; set; } = 86400;
 
@@ -58,10 +72,14 @@ public sealed class StreamOptions
     public double? SamplePeriodSeconds { get; set; }
     public string? Condition { get; set; }
     public double? CsvRateHz { get; set; }
+    public string? Id { get; set; }
+    public string? IdColumn { get; set; }
+    public string? Field { get; set; }
 }
 
 /// <summary>A stream after defaults and validation.</summary>
-public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null);
+public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null,
+    string? Id = null, string? IdColumn = null, string? Field = null);
 
 /// <summary>Options after validation: what the daemon actually runs with.</summary>
 public sealed record DaemonSettings(
@@ -70,7 +88,11 @@ public sealed record DaemonSettings(
     string TopicPrefix, string Gateway, string DiscoveryPrefix, bool Discovery,
     uint MessageExpirySeconds, uint SessionExpirySeconds,
     string StateDir, long OutboxMaxBytes, TimeSpan OutboxFsync, TimeSpan CheckpointInterval, TimeSpan DrainTimeout,
-    System.Net.IPEndPoint? Metrics, Microsoft.Extensions.Logging.LogLevel LogLevel);
+    System.Net.IPEndPoint? Metrics, Microsoft.Extensions.Logging.LogLevel LogLevel)
+{
+    /// <summary>The broker mqtt: sources subscribe at (SourceMqtt, else the publisher's Mqtt; null: localhost:1883 without credentials).</summary>
+    public MqttSettings? SourceMqtt { get; init; }
+}
 
 public sealed record MqttSettings(string Host, int Port, bool Tls, string? CaFile, string? CertFile, string? KeyFile, string? Username, string? Password, string ClientId);
 
@@ -79,42 +101,44 @@ public sealed class ConfigException(string message) : Exception(message);
 
 public static class DaemonConfig
 {
-    /// <summary>Flags `edgernn run` accepts; each maps to the configuration key of the same name without dashes.</summary>
+    /// <summary>
+    /// Flags `edgernn run` accepts; each maps to the configuration key of the same name without dashes, except --rate
+    /// (CsvRateHz) and --period (SamplePeriodSeconds; a duration such as 300, 5m or 1h). The old names --csv-rate-hz and
+    /// --sample-period-seconds are aliases (<see cref="Args.Aliases"/>).
+    /// </summary>
     public static readonly string[] ValueFlags =
     [
-        "config", "stream", "source", "model", "precision", "fine-tune", "sample-period-seconds", "condition", "csv-rate-hz",
+        "config", "stream", "source", "model", "precision", "fine-tune", "period", "condition", "rate", "id", "id-column", "field",
         "mqtt", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-username", "mqtt-password-file", "mqtt-client-id",
+        "source-mqtt", "source-mqtt-username", "source-mqtt-password-file",
         "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
         "state-dir", "outbox-max-bytes", "outbox-fsync-seconds", "checkpoint-interval-seconds", "drain-timeout-seconds",
         "metrics", "log-level",
     ];
 
-    /// <summary>Parses flags, then layers JSON file, environment, flags; returns bound options plus whether --validate was given.</summary>
+    /// <summary>Parses flags (<see cref="Args"/>), then layers JSON file, environment, flags; returns bound options plus whether --validate was given.</summary>
     public static (DaemonOptions Options, bool ValidateOnly) Load(string[] args, IDictionary<string, string?>? environment = null)
     {
         var flags = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        bool validate = false;
-        string? configPath = null;
-        for (int i = 0; i < args.Length; i++)
+        bool validate;
+        string? configPath;
+        try
         {
-            string a = args[i];
-            if (!a.StartsWith("--", StringComparison.Ordinal)) throw new ConfigException($"unexpected argument '{a}'");
-            string name = a[2..];
-            string? value = null;
-            int eq = name.IndexOf('=');
-            if (eq >= 0) { value = name[(eq + 1)..]; name = name[..eq]; }
-            if (name == "validate") { validate = true; continue; }
-            if (name is "mqtt-password" or "password")
+            var a = new Args(args, ["validate"]);
+            if (a.Values.ContainsKey("mqtt-password") || a.Values.ContainsKey("password") || a.Values.ContainsKey("source-mqtt-password"))
                 throw new ConfigException("--mqtt-password is not accepted: a password on the command line is visible to every user (ps); use --mqtt-password-file FILE or the EDGERNN_MQTT_PASSWORD environment variable");
-            if (Array.IndexOf(ValueFlags, name) < 0) throw new ConfigException($"unknown option --{name} (known: --validate, --{string.Join(", --", ValueFlags)})");
-            if (value is null)
+            validate = a.GetSwitch("validate");
+            configPath = a.Get("config");
+            foreach (string name in ValueFlags)
             {
-                if (i + 1 >= args.Length) throw new ConfigException($"--{name} needs a value");
-                value = args[++i];
+                if (name == "config" || a.Get(name) is not { } value) continue;
+                string key = name switch { "rate" => "CsvRateHz", "period" => "SamplePeriodSeconds", _ => name.Replace("-", "", StringComparison.Ordinal) };
+                if (name == "period") value = DaemonConfig.Invariant(Args.ParseDuration(value)!.Value.TotalSeconds);
+                flags[key] = value;
             }
-            if (name == "config") configPath = value;
-            else flags[name.Replace("-", "", StringComparison.Ordinal)] = value;
+            a.RejectUnknown();
         }
+        catch (UsageException e) { throw new ConfigException(e.Message); }
 
         var env = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         var source = environment ?? ReadEnvironment();
@@ -122,7 +146,7 @@ public static class DaemonConfig
         {
             if (!kv.Key.StartsWith("EDGERNN_", StringComparison.OrdinalIgnoreCase)) continue;
             string key = kv.Key["EDGERNN_".Length..];
-            if (key.Equals("MQTT_PASSWORD", StringComparison.OrdinalIgnoreCase) || key.Equals("PYTHON", StringComparison.OrdinalIgnoreCase)) continue;
+            if (key.Equals("MQTT_PASSWORD", StringComparison.OrdinalIgnoreCase) || key.Equals("SOURCE_MQTT_PASSWORD", StringComparison.OrdinalIgnoreCase) || key.Equals("PYTHON", StringComparison.OrdinalIgnoreCase)) continue;
             if (key.Equals("CONFIG", StringComparison.OrdinalIgnoreCase)) { configPath ??= kv.Value; continue; }
             // EDGERNN_TOPIC_PREFIX -> TopicPrefix; EDGERNN_STREAMS__0__SOURCE -> Streams:0:Source
             env[string.Join(':', key.Split("__").Select(s => s.Replace("_", "", StringComparison.Ordinal)))] = kv.Value;
@@ -136,6 +160,7 @@ public static class DaemonConfig
             builder.AddJsonFile(full, optional: false, reloadOnChange: false);
         }
         builder.AddInMemoryCollection(env).AddInMemoryCollection(flags);
+        if (configPath is not null) CheckKeys(Path.GetFullPath(configPath));
         IConfigurationRoot root;
         try { root = builder.Build(); }
         catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
@@ -146,6 +171,31 @@ public static class DaemonConfig
         try { root.Bind(options); }
         catch (InvalidOperationException e) { throw new ConfigException($"configuration: {(e.InnerException ?? e).Message} ({e.Message})"); }
         return (options, validate);
+    }
+
+    /// <summary>Every key of the JSON file must be a setting: a typo ("Mqqt") is an error with the closest key, not ignored.</summary>
+    private static void CheckKeys(string file)
+    {
+        IConfigurationRoot json;
+        try { json = new ConfigurationBuilder().AddJsonFile(file, optional: false, reloadOnChange: false).Build(); }
+        catch (Exception e) when (e is FormatException or InvalidDataException or IOException) { return; } // reported by the main build
+        string[] top = typeof(DaemonOptions).GetProperties().Select(p => p.Name).ToArray();
+        string[] perStream = typeof(StreamOptions).GetProperties().Select(p => p.Name).ToArray();
+        var errors = new List<string>();
+        void Check(string key, string where, string[] known)
+        {
+            if (known.Contains(key, StringComparer.OrdinalIgnoreCase)) return;
+            string? near = Args.Suggest(key, known);
+            errors.Add($"{file}: unknown key \"{where}{key}\"{(near is null ? "" : $" (did you mean \"{near}\"?)")}");
+        }
+        foreach (var c in json.GetChildren())
+        {
+            Check(c.Key, "", top);
+            if (!c.Key.Equals(nameof(DaemonOptions.Streams), StringComparison.OrdinalIgnoreCase)) continue;
+            foreach (var item in c.GetChildren())
+                foreach (var k in item.GetChildren()) Check(k.Key, $"Streams[{item.Key}].", perStream);
+        }
+        if (errors.Count > 0) throw new ConfigException(string.Join(Environment.NewLine, errors));
     }
 
     private static Dictionary<string, string?> ReadEnvironment()
@@ -167,7 +217,6 @@ public static class DaemonConfig
             string where = o.Streams.Count > 0 ? $"Streams[{i}]" : "";
             string Key(string k) => where.Length > 0 ? $"{where}.{k}" : k;
             string name = s.Name ?? (o.Streams.Count > 0 ? $"stream{i}" : o.Stream ?? "sensor");
-            if (!IsTopicLevel(name)) errors.Add($"{Key("Name")}: '{name}' must be a non-empty MQTT topic level without '/', '+', '#'");
             if (streams.Any(x => x.Name == name)) errors.Add($"{Key("Name")}: stream name '{name}' is used twice");
             string? src = s.Source ?? o.Source;
             if (string.IsNullOrWhiteSpace(src)) errors.Add($"{Key("Source")}: missing (e.g. serial:/dev/ttyUSB0@115200, csv:data.csv, stdin, mqtt:sensors/#)");
@@ -192,37 +241,40 @@ public static class DaemonConfig
                 try { EdgeRnn.Ingest.SourceSpec.Parse(src); }
                 catch (FormatException e) { errors.Add($"{Key("Source")}: {e.Message}"); }
             }
-            streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate));
+            streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate,
+                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field));
         }
 
         MqttSettings? mqtt = null;
         string gateway = o.Gateway ?? SanitizeTopicLevel(Environment.MachineName);
-        if (!IsTopicLevel(gateway)) errors.Add($"Gateway: '{gateway}' must be a non-empty MQTT topic level without '/', '+', '#'");
-        if (string.IsNullOrEmpty(o.TopicPrefix) || o.TopicPrefix.IndexOfAny(['+', '#']) >= 0 || o.TopicPrefix.StartsWith('/') || o.TopicPrefix.EndsWith('/'))
-            errors.Add($"TopicPrefix: '{o.TopicPrefix}' must be non-empty, without wildcards or leading/trailing '/'");
-        if (o.Mqtt is not null)
+        errors.AddRange(TopicNames.Check(o.TopicPrefix, gateway, o.DiscoveryPrefix, !TryParseOnOff(o.Discovery, out bool discoveryOn) || discoveryOn,
+            streams.Select((s, i) => (o.Streams.Count > 0 ? $"Streams[{i}].Name" : "Stream", s.Name))));
+        var env = environment ?? ReadEnvironmentAsDict();
+        MqttSettings? Broker(string key, string url, string? username, string? passwordFile, string passwordVar, string clientId)
         {
-            if (!Uri.TryCreate(o.Mqtt, UriKind.Absolute, out var uri) || uri.Scheme is not ("mqtt" or "mqtts") || string.IsNullOrEmpty(uri.Host))
-                errors.Add($"Mqtt: '{o.Mqtt}' is not mqtt://host[:port] or mqtts://host[:port]");
-            else if (!string.IsNullOrEmpty(uri.UserInfo))
-                errors.Add("Mqtt: credentials in the URL are not accepted (they end up in logs and ps); use MqttUsername and MqttPasswordFile or EDGERNN_MQTT_PASSWORD");
-            else
-            {
-                bool tls = uri.Scheme == "mqtts";
-                int port = uri.IsDefaultPort || uri.Port <= 0 ? (tls ? 8883 : 1883) : uri.Port;
-                foreach (var (k, f) in new[] { ("MqttCa", o.MqttCa), ("MqttCert", o.MqttCert), ("MqttKey", o.MqttKey), ("MqttPasswordFile", o.MqttPasswordFile) })
-                    if (f is not null && !File.Exists(f)) errors.Add($"{k}: file {Path.GetFullPath(f)} does not exist");
-                if (!tls && (o.MqttCa ?? o.MqttCert ?? o.MqttKey) is not null) errors.Add("MqttCa/MqttCert/MqttKey need an mqtts:// URL");
-                if ((o.MqttCert is null) != (o.MqttKey is null)) errors.Add("MqttCert and MqttKey go together (PEM certificate and its private key)");
-                string? password = null;
-                var env = environment ?? ReadEnvironmentAsDict();
-                if (o.MqttPasswordFile is not null && File.Exists(o.MqttPasswordFile)) password = File.ReadAllText(o.MqttPasswordFile).TrimEnd('\r', '\n');
-                else if (env.TryGetValue("EDGERNN_MQTT_PASSWORD", out var pw)) password = pw;
-                if (password is not null && o.MqttUsername is null) errors.Add("a MQTT password was given without MqttUsername");
-                mqtt = new MqttSettings(uri.Host, port, tls, o.MqttCa, o.MqttCert, o.MqttKey, o.MqttUsername, password,
-                    o.MqttClientId ?? $"edgernn-{gateway}");
-            }
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("mqtt" or "mqtts") || string.IsNullOrEmpty(uri.Host))
+            { errors.Add($"{key}: '{url}' is not mqtt://host[:port] or mqtts://host[:port]"); return null; }
+            if (!string.IsNullOrEmpty(uri.UserInfo))
+            { errors.Add($"{key}: credentials in the URL are not accepted (they end up in logs and ps); use {key}Username and {key}PasswordFile or {passwordVar}"); return null; }
+            bool tls = uri.Scheme == "mqtts";
+            int port = uri.IsDefaultPort || uri.Port <= 0 ? (tls ? 8883 : 1883) : uri.Port;
+            foreach (var (k, f) in new[] { ("MqttCa", o.MqttCa), ("MqttCert", o.MqttCert), ("MqttKey", o.MqttKey), ($"{key}PasswordFile", passwordFile) })
+                if (f is not null && !File.Exists(f)) errors.Add($"{k}: file {Path.GetFullPath(f)} does not exist");
+            if (!tls && key == "Mqtt" && (o.MqttCa ?? o.MqttCert ?? o.MqttKey) is not null) errors.Add("MqttCa/MqttCert/MqttKey need an mqtts:// URL");
+            if ((o.MqttCert is null) != (o.MqttKey is null)) errors.Add("MqttCert and MqttKey go together (PEM certificate and its private key)");
+            string? password = null;
+            if (passwordFile is not null && File.Exists(passwordFile)) password = File.ReadAllText(passwordFile).TrimEnd('\r', '\n');
+            else if (env.TryGetValue(passwordVar, out var pw)) password = pw;
+            if (password is not null && username is null) errors.Add($"a MQTT password was given without {key}Username");
+            return new MqttSettings(uri.Host, port, tls, tls ? o.MqttCa : null, tls ? o.MqttCert : null, tls ? o.MqttKey : null, username, password, clientId);
         }
+        if (o.Mqtt is not null)
+            mqtt = Broker("Mqtt", o.Mqtt, o.MqttUsername, o.MqttPasswordFile, "EDGERNN_MQTT_PASSWORD", o.MqttClientId ?? $"edgernn-{gateway}");
+        MqttSettings? sourceMqtt = mqtt;
+        if (o.SourceMqtt is not null)
+            sourceMqtt = Broker("SourceMqtt", o.SourceMqtt, o.SourceMqttUsername, o.SourceMqttPasswordFile, "EDGERNN_SOURCE_MQTT_PASSWORD", $"edgernn-{gateway}-in");
+        else if (o.SourceMqttUsername is not null || o.SourceMqttPasswordFile is not null)
+            errors.Add("SourceMqttUsername/SourceMqttPasswordFile need SourceMqtt (without it, mqtt: sources use the Mqtt broker and its credentials)");
 
         string stateDir = o.StateDir ?? Environment.GetEnvironmentVariable("STATE_DIRECTORY")?.Split(':')[0] ?? "/var/lib/edgernn";
         if (o.OutboxMaxBytes < 16 * 1024) errors.Add($"OutboxMaxBytes: {o.OutboxMaxBytes} is below the 16384-byte minimum");
@@ -235,13 +287,14 @@ public static class DaemonConfig
             if (!System.Net.IPEndPoint.TryParse(o.Metrics, out metrics) || metrics.Port is < 0 or > 65535)
                 errors.Add($"Metrics: '{o.Metrics}' is not ip:port (e.g. 127.0.0.1:9108) or off");
         }
+        if (!TryParseOnOff(o.Discovery, out bool discovery)) errors.Add($"Discovery: '{o.Discovery}' is not on or off");
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(o.LogLevel, true, out var level))
             errors.Add($"LogLevel: '{o.LogLevel}' is not Trace, Debug, Information, Warning, Error or None");
 
         if (errors.Count > 0) throw new ConfigException(string.Join(Environment.NewLine, errors));
-        return new DaemonSettings(streams, mqtt, o.TopicPrefix, gateway, o.DiscoveryPrefix, o.Discovery,
+        return new DaemonSettings(streams, mqtt, o.TopicPrefix, gateway, o.DiscoveryPrefix, discovery,
             o.MessageExpirySeconds, o.SessionExpirySeconds, stateDir, o.OutboxMaxBytes, TimeSpan.FromSeconds(o.OutboxFsyncSeconds),
-            TimeSpan.FromSeconds(o.CheckpointIntervalSeconds), TimeSpan.FromSeconds(o.DrainTimeoutSeconds), metrics, level);
+            TimeSpan.FromSeconds(o.CheckpointIntervalSeconds), TimeSpan.FromSeconds(o.DrainTimeoutSeconds), metrics, level) { SourceMqtt = sourceMqtt };
     }
 
     private static Dictionary<string, string?> ReadEnvironmentAsDict() => ReadEnvironment();
@@ -256,17 +309,7 @@ public static class DaemonConfig
         }
     }
 
-    public static bool TryParseOnOff(string s, out bool on)
-    {
-        switch (s.ToLowerInvariant())
-        {
-            case "on" or "true" or "yes" or "1": on = true; return true;
-            case "off" or "false" or "no" or "0": on = false; return true;
-            default: on = false; return false;
-        }
-    }
-
-    private static bool IsTopicLevel(string s) => s.Length > 0 && s.IndexOfAny(['/', '+', '#', '\0']) < 0;
+    public static bool TryParseOnOff(string s, out bool on) => Args.TryParseOnOff(s, out on);
 
     private static string SanitizeTopicLevel(string s)
     {

@@ -36,11 +36,40 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
     private readonly Channel<(StreamPipeline, byte[])> _checkpoints = Channel.CreateBounded<(StreamPipeline, byte[])>(
         new BoundedChannelOptions(64) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
 
+    /// <summary>
+    /// Any exception that escapes the service is fatal: it is logged as such, the process exit code becomes 1 and the host
+    /// stops, so systemd's Restart=on-failure restarts it (the Generic Host alone logs "BackgroundService failed" and exits 0).
+    /// </summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        try { await RunAsync(stoppingToken); }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
+        catch (Exception e)
+        {
+            log.LogCritical("fatal: {Type}: {Error}; exiting with code 1", e.GetType().Name, e.Message);
+            log.LogDebug("{Trace}", e.ToString());
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
+    }
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
         await Task.Yield(); // let the host finish starting; everything below runs off the startup path
-        Directory.CreateDirectory(settings.StateDir);
-        var outbox = new Outbox(Path.Combine(settings.StateDir, "outbox"), settings.OutboxMaxBytes, settings.OutboxFsync, log);
+        Outbox outbox;
+        try
+        {
+            Directory.CreateDirectory(settings.StateDir);
+            outbox = new Outbox(Path.Combine(settings.StateDir, "outbox"), settings.OutboxMaxBytes, settings.OutboxFsync, log);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // nothing can be published without a spool that keeps seq numbers: a state dir we cannot use is fatal
+            log.LogCritical("state directory {Dir} is not usable ({Error}); exiting with code 1", settings.StateDir, e.Message);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+            return;
+        }
         var metrics = new DaemonMetrics { Outbox = outbox };
         var pipelines = new List<StreamPipeline>();
         var sources = new Dictionary<StreamPipeline, ISampleSource>();
@@ -53,6 +82,12 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or UnauthorizedAccessException or NotSupportedException)
             {
                 log.LogError("stream {Stream}: cannot load model {Model}: {Error}; this stream is not started", s.Name, s.Model, e.Message);
+                continue;
+            }
+            if (TopicNames.CheckTargets(settings.Gateway, s.Name, f.Targets) is [var targetError, ..])
+            {
+                log.LogError("{Error}; this stream is not started", targetError);
+                f.Dispose();
                 continue;
             }
             string topic = $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/forecast";
@@ -224,7 +259,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                 if (watchdog is { } wd)
                 {
                     long now = Environment.TickCount64;
-                    bool flowing = pipelines.Any(p => now - Volatile.Read(ref p.Metrics.LastSampleTicks) < (long)wd.TotalMilliseconds);
+                    bool flowing = pipelines.Any(p => now - Volatile.Read(ref p.Metrics.LastSampleTicks) < (long)wd.TotalMilliseconds && !p.ForecastsStalled(now, out _));
                     if (flowing) notifier!.Notify(new ServiceState("WATCHDOG=1"));
                 }
             }
@@ -232,23 +267,30 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         catch (OperationCanceledException) { }
     }
 
-    private static (bool, string) Health(List<StreamPipeline> pipelines, DaemonMetrics metrics, DaemonSettings settings)
+    internal static (bool, string) Health(List<StreamPipeline> pipelines, DaemonMetrics metrics, DaemonSettings settings)
     {
         long now = Environment.TickCount64;
         var sb = new System.Text.StringBuilder();
-        bool anyFlowing = false;
+        bool anyFlowing = false, anyStalled = false;
         foreach (var p in pipelines)
         {
             long last = Volatile.Read(ref p.Metrics.LastSampleTicks);
             double age = last == 0 ? double.PositiveInfinity : (now - last) / 1000.0;
-            anyFlowing |= age < 60;
+            bool stalled = p.ForecastsStalled(now, out double sinceForecast);
+            anyFlowing |= age < 60 && !stalled;
+            anyStalled |= stalled;
             sb.Append("stream ").Append(p.Name).Append(": last sample ").Append(double.IsInfinity(age) ? "never" : $"{age:F1}s ago")
-              .Append(", forecasts ").Append(Interlocked.Read(ref p.Metrics.Forecasts)).Append('\n');
+              .Append(", forecasts ").Append(Interlocked.Read(ref p.Metrics.Forecasts));
+            if (stalled) sb.Append(", STALLED: samples arrive but no forecast for ").Append(sinceForecast.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)).Append('s');
+            sb.Append('\n');
         }
+        if (metrics.Outbox?.WriteError is { } werr)
+            sb.Insert(0, $"degraded: the outbox cannot be written ({werr}); {metrics.Outbox.WriteFailures} forecast(s) dropped, forecasting goes on\n");
         sb.Append("mqtt: ").Append(settings.Mqtt is null ? "not configured" : Volatile.Read(ref metrics.Connected) == 1 ? "connected" : "disconnected")
           .Append(", outbox depth ").Append(metrics.Outbox?.Depth ?? 0).Append('\n');
         // healthy while data flows (or for the first minute); a disconnected broker is degraded, not dead: the outbox holds
         bool starting = now - metrics.StartTicks < 60_000;
-        return (anyFlowing || starting, sb.ToString());
+        // a stream whose bytes flow but whose forecasts stopped is stuck: red, whatever the others do
+        return ((anyFlowing || starting) && !anyStalled, sb.ToString());
     }
 }

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Reflection;
 using System.Text.Json;
 using EdgeRnn.Forecasting;
+using EdgeRnn.Ingest;
 using Microsoft.Extensions.Hosting;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -94,17 +95,14 @@ public static class Demo
     private static (long[] Times, float[] Values) LoadSeries(Assembly asm)
     {
         using var s = asm.GetManifestResourceStream(SeriesResource) ?? throw new InvalidDataException($"missing embedded resource {SeriesResource}");
-        using var r = new StreamReader(s);
+        using var r = new CsvReader(new StreamReader(s), SeriesResource, format: new CsvFormat { Strict = true });
         var t = new List<long>();
         var v = new List<float>();
-        r.ReadLine();
-        while (r.ReadLine() is { } line)
+        float[] row = new float[r.Channels.Count];
+        while (r.Read(out long ts, row))
         {
-            int c = line.IndexOf(',');
-            if (c < 0) continue;
-            var ts = DateTime.ParseExact(line[..c], "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
-            t.Add(new DateTimeOffset(ts, TimeSpan.Zero).ToUnixTimeMilliseconds());
-            v.Add(float.Parse(line.AsSpan(c + 1), CultureInfo.InvariantCulture));
+            t.Add(ts);
+            v.Add(row[0]);
         }
         return (t.ToArray(), v.ToArray());
     }

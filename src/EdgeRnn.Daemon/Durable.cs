@@ -33,15 +33,27 @@ public static class Crc32
 /// </summary>
 public static partial class DurableFile
 {
+    private static long _tmpCounter;
+
     public static void WriteAtomic(string path, ReadOnlySpan<byte> content)
     {
-        string tmp = path + ".tmp";
-        using (var h = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        // a temp name of our own (two writers never share one), removed again when anything fails (a full disk
+        // must not be left fuller by half-written temp files)
+        string tmp = $"{path}.{Environment.ProcessId}.{Interlocked.Increment(ref _tmpCounter)}.tmp";
+        try
         {
-            RandomAccess.Write(h, content, 0);
-            RandomAccess.FlushToDisk(h);
+            using (var h = File.OpenHandle(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                RandomAccess.Write(h, content, 0);
+                RandomAccess.FlushToDisk(h);
+            }
+            File.Move(tmp, path, overwrite: true);
         }
-        File.Move(tmp, path, overwrite: true);
+        catch
+        {
+            try { File.Delete(tmp); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            throw;
+        }
         FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 

@@ -17,6 +17,8 @@ public sealed class StreamMetrics(string name)
     public long StepTicksSum;   // Stopwatch ticks spent in Observe
     public long StepTicksMax;
     public long LastSampleTicks; // Environment.TickCount64 of the last sample
+    public long LastForecastTicks; // Environment.TickCount64 of the last forecast written to the outbox
+    public long ClampedTimestamps; // samples stamped beyond now + tolerance (or before 1970), re-stamped with the arrival time
     public double FineTuneLoss = double.NaN;
     public double FineTuneWeight = double.NaN; // the guard's served weight of the fine-tuned model (0 shipped .. 1 tuned)
     public long FineTuneUpdates, FineTuneRollbacks;
@@ -51,6 +53,7 @@ public sealed class DaemonMetrics
         Per("edgernn_samples_total", "counter", "Samples received (frames good).", s => Interlocked.Read(ref s.Samples));
         Per("edgernn_bad_values_total", "counter", "Non-finite sensor values treated as missing.", s => Interlocked.Read(ref s.BadValues));
         Per("edgernn_gaps_total", "counter", "Gaps: a sample later than 2.5 sample periods after the previous.", s => Interlocked.Read(ref s.Gaps));
+        Per("edgernn_clamped_timestamps_total", "counter", "Samples stamped far in the future or before 1970, re-stamped with their arrival time.", s => Interlocked.Read(ref s.ClampedTimestamps));
         Per("edgernn_forecasts_total", "counter", "Forecasts written to the outbox.", s => Interlocked.Read(ref s.Forecasts));
         Per("edgernn_step_seconds_sum", "counter", "Time spent in model steps.", s => Interlocked.Read(ref s.StepTicksSum) * tickSec);
         Per("edgernn_step_seconds_count", "counter", "Model steps timed.", s => Interlocked.Read(ref s.Samples));
@@ -73,6 +76,8 @@ public sealed class DaemonMetrics
         sb.Append("edgernn_outbox_bytes ").Append((Outbox?.Bytes ?? 0).ToString(ci)).Append('\n');
         Head("edgernn_outbox_dropped_total", "counter", "Forecasts dropped because the outbox cap was hit.");
         sb.Append("edgernn_outbox_dropped_total ").Append((Outbox?.Dropped ?? 0).ToString(ci)).Append('\n');
+        Head("edgernn_outbox_write_failures_total", "counter", "Forecasts dropped because the spool could not be written (disk full, read-only).");
+        sb.Append("edgernn_outbox_write_failures_total ").Append((Outbox?.WriteFailures ?? 0).ToString(ci)).Append('\n');
         Head("edgernn_published_total", "counter", "Forecasts acknowledged by the broker.");
         sb.Append("edgernn_published_total ").Append(Interlocked.Read(ref Published).ToString(ci)).Append('\n');
         Head("edgernn_publish_failures_total", "counter", "Failed publishes and connection attempts.");
@@ -173,7 +178,9 @@ public sealed class MetricsServer : IAsyncDisposable
     private (int, string, string) Health()
     {
         var (ok, detail) = _health();
-        return (ok ? 200 : 503, (ok ? "ok\n" : "unhealthy\n") + detail, "text/plain");
+        // a first detail line "degraded: ..." keeps 200 (the service works, something needs a look) but says so
+        string status = !ok ? "unhealthy\n" : detail.StartsWith("degraded", StringComparison.Ordinal) ? "" : "ok\n";
+        return (ok ? 200 : 503, status + detail, "text/plain");
     }
 
     public async ValueTask DisposeAsync()

@@ -225,7 +225,7 @@ public sealed class MqttPublisher
         {
             for (int t = 0; t < s.Targets.Count; t++)
             {
-                string id = $"edgernn_{_settings.Gateway}_{s.Name}_{s.Targets[t]}".Replace('-', '_').Replace(' ', '_');
+                string id = TopicNames.DiscoveryObjectId(_settings.Gateway, s.Name, s.Targets[t]);
                 var cfg = new HaSensorConfig
                 {
                     Name = $"{s.Name} {s.Targets[t]} forecast",

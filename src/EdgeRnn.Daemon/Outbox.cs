@@ -16,7 +16,12 @@ public sealed record OutboxMessage(string Stream, long Seq, string Topic, uint E
 /// fsync runs on a timer (a power cut loses at most that interval), the ack cursor is renamed into place without fsync
 /// (losing it only re-sends, and MQTT consumers see at-least-once anyway).
 /// Every segment starts with a snapshot of each stream's last sequence number, so seq survives restarts even when every
-/// older segment was acknowledged and deleted.
+/// older segment was acknowledged and deleted. The same numbers are also kept apart from the records, in the file "seq"
+/// (written with the fsync timer, at every rotation and before a segment is reused), and recovery takes the highest of
+/// records, snapshots and that file: a damaged or truncated spool can lose forecasts but never hands out a seq again.
+/// A write that fails (disk full, read-only remount) drops that forecast without using up its seq, counts it in
+/// <see cref="WriteFailures"/>, and reports the fault in <see cref="WriteError"/> until a write succeeds again; when
+/// everything was acknowledged the spent segment is reused in place, so a full disk recovers without help.
 /// </summary>
 public sealed class Outbox : IDisposable
 {
@@ -45,7 +50,10 @@ public sealed class Outbox : IDisposable
     private int _cursorSegment; // index into _segments
     private long _cursorOffset;
     private bool _cursorDirty, _dataDirty;
-    private long _depth, _dropped;
+    private long _depth, _dropped, _writeFailures;
+    private string? _writeError;
+    private bool _seqDirty;
+    private long _lastFailureLogTicks;
     private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _disposed;
 
@@ -66,12 +74,22 @@ public sealed class Outbox : IDisposable
     /// <summary>Messages dropped (oldest first) because the cap was hit.</summary>
     public long Dropped { get { lock (_gate) return _dropped; } }
     public long Bytes { get { lock (_gate) return TotalBytes(); } }
+    /// <summary>Forecasts dropped because the spool could not be written (disk full, read-only).</summary>
+    public long WriteFailures { get { lock (_gate) return _writeFailures; } }
+    /// <summary>Why the last append failed, while the spool cannot be written; null when it can.</summary>
+    public string? WriteError { get { lock (_gate) return _writeError; } }
+
+    /// <summary>Test seam: throws (as a full or read-only disk would) before a write at the given spool byte count.</summary>
+    internal Action? BeforeWrite { get; set; }
 
     /// <summary>The last sequence number ever written for the stream (0 if none).</summary>
     public long LastSeq(string stream) { lock (_gate) return _lastSeq.TryGetValue(stream, out long s) ? s : 0; }
 
-    /// <summary>Appends one message; seq must be exactly LastSeq(stream) + 1 (no repeats, no gaps).</summary>
-    public void Append(string stream, long seq, string topic, uint expirySeconds, ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// Appends one message; seq must be exactly LastSeq(stream) + 1 (no repeats, no gaps). False when the spool cannot be
+    /// written (disk full, read-only): the message is dropped and counted, and its seq is not used up.
+    /// </summary>
+    public bool Append(string stream, long seq, string topic, uint expirySeconds, ReadOnlySpan<byte> payload)
     {
         int streamLen = Encoding.UTF8.GetByteCount(stream), topicLen = Encoding.UTF8.GetByteCount(topic);
         int bodyLen = 1 + 2 + streamLen + 8 + 4 + 2 + topicLen + payload.Length;
@@ -94,11 +112,9 @@ public sealed class Outbox : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             long last = _lastSeq.TryGetValue(stream, out long s) ? s : 0;
             if (seq != last + 1) throw new InvalidOperationException($"stream '{stream}': seq {seq} after {last} would repeat or skip");
-            var cur = _segments[^1];
-            if (cur.Length + rec.Length > _segmentBytes && cur.Length > 0) cur = Rotate();
-            RandomAccess.Write(_writeHandle, rec, cur.Length);
-            cur.Length += rec.Length;
+            if (!TryWrite(rec, stream, seq)) return false;
             _lastSeq[stream] = seq;
+            _seqDirty = true;
             _depth++;
             _dataDirty = true;
             EnforceCap();
@@ -106,6 +122,69 @@ public sealed class Outbox : IDisposable
             _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
         signal.TrySetResult();
+        return true;
+    }
+
+    private bool TryWrite(byte[] rec, string stream, long seq)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                BeforeWrite?.Invoke();
+                var cur = _segments[^1];
+                if (cur.Length + rec.Length > _segmentBytes && cur.Length > 0) cur = Rotate();
+                RandomAccess.Write(_writeHandle, rec, cur.Length);
+                cur.Length += rec.Length;
+                if (_writeError is not null)
+                {
+                    _log?.LogWarning("outbox writable again; {Count} forecast(s) were dropped while it was not", _writeFailures);
+                    _writeError = null;
+                }
+                return true;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                if (attempt == 0 && ReuseSpentSegment()) continue;
+                _writeFailures++;
+                _writeError = e.Message;
+                long now = Environment.TickCount64;
+                if (now - _lastFailureLogTicks > 10_000 || _writeFailures == 1)
+                {
+                    _lastFailureLogTicks = now;
+                    _log?.LogError("outbox {Dir}: cannot write ({Error}); stream {Stream} forecast seq {Seq} dropped ({Count} dropped so far); forecasting goes on",
+                        _dir, e.Message, stream, seq, _writeFailures);
+                }
+                return false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// When every record of the only live segment is acknowledged, its space is given back by truncating it to a fresh
+    /// snapshot (after the seq file is brought up to date): a full disk then frees itself without a new file.
+    /// </summary>
+    private bool ReuseSpentSegment()
+    {
+        var last = _segments[^1];
+        if (_cursorSegment != _segments.Count - 1 || _cursorOffset < last.Length) return false;
+        try
+        {
+            WriteSeqFile();
+            byte[] snap = EncodeSnapshot();
+            RandomAccess.SetLength(_writeHandle, 0);
+            last.Length = 0;
+            _cursorOffset = 0;
+            _cursorDirty = true;
+            RandomAccess.Write(_writeHandle, snap, 0);
+            last.Length = snap.Length;
+            _log?.LogWarning("outbox {Dir}: every forecast was acknowledged; segment {Path} reused in place to free space", _dir, last.Path);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return last.Length == 0; // truncated but no room for the snapshot yet: the seq file still holds the numbers
+        }
     }
 
     /// <summary>The oldest unacknowledged message, or null if none.</summary>
@@ -166,10 +245,11 @@ public sealed class Outbox : IDisposable
     {
         SafeFileHandle? h = null;
         bool added = false;
-        byte[]? cursor = null;
+        byte[]? cursor = null, seqFile = null;
         lock (_gate)
         {
             if (_disposed) return;
+            if (_seqDirty) { seqFile = EncodeSeqFile(); _seqDirty = false; }
             if (_dataDirty)
             {
                 h = _writeHandle;
@@ -182,12 +262,26 @@ public sealed class Outbox : IDisposable
         try { if (added) RandomAccess.FlushToDisk(h!); }
         catch (Exception e) { _log?.LogWarning("outbox fsync failed: {Error}", e.Message); }
         finally { if (added) h!.DangerousRelease(); }
+        if (seqFile is not null)
+        {
+            // outside the lock (it fsyncs); a rotation may write a newer one meanwhile, which only ever means higher numbers
+            try { DurableFile.WriteAtomic(SeqPath, seqFile); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log?.LogWarning("outbox seq file write failed: {Error}", e.Message);
+                lock (_gate) _seqDirty = true;
+            }
+        }
         if (cursor is not null)
         {
             // rename without fsync: a lost cursor only re-sends messages
             string path = Path.Combine(_dir, "cursor"), tmp = path + ".tmp";
             try { File.WriteAllBytes(tmp, cursor); File.Move(tmp, path, true); }
-            catch (Exception e) { _log?.LogWarning("outbox cursor write failed: {Error}", e.Message); }
+            catch (Exception e)
+            {
+                _log?.LogWarning("outbox cursor write failed: {Error}", e.Message);
+                try { File.Delete(tmp); } catch (Exception) { }
+            }
         }
     }
 
@@ -222,14 +316,25 @@ public sealed class Outbox : IDisposable
     {
         var old = _segments[^1];
         RandomAccess.FlushToDisk(_writeHandle); // the finished segment is complete on disk before a newer one exists
-        _writeHandle.Dispose();
         var seg = new Segment(old.Id + 1, SegmentPath(old.Id + 1), 0);
-        _segments.Add(seg);
-        _writeHandle = File.OpenHandle(seg.Path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        // the new segment is complete (snapshot written) before it replaces the old one, so a failure (disk full) leaves
+        // the spool as it was and the next append simply tries again
+        var h = File.OpenHandle(seg.Path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
         byte[] snap = EncodeSnapshot();
-        RandomAccess.Write(_writeHandle, snap, 0);
+        try { RandomAccess.Write(h, snap, 0); }
+        catch
+        {
+            h.Dispose();
+            TryDelete(seg.Path);
+            throw;
+        }
+        _writeHandle.Dispose();
+        _writeHandle = h;
         seg.Length = snap.Length;
+        _segments.Add(seg);
         DurableFile.FsyncDirectory(_dir);
+        try { WriteSeqFile(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _log?.LogWarning("outbox seq file write failed: {Error}", e.Message); }
         return seg;
     }
 
@@ -286,7 +391,45 @@ public sealed class Outbox : IDisposable
 
     private void TryDelete(string path)
     {
-        try { File.Delete(path); } catch (IOException e) { _log?.LogWarning("outbox: cannot delete {Path}: {Error}", path, e.Message); }
+        try { File.Delete(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _log?.LogWarning("outbox: cannot delete {Path}: {Error}", path, e.Message); }
+    }
+
+    private string SeqPath => Path.Combine(_dir, "seq");
+
+    /// <summary>"ERSQ" | u16 count | (u16 name length, name, i64 last seq)* | u32 crc32 of all before it. Atomic, fsynced.</summary>
+    private void WriteSeqFile()
+    {
+        DurableFile.WriteAtomic(SeqPath, EncodeSeqFile());
+        _seqDirty = false;
+    }
+
+    private byte[] EncodeSeqFile()
+    {
+        byte[] snap = EncodeSnapshot(); // [len][crc][type, count, entries]: reuse the snapshot body
+        int bodyLen = snap.Length - HeaderSize - 1;
+        byte[] file = new byte[4 + bodyLen + 4];
+        "ERSQ"u8.CopyTo(file);
+        snap.AsSpan(HeaderSize + 1, bodyLen).CopyTo(file.AsSpan(4));
+        BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(4 + bodyLen), Crc32.Compute(file.AsSpan(0, 4 + bodyLen)));
+        return file;
+    }
+
+    private void ReadSeqFile()
+    {
+        if (!File.Exists(SeqPath)) return;
+        byte[] f = File.ReadAllBytes(SeqPath);
+        if (f.Length < 10 || !f.AsSpan(0, 4).SequenceEqual("ERSQ"u8)
+            || Crc32.Compute(f.AsSpan(0, f.Length - 4)) != BinaryPrimitives.ReadUInt32LittleEndian(f.AsSpan(f.Length - 4)))
+        {
+            _log?.LogWarning("outbox seq file {Path} is damaged: seq numbers come from the spool alone", SeqPath);
+            return;
+        }
+        byte[] body = new byte[1 + f.Length - 8];
+        body[0] = TypeSnapshot;
+        f.AsSpan(4, f.Length - 8).CopyTo(body.AsSpan(1));
+        try { ApplySnapshot(body); }
+        catch (ArgumentOutOfRangeException) { _log?.LogWarning("outbox seq file {Path} does not parse: ignored", SeqPath); }
     }
 
     private long CountMessages(Segment seg, long from)
@@ -373,8 +516,12 @@ public sealed class Outbox : IDisposable
         foreach (string f in Directory.GetFiles(_dir, "seg-*.log"))
         {
             string name = Path.GetFileNameWithoutExtension(f);
-            if (long.TryParse(name.AsSpan(4), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long id)) ids.Add(id);
+            if (long.TryParse(name.AsSpan(4), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long id)
+                && id > 0 && SegmentPath(id) == Path.Combine(_dir, Path.GetFileName(f)))
+                ids.Add(id);
+            else _log?.LogWarning("outbox: ignoring {Path}, which is not a segment this outbox wrote (segments are seg-<12 digits>.log)", f);
         }
+        ReadSeqFile();
         ids.Sort();
         foreach (long id in ids)
         {

@@ -5,17 +5,70 @@ namespace EdgeRnn.Daemon;
 /// <summary>Turns a stream's source spec (serial:/dev/ttyUSB0@115200, csv:path, stdin, mqtt:topic/#) into an Ingest source.</summary>
 public static class Sources
 {
+    /// <param name="broker">the broker of mqtt: sources (<see cref="DaemonSettings.SourceMqtt"/>: its credentials and TLS too)</param>
     /// <param name="channels">the model's input channels: CSV columns and MQTT JSON fields are read in this order</param>
     public static ISampleSource Create(ResolvedStream stream, MqttSettings? broker, IReadOnlyList<string>? channels, Action<string>? log = null) =>
         SourceFactory.Create(SourceSpec.Parse(stream.Source), new SourceOptions
         {
             MqttHost = broker?.Host ?? "localhost",
             MqttPort = broker?.Port ?? 1883,
+            MqttUsername = broker?.Username,
+            MqttPassword = broker?.Password,
+            MqttTls = broker?.Tls ?? false,
+            MqttCaFile = broker?.CaFile,
+            MqttCertFile = broker?.CertFile,
+            MqttKeyFile = broker?.KeyFile,
+            MqttFields = stream.Field,
             Channels = channels,
             CsvRateHz = stream.CsvRateHz,
+            CsvId = stream.Id,
+            CsvIdColumn = stream.IdColumn,
             Log = log,
         });
 
-    /// <summary>Checks the spec's syntax without opening anything (for --validate).</summary>
+    /// <summary>Checks the spec's syntax without opening anything.</summary>
     public static void Validate(string spec) => SourceSpec.Parse(spec);
+
+    /// <summary>
+    /// For --validate: checks the source against the model's input channels as far as it can without live data: a CSV
+    /// must have every channel as a column (and one series, or the chosen one, in long format); MQTT field paths must be
+    /// one per channel. Returns what will be read; throws InvalidDataException naming the mismatch.
+    /// </summary>
+    public static string Check(ResolvedStream stream, IReadOnlyList<string> channels)
+    {
+        var spec = SourceSpec.Parse(stream.Source);
+        switch (spec.Kind)
+        {
+            case SourceKind.Csv:
+            {
+                if (!File.Exists(spec.Target)) throw new FileNotFoundException($"CSV file '{spec.Target}' does not exist", spec.Target);
+                var bad = new List<string>();
+                using var r = new CsvReader(new StreamReader(spec.Target), spec.Target, channels, format: new CsvFormat
+                {
+                    Id = stream.Id, IdColumn = stream.IdColumn, OnBadRow = bad.Add,
+                });
+                var v = new float[channels.Count];
+                int rows = 0;
+                while (rows < 10_000 && r.Read(out _, v)) rows++;
+                string series = r.Records.SelectedId is { } id ? $" of {r.Records.IdColumn} '{id}'" : "";
+                if (rows == 0) throw new InvalidDataException($"{spec.Target}: no readable rows{series} for columns {string.Join(", ", channels)}{(bad.Count > 0 ? $" ({bad[0]})" : "")}");
+                return $"columns {string.Join(", ", channels)}{series}, separator '{(r.Records.Separator == '\t' ? "\\t" : r.Records.Separator)}', time {r.TimestampColumn ?? "(none: one row per period)"}; first {rows} rows read, {r.Records.BadRows} bad";
+            }
+            case SourceKind.Mqtt:
+            {
+                string[]? paths = stream.Field?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+                if (paths is not null && paths.Length != channels.Count)
+                    throw new InvalidDataException($"Field: {paths.Length} path(s) ({stream.Field}) for the model's {channels.Count} input(s) ({string.Join(", ", channels)}): give one per input, comma-separated");
+                return paths is not null
+                    ? $"JSON payloads, {string.Join(", ", channels.Zip(paths, (c, p) => $"{c} at '{p}'"))}"
+                    : channels.Count == 1
+                        ? $"plain numbers, JSON with field '{channels[0]}', or Home Assistant state objects"
+                        : $"JSON objects with fields {string.Join(", ", channels)}";
+            }
+            case SourceKind.Stdin:
+                return $"CSV on stdin with columns {string.Join(", ", channels)}";
+            default:
+                return $"a device announcing channels {string.Join(", ", channels)} in its hello frame";
+        }
+    }
 }

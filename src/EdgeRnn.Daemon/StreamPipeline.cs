@@ -72,10 +72,16 @@ public sealed class StreamPipeline : ISampleSink
 
     public void RequestCheckpoint() => _checkpointRequested = 1;
 
+    /// <summary>How far ahead of this machine's clock a sample's timestamp may be before it is treated as wrong.</summary>
+    public const long FutureToleranceMs = 24L * 3600 * 1000;
+    private long _lastRawTs = long.MinValue;
+    private long _lastClampLogTicks;
+
     public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values)
     {
         Interlocked.Increment(ref Metrics.Samples);
         Volatile.Write(ref Metrics.LastSampleTicks, Environment.TickCount64);
+        timestampMs = CheckTimestamp(timestampMs);
         if (!MapChannels(values)) return;
         int bad = 0;
         for (int i = 0; i < _input.Length; i++)
@@ -96,6 +102,32 @@ public sealed class StreamPipeline : ISampleSink
         }
         if (_conditioner is not null) _conditioner.OnSample(Name, timestampMs, _input);
         else Step(timestampMs, _input);
+    }
+
+    /// <summary>
+    /// A timestamp beyond now + <see cref="FutureToleranceMs"/> or before 1970 (year 9999, 1e300, a device clock that jumped
+    /// +2^31 ms) would freeze the stream: every later sample would look out of order. It is re-stamped instead, on the
+    /// stream's own clock: one period after the previous sample (live or a replay of the past alike), or the arrival time
+    /// when it is the stream's first.
+    /// Counted in edgernn_clamped_timestamps_total and logged at most once a minute.
+    /// </summary>
+    private long CheckTimestamp(long ts)
+    {
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        if (ts >= 0 && ts <= now + FutureToleranceMs) { _lastRawTs = ts; return ts; }
+        long fixedTs;
+        if (_lastRawTs == long.MinValue) fixedTs = now;
+        else fixedTs = _lastRawTs + Math.Max(1, (long)Math.Round(PeriodMs()));
+        long n = Interlocked.Increment(ref Metrics.ClampedTimestamps);
+        long t = Environment.TickCount64;
+        if (n == 1 || t - _lastClampLogTicks > 60_000)
+        {
+            _lastClampLogTicks = t;
+            _log.LogWarning("stream {Stream}: sample timestamp {Ts} ms is {Where}; re-stamped {Fixed} ({Count} so far)",
+                Name, ts, ts < 0 ? "before 1970" : "more than a day ahead of this clock", DateTimeOffset.FromUnixTimeMilliseconds(fixedTs).UtcDateTime.ToString("O"), n);
+        }
+        _lastRawTs = fixedTs;
+        return fixedTs;
     }
 
     private void Step(long timestampMs, ReadOnlySpan<float> input)
@@ -124,14 +156,33 @@ public sealed class StreamPipeline : ISampleSink
         {
             long seq = _outbox.LastSeq(Name) + 1;
             WritePayload(seq, timestampMs);
-            _outbox.Append(Name, seq, _topic, _expiry, _json.WrittenSpan);
-            Interlocked.Increment(ref Metrics.Forecasts);
+            // a spool that cannot be written (disk full, read-only) drops this one forecast, counted there; the model goes on
+            if (_outbox.Append(Name, seq, _topic, _expiry, _json.WrittenSpan))
+            {
+                Interlocked.Increment(ref Metrics.Forecasts);
+                Volatile.Write(ref Metrics.LastForecastTicks, Environment.TickCount64);
+            }
         }
         if (_checkpointRequested != 0)
         {
             _checkpointRequested = 0;
             CheckpointCaptured?.Invoke(this, CaptureCheckpoint());
         }
+    }
+
+    private readonly long _startTicks = Environment.TickCount64;
+
+    /// <summary>
+    /// Samples keep arriving but no forecast has been written for longer than a warm-up could explain
+    /// (max(2 min, 150 sample periods)): the stream is stuck even though its bytes flow.
+    /// </summary>
+    public bool ForecastsStalled(long nowTicks, out double secondsSinceForecast)
+    {
+        long lastSample = Volatile.Read(ref Metrics.LastSampleTicks), lastForecast = Volatile.Read(ref Metrics.LastForecastTicks);
+        long since = Math.Max(lastForecast, _startTicks);
+        secondsSinceForecast = (nowTicks - since) / 1000.0;
+        double limitMs = Math.Max(120_000, 150 * PeriodMs());
+        return lastSample > since && lastSample - since > limitMs;
     }
 
     private double PeriodMs() => _config.SamplePeriod?.TotalMilliseconds ?? _forecaster.SamplePeriod?.TotalMilliseconds ?? _periodEmaMs;

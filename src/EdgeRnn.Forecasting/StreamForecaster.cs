@@ -1,4 +1,5 @@
 using EdgeRnn.Model;
+using EdgeRnn.Model.Quantized;
 using EdgeRnn.Forecasting.Experts;
 using EdgeRnn.Forecasting.Intervals;
 
@@ -317,8 +318,6 @@ public sealed record StreamForecasterOptions
     /// <summary>Learn on a thread this class owns (daemon) instead of synchronously inside Observe (backtests).</summary>
     public bool BackgroundLearning { get; init; } = true;
     public OnlineOptions? Online { get; init; }
-    /// <summary>What a network-only file's outputs are, when its metadata does not say.</summary>
-    public NetworkOnlyInfo? NetworkOnly { get; init; }
     /// <summary>Serve the online aggregate of the experts (with intervals) rather than the network alone.</summary>
     public bool Aggregate { get; init; } = true;
     /// <summary>Nominal coverage of the prediction intervals.</summary>
@@ -327,4 +326,6 @@ public sealed record StreamForecasterOptions
     public double AggregateMemory { get; init; } = 2000;
     /// <summary>Window of the online linear expert (values).</summary>
     public int LinearLookback { get; init; } = 48;
+    /// <summary>What a network-only file's outputs are, when its metadata does not say.</summary>
+    public NetworkOnlyInfo? NetworkOnly { get; init; }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using MQTTnet;
@@ -12,27 +13,49 @@ public sealed record MqttSourceOptions(string Host, int Port = 1883)
     public string? ClientId { get; init; }
     public string? Username { get; init; }
     public string? Password { get; init; }
+    /// <summary>TLS (mqtts): verify the broker against <see cref="CaFile"/> (PEM; system store when null), optional client certificate.</summary>
+    public bool Tls { get; init; }
+    public string? CaFile { get; init; }
+    public string? CertFile { get; init; }
+    public string? KeyFile { get; init; }
     public TimeSpan ReconnectMin { get; init; } = TimeSpan.FromMilliseconds(200);
     public TimeSpan ReconnectMax { get; init; } = TimeSpan.FromSeconds(10);
     public Action<string>? Log { get; init; }
+    /// <summary>
+    /// Where each channel's value is in a JSON payload, one dotted path per channel ("temperature", "sensor.temp"); null:
+    /// the field named like the channel.
+    /// </summary>
+    public IReadOnlyList<string>? FieldPaths { get; init; }
+    /// <summary>Larger payloads are counted (<c>oversize_payloads</c>) and dropped; the broker is asked not to send them at all.</summary>
+    public int MaxPayloadBytes { get; init; } = 64 * 1024;
 }
 
 /// <summary>
-/// An MQTT subscription (MQTTnet 5; wildcards allowed) whose messages are JSON objects with named numeric fields, e.g.
-/// <c>{"ts": 1700000000123, "temp": 21.5, "hum": 40}</c>. Each concrete topic is its own stream. A "ts", "timestamp" or
-/// "time" field (epoch s/ms or ISO 8601) is the sample time, else the arrival time. A field missing from a message or null
-/// is NaN. Messages that are not JSON objects or carry none of the channels are counted and dropped. Reconnects with backoff.
-/// The JSON is read with Utf8JsonReader (no reflection, AOT-safe) into a preallocated buffer.
+/// An MQTT subscription (MQTTnet 5; wildcards allowed); each concrete topic is its own stream. Payloads, any of:
+/// <list type="bullet">
+/// <item>a plain number, <c>61.5</c> (one-channel streams; <c>unavailable</c>, <c>unknown</c> and empty are a missing value);</item>
+/// <item>a JSON object with fields named like the channels, <c>{"ts": 1700000000123, "temp": 21.5, "hum": 40}</c>, or at
+/// configured dotted paths (<see cref="MqttSourceOptions.FieldPaths"/>, e.g. <c>sensor.temp</c>); values may be numbers,
+/// numeric strings or null;</item>
+/// <item>a Home Assistant state object, <c>{"entity_id": "sensor.t", "state": "21.5", "last_changed": "..."}</c>
+/// (one-channel streams: "state" is the value).</item>
+/// </list>
+/// A "ts", "timestamp", "time", "last_changed" or "last_updated" field (epoch s/ms or ISO 8601) is the sample time, else the
+/// arrival time. A missing field is NaN. Payloads that fit none of these, or exceed the size limit, are counted, reported
+/// (the first ones and then every 1000th) and dropped. Reconnects with backoff. The JSON is read with Utf8JsonReader
+/// (no reflection, AOT-safe) into a preallocated buffer.
 /// </summary>
 public sealed class MqttSource : ISampleSource
 {
-    private static readonly byte[][] TimeFields = ["ts"u8.ToArray(), "timestamp"u8.ToArray(), "time"u8.ToArray()];
+    private static readonly byte[][] TimeFields = ["ts"u8.ToArray(), "timestamp"u8.ToArray(), "time"u8.ToArray(), "last_changed"u8.ToArray(), "last_updated"u8.ToArray()];
+    private static readonly byte[] StateField = "state"u8.ToArray();
+    private readonly byte[][][]? _paths;
     private readonly string _topic;
     private readonly MqttSourceOptions _o;
     private byte[][]? _fieldUtf8;
     private string[] _channels;
     private float[] _values = [];
-    private long _messages, _samples, _badPayloads, _reconnects, _connectFailures;
+    private long _messages, _samples, _badPayloads, _oversize, _reconnects, _connectFailures;
 
     public MqttSource(string topicFilter, MqttSourceOptions options)
     {
@@ -40,9 +63,16 @@ public sealed class MqttSource : ISampleSource
         _o = options;
         _channels = options.Fields?.ToArray() ?? [];
         if (options.Fields is not null) SetFields(_channels);
+        if (options.FieldPaths is { } paths)
+        {
+            if (options.Fields is not null && paths.Count != options.Fields.Count)
+                throw new ArgumentException($"mqtt:{topicFilter}: {paths.Count} field path(s) for {options.Fields.Count} channel(s) ({string.Join(", ", options.Fields)}); give one per channel, comma-separated");
+            _paths = paths.Select(p => p.Split('.').Select(seg => Encoding.UTF8.GetBytes(seg)).ToArray()).ToArray();
+            if (options.Fields is null) SetFields(paths.ToArray());
+        }
     }
 
-    public string Description => $"mqtt:{_topic}@{_o.Host}:{_o.Port}";
+    public string Description => $"mqtt:{_topic}@{(_o.Tls ? "mqtts://" : "")}{_o.Host}:{_o.Port}";
     public IReadOnlyList<string> Channels => _channels;
     public bool Subscribed { get; private set; }
     public IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
@@ -50,6 +80,7 @@ public sealed class MqttSource : ISampleSource
         ["messages"] = Interlocked.Read(ref _messages),
         ["samples"] = Interlocked.Read(ref _samples),
         ["bad_payloads"] = Interlocked.Read(ref _badPayloads),
+        ["oversize_payloads"] = Interlocked.Read(ref _oversize),
         ["reconnects"] = Interlocked.Read(ref _reconnects),
         ["connect_failures"] = Interlocked.Read(ref _connectFailures),
     };
@@ -81,8 +112,25 @@ public sealed class MqttSource : ISampleSource
             try
             {
                 var b = new MqttClientOptionsBuilder().WithTcpServer(_o.Host, _o.Port).WithCleanStart()
+                    .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+                    .WithMaximumPacketSize((uint)_o.MaxPayloadBytes + 65_536u) // MQTT 5: the broker keeps larger messages to itself
                     .WithClientId(_o.ClientId ?? $"edgernn-ingest-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
-                if (_o.Username is not null) b = b.WithCredentials(_o.Username, _o.Password);
+                if (_o.Username is not null) b = b.WithCredentials(_o.Username, _o.Password ?? "");
+                if (_o.Tls)
+                {
+                    b = b.WithTlsOptions(t =>
+                    {
+                        t.UseTls(true).WithTargetHost(_o.Host);
+                        if (_o.CaFile is not null)
+                        {
+                            var trust = new X509Certificate2Collection();
+                            trust.ImportFromPemFile(_o.CaFile);
+                            t.WithTrustChain(trust);
+                        }
+                        if (_o.CertFile is not null && _o.KeyFile is not null)
+                            t.WithClientCertificates([X509Certificate2.CreateFromPemFile(_o.CertFile, _o.KeyFile)]);
+                    });
+                }
                 await client.ConnectAsync(b.Build(), cancellationToken).ConfigureAwait(false);
                 await client.SubscribeAsync(factory.CreateSubscribeOptionsBuilder().WithTopicFilter(_topic).Build(), cancellationToken).ConfigureAwait(false);
                 if (everConnected) Interlocked.Increment(ref _reconnects);
@@ -118,40 +166,176 @@ public sealed class MqttSource : ISampleSource
     /// <summary>Parses one message and hands the sample to the sink; public for tests and other transports.</summary>
     public void Handle(string topic, ReadOnlySequence<byte> payload, ISampleSink sink)
     {
+        if (payload.Length > _o.MaxPayloadBytes)
+        {
+            long n = Interlocked.Increment(ref _oversize);
+            Report(n, $"{topic}: payload of {payload.Length} bytes is over the {_o.MaxPayloadBytes}-byte limit (dropped)");
+            return;
+        }
+        string? why;
         try
         {
-            if (_fieldUtf8 is null && !Learn(payload)) { Interlocked.Increment(ref _badPayloads); return; }
-            var fields = _fieldUtf8!;
-            Array.Fill(_values, float.NaN);
             long ts = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            int found = 0;
-            var r = new Utf8JsonReader(payload);
-            if (!r.Read() || r.TokenType != JsonTokenType.StartObject) { Interlocked.Increment(ref _badPayloads); return; }
-            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            if (TryParse(payload, ref ts, out why))
             {
-                int idx = -1;
-                for (int i = 0; i < fields.Length; i++) if (r.ValueTextEquals(fields[i])) { idx = i; break; }
-                bool isTime = idx < 0 && IsTimeField(ref r);
-                r.Read();
-                if (idx >= 0)
-                {
-                    if (r.TokenType == JsonTokenType.Number) { _values[idx] = r.TryGetDouble(out double d) ? (float)d : float.NaN; found++; }
-                    else if (r.TokenType == JsonTokenType.Null) found++;
-                }
-                else if (isTime)
-                {
-                    if (r.TokenType == JsonTokenType.Number && r.TryGetDouble(out double t) && double.IsFinite(t))
-                        ts = (long)Math.Round(Math.Abs(t) < 1e11 ? t * 1000 : t);
-                    else if (r.TokenType == JsonTokenType.String && r.TryGetDateTimeOffset(out var dto))
-                        ts = dto.ToUnixTimeMilliseconds();
-                }
-                r.TrySkip();
+                Interlocked.Increment(ref _samples);
+                sink.OnSample(topic, ts, _values);
+                return;
             }
-            if (found == 0) { Interlocked.Increment(ref _badPayloads); return; }
-            Interlocked.Increment(ref _samples);
-            sink.OnSample(topic, ts, _values);
         }
-        catch (JsonException) { Interlocked.Increment(ref _badPayloads); }
+        catch (JsonException e) { why = "not JSON: " + e.Message; }
+        long bad = Interlocked.Increment(ref _badPayloads);
+        Report(bad, $"{topic}: payload dropped: {why}");
+    }
+
+    private void Report(long count, string message)
+    {
+        if (count <= 10 || count % 1000 == 0) _o.Log?.Invoke(count <= 10 ? message : $"{message} ({count} so far)");
+    }
+
+    private bool TryParse(ReadOnlySequence<byte> payload, ref long ts, out string? why)
+    {
+        why = null;
+        var first = FirstByte(payload);
+        if (first != (byte)'{')
+        {
+            // A plain value: 61.5, "61.5", unavailable
+            if (first == (byte)'[') { why = "a JSON array (expected a number or an object)"; return false; }
+            if (!TryPlain(payload, out float v)) { why = "neither a number nor a JSON object"; return false; }
+            if (_fieldUtf8 is null) SetFields(["value"]);
+            if (_values.Length != 1) { why = $"a plain number, but the stream has {_values.Length} channels ({string.Join(", ", _channels)}): publish a JSON object"; return false; }
+            _values[0] = v;
+            return true;
+        }
+        if (_fieldUtf8 is null && !Learn(payload)) { why = "no numeric field to learn the channels from"; return false; }
+        Array.Fill(_values, float.NaN);
+        int found = _paths is null ? ReadNamed(payload, ref ts, out bool hasState) : ReadPaths(payload, ref ts, out hasState);
+        if (found == 0 && hasState && _values.Length == 1) found = ReadState(payload);
+        if (found == 0)
+        {
+            why = _paths is null ? $"none of the fields {string.Join(", ", _channels)}" : $"nothing at {string.Join(", ", _o.FieldPaths!)}";
+            return false;
+        }
+        return true;
+    }
+
+    private static byte FirstByte(ReadOnlySequence<byte> payload)
+    {
+        foreach (var seg in payload)
+            foreach (byte b in seg.Span)
+                if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')) return b;
+        return 0;
+    }
+
+    private static bool TryPlain(ReadOnlySequence<byte> payload, out float v)
+    {
+        v = float.NaN;
+        if (payload.Length > 64) return false;
+        Span<byte> buf = stackalloc byte[64];
+        payload.CopyTo(buf);
+        var s = buf[..(int)payload.Length].Trim(" \t\r\n\""u8);
+        if (s.Length == 0) return true;
+        if (System.Buffers.Text.Utf8Parser.TryParse(s, out double d, out int used) && used == s.Length) { v = (float)d; return true; }
+        Span<char> chars = stackalloc char[64];
+        int n = Encoding.UTF8.GetChars(s, chars);
+        return CsvRecords.IsMissing(chars[..n]);
+    }
+
+    /// <summary>A value token: a number, a numeric string, a missing-value string or null (NaN). False for anything else.</summary>
+    private static bool TryValue(ref Utf8JsonReader r, out float v)
+    {
+        v = float.NaN;
+        switch (r.TokenType)
+        {
+            case JsonTokenType.Number: v = r.TryGetDouble(out double d) ? (float)d : float.NaN; return true;
+            case JsonTokenType.Null: return true;
+            case JsonTokenType.String:
+                Span<char> chars = stackalloc char[64];
+                if (r.ValueSpan.Length > 64 || r.ValueIsEscaped) return false;
+                int n = Encoding.UTF8.GetChars(r.ValueSpan, chars);
+                if (double.TryParse(chars[..n], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double x)) { v = (float)x; return true; }
+                return CsvRecords.IsMissing(chars[..n]);
+            default: return false;
+        }
+    }
+
+    private static void ReadTime(ref Utf8JsonReader r, ref long ts)
+    {
+        if (r.TokenType == JsonTokenType.Number && r.TryGetDouble(out double t) && double.IsFinite(t) && Math.Abs(t) < 1e15)
+            ts = (long)Math.Round(Math.Abs(t) < 1e11 ? t * 1000 : t);
+        else if (r.TokenType == JsonTokenType.String && r.TryGetDateTimeOffset(out var dto))
+            ts = dto.ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>Top-level fields named like the channels.</summary>
+    private int ReadNamed(ReadOnlySequence<byte> payload, ref long ts, out bool hasState)
+    {
+        var fields = _fieldUtf8!;
+        int found = 0;
+        hasState = false;
+        var r = new Utf8JsonReader(payload);
+        r.Read();
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            int idx = -1;
+            for (int i = 0; i < fields.Length; i++) if (r.ValueTextEquals(fields[i])) { idx = i; break; }
+            bool isTime = idx < 0 && IsTimeField(ref r);
+            if (idx < 0 && r.ValueTextEquals(StateField)) hasState = true;
+            r.Read();
+            if (idx >= 0) { if (TryValue(ref r, out float v)) { _values[idx] = v; found++; } }
+            else if (isTime) ReadTime(ref r, ref ts);
+            r.TrySkip();
+        }
+        return found;
+    }
+
+    /// <summary>Values at configured dotted paths (one scan per path), time from the top level.</summary>
+    private int ReadPaths(ReadOnlySequence<byte> payload, ref long ts, out bool hasState)
+    {
+        int found = 0;
+        for (int i = 0; i < _paths!.Length; i++)
+        {
+            var r = new Utf8JsonReader(payload);
+            r.Read();
+            if (FindPath(ref r, _paths[i]) && TryValue(ref r, out float v)) { _values[i] = v; found++; }
+        }
+        var t = new Utf8JsonReader(payload);
+        t.Read();
+        hasState = false;
+        while (t.Read() && t.TokenType == JsonTokenType.PropertyName)
+        {
+            bool isTime = IsTimeField(ref t);
+            t.Read();
+            if (isTime) ReadTime(ref t, ref ts);
+            t.TrySkip();
+        }
+        return found;
+    }
+
+    /// <summary>Moves a reader positioned on a StartObject to the value at the path; false when the path is absent.</summary>
+    private static bool FindPath(ref Utf8JsonReader r, byte[][] path)
+    {
+        int level = 0;
+        while (r.Read())
+        {
+            if (r.TokenType != JsonTokenType.PropertyName) return false; // end of the object at this level
+            bool match = r.ValueTextEquals(path[level]);
+            r.Read();
+            if (!match) { r.TrySkip(); continue; }
+            if (level == path.Length - 1) return true;
+            if (r.TokenType != JsonTokenType.StartObject) return false;
+            level++;
+        }
+        return false;
+    }
+
+    /// <summary>A Home Assistant state object: "state" is the value of a one-channel stream.</summary>
+    private int ReadState(ReadOnlySequence<byte> payload)
+    {
+        var r = new Utf8JsonReader(payload);
+        r.Read();
+        if (FindPath(ref r, [StateField]) && TryValue(ref r, out float v)) { _values[0] = v; return 1; }
+        return 0;
     }
 
     private static bool IsTimeField(ref Utf8JsonReader r)

@@ -19,15 +19,23 @@ public sealed record ConditionerOptions(long PeriodMs)
     /// <summary>Per-channel valid range (inclusive); null for none.</summary>
     public float[]? Min { get; init; }
     public float[]? Max { get; init; }
-    /// <summary>A jump of more output steps than this (clock jump, days of silence) restarts the grid instead of filling it.</summary>
+    /// <summary>
+    /// A jump of more output steps than this (clock jump, days of silence) restarts the grid instead of filling it.
+    /// </summary>
     public int MaxFillSteps { get; init; } = 10_000;
+    /// <summary>
+    /// A sample more than this many periods older than the newest is not late (jitter, a redelivery) but a clock that went
+    /// back: the grid restarts from it rather than dropping everything until the clock catches up again.
+    /// </summary>
+    public int MaxLateSteps { get; init; } = 60;
 }
 
 /// <summary>
 /// An <see cref="ISampleSink"/> decorator between a source and the model: rejects and counts NaN/Inf and out-of-range values
 /// (they are never passed on as numbers), resamples every stream onto a grid of multiples of the model's period by linear
 /// interpolation between consecutive inputs, and fills gaps per <see cref="GapPolicy"/> (missing is NaN, explicitly).
-/// Out-of-order and wrong-width samples are dropped and counted. Per stream state is allocated once; nothing per sample.
+/// Out-of-order and wrong-width samples are dropped and counted; a jump forward beyond MaxFillSteps periods or back beyond
+/// MaxLateSteps periods restarts the grid (counted in grid_resets), so no single bad timestamp can freeze a stream. Per stream state is allocated once; nothing per sample.
 /// Emits on the source's thread, like any sink; not thread-safe, so use one conditioner per source.
 /// </summary>
 public sealed class SampleConditioner : ISampleSink
@@ -80,7 +88,13 @@ public sealed class SampleConditioner : ISampleSink
     {
         if (values.Length != _channels) { _wrongWidth++; return; }
         if (!_streams.TryGetValue(stream, out var s)) _streams[stream] = s = new State(_channels);
-        if (s.Started && timestampMs <= s.PrevTs) { _outOfOrder++; return; }
+        if (s.Started && timestampMs <= s.PrevTs)
+        {
+            // a little late: jitter, dropped; far behind: the clock went back, so the grid starts again from here
+            if ((s.PrevTs - timestampMs) / _o.PeriodMs <= _o.MaxLateSteps) { _outOfOrder++; return; }
+            s.Started = false;
+            _resets++;
+        }
         _accepted++;
 
         for (int i = 0; i < _channels; i++)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using EdgeRnn.Cli;
 using EdgeRnn.Cli.Commands;
+using EdgeRnn.Daemon;
 using EdgeRnn.Model;
 using Xunit.Abstractions;
 
@@ -73,6 +74,41 @@ public sealed class PredictTests(PredictFixtures fx, ITestOutputHelper log) : IC
                 worst = Math.Max(worst, Math.Abs(got[t][j] - want[t][j]) / (1 + Math.Abs(want[t][j])));
         log.WriteLine($"{name}: worst |a-b|/(1+|b|) = {worst:E3}");
         Assert.True(worst <= 1e-5, $"{name}: worst relative error {worst:E3}");
+    }
+
+    /// <summary>
+    /// Softmax character models (metadata output_activation "softmax", vocab; one-hot inputs): predict prints the
+    /// probabilities PyTorch's reference module gives (apply_output), within 1e-5; int8 prints a distribution close to them.
+    /// </summary>
+    [Theory]
+    [InlineData("char_lstm_l2")]
+    [InlineData("char_gru_l1")]
+    [InlineData("char_rnn_tanh_l2")]
+    public void Predict_prints_softmax_probabilities_as_pytorch_does(string name)
+    {
+        string model = Path.Combine(fx.Dir, "predict", name + ".safetensors");
+        string input = Path.Combine(fx.Dir, "predict", name + ".in.csv");
+        var want = ReadCsv(Path.Combine(fx.Dir, "predict", name + ".expected.csv"));
+        Assert.Equal(200, want.Count);
+        foreach (string precision in new[] { "float32", "int8" })
+        {
+            string output = Path.Combine(fx.Dir, "predict", $"{name}.{precision}.out.csv");
+            Assert.Equal(0, PredictCommand.Run(["--model", model, "--input", input, "--output", output, "--precision", precision]));
+            var got = ReadCsv(output);
+            Assert.Equal(want.Count, got.Count);
+            double worst = 0, tiny = 1;
+            for (int t = 0; t < want.Count; t++)
+            {
+                Assert.Equal(1.0, got[t].Sum(), 1e-5);
+                for (int j = 0; j < want[t].Length; j++)
+                {
+                    worst = Math.Max(worst, Math.Abs(got[t][j] - want[t][j]));
+                    tiny = Math.Min(tiny, want[t][j]);
+                }
+            }
+            log.WriteLine($"{name} {precision}: worst |p - p_torch| = {worst:E3} (smallest probability {tiny:E2})");
+            Assert.True(worst <= (precision == "float32" ? 1e-5 : 0.05), $"{name} {precision}: worst {worst:E3}");
+        }
     }
 
     private string WriteInput(string text)

@@ -6,7 +6,7 @@ namespace EdgeRnn.Cli.Tests;
 /// </summary>
 public sealed class PublishFixture
 {
-    public static readonly string[] Flavours = ["linux-x64", "linux-x64-v3", "linux-arm64"];
+    public static readonly string[] Flavours = ["linux-x64", "linux-x64-baseline", "linux-arm64"];
 
     public string Artifacts { get; } = Path.Combine(Repo.Root, "artifacts");
     public string Version { get; }
@@ -21,10 +21,10 @@ public sealed class PublishFixture
         {
             var parameters = new Dictionary<string, object>
             {
-                ["Runtime"] = flavour.EndsWith("-v3", StringComparison.Ordinal) ? flavour[..^3] : flavour,
+                ["Runtime"] = flavour.EndsWith("-baseline", StringComparison.Ordinal) ? flavour[..^"-baseline".Length] : flavour,
                 ["Output"] = Artifacts,
             };
-            if (flavour.EndsWith("-v3", StringComparison.Ordinal)) parameters["InstructionSet"] = "x86-64-v3";
+            if (flavour.EndsWith("-baseline", StringComparison.Ordinal)) parameters["InstructionSet"] = "baseline";
             results[flavour] = HostedPowerShell.RunScript(script, parameters);
         }
         Results = results;

@@ -18,7 +18,7 @@ public sealed partial class PublishTests(PublishFixture fx)
 
     public static TheoryData<string, ushort> FlavoursAndMachines => new()
     {
-        { "linux-x64", EmX86_64 }, { "linux-x64-v3", EmX86_64 }, { "linux-arm64", EmAarch64 },
+        { "linux-x64", EmX86_64 }, { "linux-x64-baseline", EmX86_64 }, { "linux-arm64", EmAarch64 },
     };
 
     [Theory]
@@ -87,8 +87,8 @@ public sealed partial class PublishTests(PublishFixture fx)
     [Fact]
     public void X64_version_names_version_commit_runtime_and_the_isa_it_can_use()
     {
-        fx.RequirePublished("linux-x64");
-        string exe = Path.Combine(fx.Stage("linux-x64"), "edgernn");
+        fx.RequirePublished("linux-x64-baseline");
+        string exe = Path.Combine(fx.Stage("linux-x64-baseline"), "edgernn");
         var r = Repo.Run(exe, ["version"], RunTimeout);
         Assert.True(r.ExitCode == 0, r.ToString());
         var lines = r.Stdout.Split('\n');
@@ -98,7 +98,7 @@ public sealed partial class PublishTests(PublishFixture fx)
         Assert.StartsWith("default ", Field(r.Stdout, "built for"));
         var isa = Field(r.Stdout, "instruction sets").Split(' ');
         Assert.Contains("Sse42", isa);
-        // The portable build cannot use VEX code, whatever the CPU: the reason the -v3 build exists.
+        // The portable build cannot use VEX code, whatever the CPU: the reason the default build is x86-64-v3.
         Assert.DoesNotContain("Avx2", isa);
         Assert.Equal(CpuHasAvx2(), r.Stdout.Contains("note: this CPU has AVX2", StringComparison.Ordinal));
         // ...but it does not fall back to scalar loops: SSSE3 is in its x86-64-v2 baseline.
@@ -110,10 +110,10 @@ public sealed partial class PublishTests(PublishFixture fx)
     }
 
     [Fact]
-    public void X64_v3_build_uses_avx2_where_the_cpu_has_it_and_refuses_to_start_where_not()
+    public void Default_x64_build_is_x86_64_v3_uses_avx2_where_the_cpu_has_it_and_refuses_to_start_where_not()
     {
-        fx.RequirePublished("linux-x64-v3");
-        var r = Repo.Run(Path.Combine(fx.Stage("linux-x64-v3"), "edgernn"), ["version"], RunTimeout);
+        fx.RequirePublished("linux-x64");
+        var r = Repo.Run(Path.Combine(fx.Stage("linux-x64"), "edgernn"), ["version"], RunTimeout);
         if (CpuHasAvx2())
         {
             Assert.True(r.ExitCode == 0, r.ToString());

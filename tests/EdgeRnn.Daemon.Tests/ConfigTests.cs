@@ -87,4 +87,53 @@ public sealed class ConfigTests : IDisposable
         var e = Assert.Throws<ConfigException>(() => DaemonConfig.Load(["--sorce", "stdin"], NoEnv));
         Assert.Contains("--sorce", e.Message);
     }
+
+    // issue 15: a typo in a JSON key is an error with the closest key, not silently ignored.
+    [Fact]
+    public void Unknown_json_keys_are_errors_with_did_you_mean()
+    {
+        string json = Path.Combine(_dir, "typo.json");
+        File.WriteAllText(json, $$"""
+            { "Mqqt": "mqtt://localhost", "Source": "stdin", "Model": "{{_model}}",
+              "Streams": [ { "Name": "a", "Sorce": "stdin" } ] }
+            """);
+        var e = Assert.Throws<ConfigException>(() => DaemonConfig.Load(["--config", json], NoEnv));
+        Assert.Contains("unknown key \"Mqqt\" (did you mean \"Mqtt\"?)", e.Message);
+        Assert.Contains("unknown key \"Streams[0].Sorce\" (did you mean \"Source\"?)", e.Message);
+        Assert.Contains("did you mean --source?", Assert.Throws<ConfigException>(() => DaemonConfig.Load(["--sorce", "stdin"], NoEnv)).Message);
+    }
+
+    // issue 15: one flag vocabulary: --rate/--csv-rate-hz, --period 5m/--sample-period-seconds, on/off for every switch.
+    [Fact]
+    public void Old_flag_names_are_aliases_and_switches_take_on_off_or_true_false()
+    {
+        var (a, _) = DaemonConfig.Load(["--source", "stdin", "--model", _model, "--period", "5m", "--rate", "20", "--discovery", "off", "--fine-tune", "true"], NoEnv);
+        var sa = DaemonConfig.Resolve(a, NoEnv);
+        var (b, _) = DaemonConfig.Load(["--source", "stdin", "--model", _model, "--sample-period-seconds", "300", "--csv-rate-hz", "20", "--discovery", "false", "--fine-tune", "on"], NoEnv);
+        var sb = DaemonConfig.Resolve(b, NoEnv);
+        Assert.Equal(TimeSpan.FromMinutes(5), sa.Streams[0].SamplePeriod);
+        Assert.Equal(sa.Streams[0], sb.Streams[0]);
+        Assert.Equal(20, sa.Streams[0].CsvRateHz);
+        Assert.False(sa.Discovery);
+        Assert.False(sb.Discovery);
+        Assert.True(sa.Streams[0].FineTune);
+        Assert.Contains("given twice", Assert.Throws<ConfigException>(() => DaemonConfig.Load(["--rate", "1", "--csv-rate-hz", "2"], NoEnv)).Message);
+    }
+
+    // issue 13 row 11: mqtt: sources get the publisher's credentials and TLS, or their own broker and credentials.
+    [Fact]
+    public void Mqtt_sources_share_the_publisher_credentials_or_have_their_own()
+    {
+        string pw = Path.Combine(_dir, "pw");
+        File.WriteAllText(pw, "s3cret\n");
+        var (o, _) = DaemonConfig.Load(["--source", "mqtt:sensors/#", "--model", _model, "--mqtt", "mqtts://broker.lan", "--mqtt-username", "gw", "--mqtt-password-file", pw], NoEnv);
+        var s = DaemonConfig.Resolve(o, NoEnv);
+        Assert.Same(s.Mqtt, s.SourceMqtt);
+        Assert.Equal(("broker.lan", 8883, true, "gw", "s3cret"), (s.SourceMqtt!.Host, s.SourceMqtt.Port, s.SourceMqtt.Tls, s.SourceMqtt.Username, s.SourceMqtt.Password));
+        var env = new Dictionary<string, string?> { ["EDGERNN_SOURCE_MQTT_PASSWORD"] = "other" };
+        var (o2, _) = DaemonConfig.Load(["--source", "mqtt:sensors/#", "--model", _model, "--mqtt", "mqtt://out.lan", "--source-mqtt", "mqtt://in.lan:1885", "--source-mqtt-username", "reader"], env);
+        var s2 = DaemonConfig.Resolve(o2, env);
+        Assert.Equal(("in.lan", 1885, "reader", "other"), (s2.SourceMqtt!.Host, s2.SourceMqtt.Port, s2.SourceMqtt.Username, s2.SourceMqtt.Password));
+        Assert.Null(s2.Mqtt!.Username);
+    }
 }

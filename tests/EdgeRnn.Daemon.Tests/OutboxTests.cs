@@ -80,6 +80,7 @@ public sealed class OutboxTests : IDisposable
         string seg = Directory.GetFiles(_dir, "seg-*.log").Single();
         long len = new FileInfo(seg).Length;
         using (var fs = new FileStream(seg, FileMode.Open)) fs.SetLength(len - 5); // the last write was cut short
+        File.Delete(Path.Combine(_dir, "seq")); // by a crash: the seq file, written after the data, never saw seq 10
         using (var o = new Outbox(_dir, 1 << 20, TimeSpan.Zero))
         {
             Assert.Equal(9, o.LastSeq("a"));
@@ -101,8 +102,9 @@ public sealed class OutboxTests : IDisposable
         bytes[5 * recordSize + 20] ^= 0x40; // inside record 6's body
         File.WriteAllBytes(seg, bytes);
         using var o2 = new Outbox(_dir, 1 << 20, TimeSpan.Zero);
-        Assert.Equal(5, o2.LastSeq("a"));
         Assert.Equal(5, DrainAll(o2).Count);
+        // 6..10 may have been published before the damage: the seq file, kept apart from the records, says so
+        Assert.Equal(10, o2.LastSeq("a"));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using EdgeRnn.Ingest;
 using EdgeRnn.Forecasting.Data;
 
 namespace EdgeRnn.Forecasting.Tests;
@@ -33,10 +34,36 @@ public class DataTests
     [Fact]
     public void Bad_input_names_file_and_line()
     {
-        var e = Assert.Throws<InvalidDataException>(() => SeriesTable.Read(new StringReader("date,v\n2020-01-01,1\n2020-01-02,2,3\n"), "bad.csv"));
-        Assert.Contains("bad.csv:3", e.Message);
+        var log = new List<string>();
+        var t = SeriesTable.Read(new StringReader("date,v\n2020-01-01,1\n2020-01-02,2,3\n2020-01-03,3\n"), "bad.csv", format: new CsvFormat { OnBadRow = log.Add });
+        Assert.Equal([1f, 3f], t.Columns[0]);
+        Assert.Equal(1, t.BadRows);
+        Assert.Contains(log, l => l.StartsWith("bad.csv:3: 3 fields", StringComparison.Ordinal));
         var f = Assert.Throws<ArgumentException>(() => SeriesTable.Read(new StringReader("date,v\n2020-01-01,1\n"), "b.csv").Resolve("nope"));
         Assert.Contains("nope", f.Message);
+        Assert.Throws<InvalidDataException>(() => SeriesTable.Read(new StringReader("date,v\n2020-01-01,1\n2020-01-02,2,3\n"), "s.csv", format: new CsvFormat { Strict = true }));
+    }
+
+    // issue 15: `train` and `run` read a CSV alike: a Home Assistant export with quirks, one sensor chosen from two.
+    [Fact]
+    public void Home_Assistant_history_with_two_sensors_needs_a_choice_and_reads_the_chosen_one()
+    {
+        const string csv = "entity_id,state,last_changed\n" +
+            "sensor.outdoor,21.5,2024-05-01T10:00:00.000Z\n" +
+            "sensor.outdoor,unavailable,2024-05-01T10:05:00.000Z\n" +
+            "sensor.humidity,55,2024-05-01T10:00:00.000Z\n" +
+            "sensor.outdoor,22.5,2024-05-01T10:10:00.000Z\n";
+        var e = Assert.Throws<InvalidDataException>(() => SeriesTable.Read(new StringReader(csv), "ha.csv"));
+        Assert.Contains("sensor.outdoor, sensor.humidity", e.Message);
+        var log = new List<string>();
+        var t = SeriesTable.Read(new StringReader(csv), "ha.csv", format: new CsvFormat { Id = "sensor.outdoor", OnBadRow = log.Add });
+        Assert.Equal(["state"], t.Names);
+        Assert.Equal("last_changed", t.TimeColumn);
+        Assert.Equal(3, t.Rows);
+        Assert.True(float.IsNaN(t.Columns[0][1]));
+        Assert.Equal(22.5f, t.Columns[0][2]);
+        Assert.Empty(log);
+        Assert.Equal(TimeSpan.FromMinutes(5), SeriesPrep.DetectSamplePeriod(t.Times));
     }
 
     [Fact]

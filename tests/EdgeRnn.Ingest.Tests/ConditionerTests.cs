@@ -15,6 +15,24 @@ public class ConditionerTests
     }
 
     [Fact]
+    public void A_clock_that_jumps_back_far_restarts_the_grid_instead_of_dropping_everything_after_it()
+    {
+        // one sample stamped a year ahead, then the true clock again: without re-anchoring, every later sample is
+        // "out of order" and the stream is frozen for a year
+        var rows = new Rows();
+        var c = new SampleConditioner(rows, 1, new ConditionerOptions(1000));
+        for (long t = 0; t < 10_000; t += 1000) c.OnSample("s", 1_000_000 + t, [1f]);
+        c.OnSample("s", 1_000_000 + 365L * 86_400_000, [2f]);
+        int before = rows.Got.Count;
+        for (long t = 10_000; t < 20_000; t += 1000) c.OnSample("s", 1_000_000 + t, [3f]);
+        c.OnSample("s", 1_000_000 + 18_500, [4f]); // a little late: jitter, still dropped
+        Assert.Equal(before + 10, rows.Got.Count);
+        Assert.Equal(1_000_000 + 19_000, rows.Got[^1].Ts);
+        Assert.Equal(2, c.Counters["grid_resets"]); // forward, then back
+        Assert.Equal(1, c.Counters["dropped_out_of_order"]);
+    }
+
+    [Fact]
     public void Resamples_onto_the_model_grid_by_linear_interpolation()
     {
         var rows = new Rows();

@@ -46,6 +46,57 @@ public class MqttSourceTests
         Assert.Equal(3, src.Counters["bad_payloads"]);
     }
 
+    // issue 15: plain numbers, a configured JSON path, Home Assistant state objects; bad payloads are logged, not just counted.
+    [Fact]
+    public void Plain_numbers_field_paths_and_home_assistant_state_payloads()
+    {
+        var log = new List<string>();
+        var rows = new Rows();
+        var one = new MqttSource("s/#", new MqttSourceOptions("unused") { Fields = ["state"], Log = log.Add });
+        void Send(MqttSource src, string p) => src.Handle("s/a", new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(p)), rows);
+        Send(one, "61.5");
+        Send(one, " 62\n");
+        Send(one, "unavailable");
+        Send(one, """{"entity_id": "sensor.t", "state": "21.5", "attributes": {"unit_of_measurement": "°C"}, "last_changed": "2024-05-01T10:00:00+00:00"}""");
+        Send(one, "hello");
+        var got = rows.Got.ToArray();
+        Assert.Equal(4, got.Length);
+        Assert.Equal(61.5f, got[0].V[0]);
+        Assert.Equal(62f, got[1].V[0]);
+        Assert.True(float.IsNaN(got[2].V[0]));
+        Assert.Equal(21.5f, got[3].V[0]);
+        Assert.Equal(new DateTimeOffset(2024, 5, 1, 10, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds(), got[3].Ts);
+        Assert.Equal(1, one.Counters["bad_payloads"]);
+        Assert.Contains(log, l => l.Contains("s/a: payload dropped: neither a number nor a JSON object"));
+
+        var nested = new MqttSource("s/#", new MqttSourceOptions("unused") { Fields = ["temp"], FieldPaths = ["sensor.temperature"] });
+        rows.Got.Clear();
+        Send(nested, """{"sensor": {"id": 3, "temperature": 19.25, "x": [1]}, "ts": 1700000000}""");
+        Send(nested, """{"sensor": {"humidity": 40}}""");
+        Assert.Single(rows.Got);
+        Assert.Equal(19.25f, rows.Got.Single().V[0]);
+        Assert.Equal(1_700_000_000_000, rows.Got.Single().Ts);
+        Assert.Equal(1, nested.Counters["bad_payloads"]);
+
+        var two = new MqttSource("s/#", new MqttSourceOptions("unused") { Fields = ["a", "b"], Log = log.Add });
+        Send(two, "5");
+        Assert.Contains(log, l => l.Contains("plain number, but the stream has 2 channels"));
+    }
+
+    // issue 13 row 6: a payload over the limit is counted and dropped.
+    [Fact]
+    public void Oversize_payloads_are_counted_and_dropped()
+    {
+        var log = new List<string>();
+        var rows = new Rows();
+        var src = new MqttSource("s/#", new MqttSourceOptions("unused") { Fields = ["v"], MaxPayloadBytes = 1024, Log = log.Add });
+        src.Handle("s/a", new ReadOnlySequence<byte>(new byte[4096]), rows);
+        src.Handle("s/a", new ReadOnlySequence<byte>("{\"v\": 1}"u8.ToArray()), rows);
+        Assert.Single(rows.Got);
+        Assert.Equal(1, src.Counters["oversize_payloads"]);
+        Assert.Contains(log, l => l.Contains("4096 bytes is over the 1024-byte limit"));
+    }
+
     [Fact]
     public async Task Subscribes_through_a_real_mosquitto_with_a_wildcard_one_stream_per_topic()
     {

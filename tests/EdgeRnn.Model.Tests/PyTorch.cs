@@ -61,7 +61,7 @@ public sealed class TorchFixtures : IDisposable
     {
         Dir = Path.Combine(Path.GetTempPath(), "edgernn-model-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Dir);
-        PyTorch.Run("make_fixtures.py", Dir, "grad", "train");
+        PyTorch.Run("make_fixtures.py", Dir, "grad", "ce", "train");
     }
 
     public void Dispose()

@@ -15,7 +15,7 @@ public static class BacktestCommand
     public static int Run(string[] args)
     {
         var a = new Args(args, ["json", "no-int8"]);
-        string data = a.Require("data");
+        string data = a.Require("input");
         string protocol = a.Require("protocol");
         string? modelPath = a.Get("model");
         HybridModel? model = modelPath is null ? null : ForecasterFile.Load(modelPath);
@@ -25,19 +25,19 @@ public static class BacktestCommand
             throw new UsageException($"--model {modelPath} forecasts {target} {horizon} steps ahead: leave out --target and --horizon, or give those");
         if (horizon < 1) throw new UsageException("--horizon H is required (steps ahead, at least 1)");
         int rows = a.GetInt("rows", 0);
-        bool json = a.Has("json");
-        var table = SeriesTable.Load(data, a.Get("time"));
+        bool json = a.GetSwitch("json");
+        var table = SeriesTable.Load(data, a.Get("time"), TrainCommand.CsvFormatFrom(a));
         if (rows > 0) table = table.Head(rows);
         int season = a.GetInt("season", 0);
         var options = new BacktestOptions
         {
             Protocol = protocol, Target = target, Horizon = horizon, Features = a.Get("features"),
             Season = season > 0 ? season : null,
-            Period = TrainCommand.ParsePeriod(a.Get("period")),
+            Period = Args.ParseDuration(a.Get("period")),
             Lookback = a.GetInt("lookback", 336),
             Train = TrainCommand.ParseTrainOptions(a),
             Online = TrainCommand.ParseOnlineOptions(a),
-            Int8 = !a.Has("no-int8"),
+            Int8 = !a.GetSwitch("no-int8"),
             Model = model,
             Coverage = a.GetDouble("coverage", 0.9),
         };

@@ -7,7 +7,7 @@ using EdgeRnn.Model;
 namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
-/// edgernn detect --data in.csv --output out.csv [--column value] [--warmup N] [--set Name=V[,Name=V...]]
+/// edgernn detect --input in.csv --output out.csv [--column value] [--warmup N] [--set Name=V[,Name=V...]]
 /// Reads a time series (NAB's timestamp,value format, or any CSV SeriesTable reads) and writes
 /// timestamp,value,anomaly_score, one row per input row, each score computed from that row and the rows before it only.
 /// Without --warmup the warm-up is NAB's probationary period, min(floor(15% of the rows), 750), as NAB's own detectors
@@ -18,18 +18,19 @@ public static class DetectCommand
     public static int Run(string[] args)
     {
         var a = new Args(args, Array.Empty<string>());
-        string data = a.Require("data");
+        string data = a.Require("input");
         string output = a.Require("output");
         string? column = a.Get("column");
         int warmup = a.GetInt("warmup", -1);
         string? set = a.Get("set");
         if (a.Has("model"))
             throw new UsageException("--model is not supported yet: detect builds its forecaster online from the warm-up rows");
+        var format = TrainCommand.CsvFormatFrom(a);
         a.RejectUnknown();
         if (a.Positional.Count > 0) throw new UsageException($"unexpected argument '{a.Positional[0]}'");
         if (!File.Exists(data)) throw new FileNotFoundException($"{data}: no such file", data);
 
-        var table = SeriesTable.Load(data);
+        var table = SeriesTable.Load(data, null, format);
         int col = column is not null ? table.IndexOf(column)
             : table.Names.Count == 1 ? 0 : table.IndexOf("value");
         int rows = table.Rows;

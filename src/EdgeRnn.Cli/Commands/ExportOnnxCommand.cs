@@ -9,10 +9,10 @@ public static class ExportOnnxCommand
     public static int Run(string[] args)
     {
         var a = new Args(args, Array.Empty<string>());
-        string? model = a.Get("model"), output = a.Get("out");
+        string? model = a.Get("model"), output = a.Get("output");
         a.RejectUnknown();
         if (model is null) throw new UsageException("missing --model");
-        if (output is null) throw new UsageException("missing --out");
+        if (output is null) throw new UsageException("missing --output");
         if (a.Positional.Count > 0) throw new UsageException($"unexpected argument '{a.Positional[0]}'");
         var p = ModelFile.Load(model);
         byte[] bytes = OnnxExporter.Export(p);

@@ -21,7 +21,7 @@ public static class ForecastCommand
         string? model = a.Get("model"), input = a.Get("input"), output = a.Get("output"), time = a.Get("time");
         string precisionText = a.Get("precision") ?? "float32";
         var networkOnly = ParseNetworkOnly(a);
-        bool aggregate = a.Has("aggregate");
+        bool aggregate = a.GetSwitch("aggregate");
         a.RejectUnknown();
         string modelPath = model ?? throw new UsageException("missing --model");
         string inputPath = input ?? throw new UsageException("missing --input");

@@ -51,28 +51,34 @@ public static class GenerateCommand
             : vocab.Encode(prime, "--prime");
         if (primeIds.Length == 0) throw new UsageException("--prime is empty");
 
-        int v = vocab.Count;
-        var x = new float[v];
-        var logits = new float[v];
-        var sampler = new TextSampler(v, temperature, topK, seed);
+        var sampler = new TextSampler(vocab.Count, temperature, topK, seed);
         using var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 12) { AutoFlush = false };
         if (prime is not null) stdout.Write(prime);
         var clock = Stopwatch.StartNew();
-        foreach (int id in primeIds) Feed(f, x, id, logits);
-        for (int i = 0; i < length; i++)
-        {
-            int next = sampler.Sample(logits);
-            string token = vocab.Tokens[next];
-            stdout.Write(token);
-            if (token == "\n") stdout.Flush();
-            Feed(f, x, next, logits);
-        }
+        Generate(f, vocab, primeIds, length, sampler, stdout);
         clock.Stop();
         stdout.Flush();
         int steps = primeIds.Length + length;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"edgernn generate: {length} characters ({steps} model steps, {precision}) in {clock.Elapsed.TotalSeconds:F3} s, {steps / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F0} steps/s"));
         return 0;
+    }
+
+    /// <summary>Feeds the prime, then writes length sampled tokens (flushing at each newline). f must output logits.</summary>
+    public static void Generate(IForecaster f, CharVocab vocab, ReadOnlySpan<int> primeIds, int length, TextSampler sampler, TextWriter output)
+    {
+        int v = vocab.Count;
+        var x = new float[v];
+        var logits = new float[v];
+        foreach (int id in primeIds) Feed(f, x, id, logits);
+        for (int i = 0; i < length; i++)
+        {
+            int next = sampler.Sample(logits);
+            string token = vocab.Tokens[next];
+            output.Write(token);
+            if (token == "\n") output.Flush();
+            Feed(f, x, next, logits);
+        }
     }
 
     private static void Feed(IForecaster f, float[] x, int id, float[] logits)

@@ -18,7 +18,7 @@ public static class NextCharTrainCommand
 {
     public static int Run(Args a)
     {
-        string data = a.Require("data"), outPath = a.Require("out");
+        string data = a.Require("input"), outPath = a.Require("output");
         var d = new CharTrainOptions();
         string? arch = a.Get("arch");
         RnnArch ar = d.Arch;

@@ -35,7 +35,9 @@ public static class RunCommand
                 {
                     Sources.Validate(s.Source);
                     using var f = StreamForecaster.Load(s.Model, s.Precision, fineTune: false);
+                    if (TopicNames.CheckTargets(settings.Gateway, s.Name, f.Targets) is [var first, ..]) throw new InvalidDataException(first);
                     Console.WriteLine($"stream {s.Name}: {s.Source} -> {f.ModelName} {f.ModelVersion} ({s.Precision}, inputs [{string.Join(",", f.InputChannels)}], horizon {f.Horizon}, fine-tune {(s.FineTune ? "on" : "off")})");
+                    Console.WriteLine($"stream {s.Name}: reads {Sources.Check(s, f.InputChannels)}");
                 }
                 catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or NotSupportedException or ConfigException)
                 {
@@ -44,6 +46,10 @@ public static class RunCommand
                 }
             }
             string mqtt = settings.Mqtt is { } m ? $"mqtt{(m.Tls ? "s" : "")}://{m.Host}:{m.Port} as {m.ClientId}" : "none";
+            if (settings.Streams.Any(x => x.Source.StartsWith("mqtt:", StringComparison.Ordinal)))
+                Console.WriteLine(settings.SourceMqtt is { } sm
+                    ? $"mqtt: sources subscribe at mqtt{(sm.Tls ? "s" : "")}://{sm.Host}:{sm.Port}{(sm.Username is null ? "" : $" as user {sm.Username}")}{(ReferenceEquals(sm, settings.Mqtt) ? " (the publisher's broker and credentials)" : "")}"
+                    : "mqtt: sources subscribe at mqtt://localhost:1883 (no Mqtt or SourceMqtt configured)");
             Console.WriteLine($"broker {mqtt}; topics {settings.TopicPrefix}/{settings.Gateway}/<stream>/forecast; state {settings.StateDir}");
             Console.WriteLine(bad == 0 ? "configuration OK" : $"configuration has {bad} problem(s)");
             return bad == 0 ? 0 : 1;
@@ -62,7 +68,7 @@ public static class RunCommand
             {
                 IReadOnlyList<string>? ch;
                 lock (channels) ch = channels.GetValueOrDefault(s.Name);
-                return Sources.Create(s, settings.Mqtt, ch, msg => Console.Error.WriteLine($"stream {s.Name}: {msg}"));
+                return Sources.Create(s, settings.SourceMqtt, ch, msg => Console.Error.WriteLine($"stream {s.Name}: {msg}"));
             },
         };
         using var host = DaemonHost.Build(settings, factories);

@@ -15,7 +15,7 @@ public static class SelfTestCommand
     public static int Run(string[] args)
     {
         var a = new Args(args, ["quiet"]);
-        bool quiet = a.Has("quiet");
+        bool quiet = a.GetSwitch("quiet");
         a.RejectUnknown();
         int failures = 0;
         void Report(bool ok, string what)

@@ -16,10 +16,10 @@ public static class SimulateCommand
     public static int Run(string[] args)
     {
         var a = new Args(args, ["loop"]);
-        string data = a.Require("data");
+        string data = a.Require("input");
         string to = a.Require("to");
         double rate = a.GetDouble("rate", 10);
-        bool loop = a.Has("loop");
+        bool loop = a.GetSwitch("loop");
         string? columns = a.Get("columns");
         string deviceId = a.Get("device-id") ?? "edgernn-sim";
         a.RejectUnknown();

@@ -24,15 +24,15 @@ public static class TrainCommand
             case null or "forecast": break;
             case string t: throw new UsageException($"--task must be forecast (the default) or next-char, got '{t}'");
         }
-        string data = a.Require("data"), target = a.Require("target"), outPath = a.Require("out");
+        string data = a.Require("input"), target = a.Require("target"), outPath = a.Require("output");
         int horizon = a.GetInt("horizon", 0);
         if (horizon < 1) throw new UsageException("--horizon H is required (steps ahead, at least 1)");
-        var table = SeriesTable.Load(data, a.Get("time"));
+        var table = SeriesTable.Load(data, a.Get("time"), CsvFormatFrom(a));
         int rows = a.GetInt("rows", 0);
         if (rows > 0) table = table.Head(rows);
         string? features = a.Get("features");
         var o = ParseTrainOptions(a);
-        TimeSpan? period = ParsePeriod(a.Get("period")) ?? SeriesPrep.DetectSamplePeriod(table.Times);
+        TimeSpan? period = Args.ParseDuration(a.Get("period")) ?? SeriesPrep.DetectSamplePeriod(table.Times);
         string name = a.Get("name") ?? Path.GetFileNameWithoutExtension(outPath);
         string version = a.Get("version") ?? "1";
         a.RejectUnknown();
@@ -65,6 +65,14 @@ public static class TrainCommand
         Console.Error.WriteLine($"wrote {outPath}: {rep.Epochs} epochs in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
         return 0;
     }
+
+    /// <summary>--id and --id-column (long format); skipped rows are reported on stderr.</summary>
+    internal static EdgeRnn.Ingest.CsvFormat CsvFormatFrom(Args a) => new()
+    {
+        Id = a.Get("id"),
+        IdColumn = a.Get("id-column"),
+        OnBadRow = msg => Console.Error.WriteLine("warning: " + msg),
+    };
 
     internal static TrainOptions ParseTrainOptions(Args a)
     {
@@ -107,23 +115,6 @@ public static class TrainCommand
             LearningRate = (float)a.GetDouble("online-lr", o.LearningRate),
             Batch = a.GetInt("online-batch", o.Batch),
             Replay = a.GetInt("online-replay", o.Replay),
-        };
-    }
-
-    /// <summary>"3600", "3600s", "5m", "1h", "1d" or a TimeSpan ("00:05:00").</summary>
-    internal static TimeSpan? ParsePeriod(string? s)
-    {
-        if (s is null) return null;
-        double Num(string x) => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
-            ? v : throw new UsageException($"--period: '{s}' is not a positive duration");
-        if (s.Contains(':')) return TimeSpan.TryParse(s, CultureInfo.InvariantCulture, out var ts) && ts > TimeSpan.Zero ? ts : throw new UsageException($"--period: '{s}' is not a duration");
-        return s[^1] switch
-        {
-            's' => TimeSpan.FromSeconds(Num(s[..^1])),
-            'm' => TimeSpan.FromMinutes(Num(s[..^1])),
-            'h' => TimeSpan.FromHours(Num(s[..^1])),
-            'd' => TimeSpan.FromDays(Num(s[..^1])),
-            _ => TimeSpan.FromSeconds(Num(s)),
         };
     }
 }

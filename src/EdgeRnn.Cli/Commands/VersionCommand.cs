@@ -32,9 +32,9 @@ public static class VersionCommand
         Line("int8 kernel path", EdgeRnn.Numerics.Int8.Int8Kernels.Active.PathName);
 
         // Native AOT compiled for the portable x64 baseline cannot use VEX-encoded AVX2 even behind IsSupported checks:
-        // say so when the CPU could, since the linux-x64-v3 build would run the wider kernels here.
+        // say so when the CPU could, since the default (x86-64-v3) linux-x64 build would run the wider kernels here.
         if (RuntimeInformation.ProcessArchitecture == Architecture.X64 && !X86.Avx2.IsSupported && CpuInfoHasFlag("avx2"))
-            Console.WriteLine("note: this CPU has AVX2 but this build cannot use it; the linux-x64-v3 build can");
+            Console.WriteLine("note: this CPU has AVX2 but this build cannot use it; the default linux-x64 build (x86-64-v3) can");
         return 0;
     }
 

@@ -7,6 +7,8 @@ public sealed record AnomalyOptions
     public int WarmupRows { get; init; } = 750;
     /// <summary>Seasonal period in rows for the seasonal-naive expert (0 = none).</summary>
     public int SeasonRows { get; init; }
+    /// <summary>Weight of the seasonal surprise's log-likelihood against the forecast residuals' (0 = off).</summary>
+    public double SeasonWeight { get; init; } = 0.7;
     /// <summary>Forecast steps whose residuals are scored.</summary>
     public int Horizon { get; init; } = 3;
     public int ArOrder { get; init; } = 6;
@@ -27,18 +29,23 @@ public sealed record AnomalyOptions
     public int ReferenceLong { get; init; } = 5000;
     /// <summary>Floor of the reference standard deviation (raw-score units), as HTM's 0.0003 variance floor.</summary>
     public double MinReferenceStd { get; init; } = 0.05;
+    /// <summary>Decades of tail probability mapped onto the likelihood score's [0, 1] (HTM: 10), and its cap.</summary>
+    public double TailDecades { get; init; } = 10;
+    public double LikelihoodCap { get; init; } = 0.995;
     /// <summary>Value outside the seen range widened by this fraction of it: a spatial anomaly (as HTM's detector).</summary>
-    public double SpatialTolerance { get; init; } = 0.05;
-    public double SpatialScore { get; init; } = 1.0;
+    public double SpatialTolerance { get; init; } = 0.02;
+    public double SpatialScore { get; init; } = 0.995;
     /// <summary>A constant run longer than this factor times the longest seen (plus FlatMinRows) is a flat-line anomaly.</summary>
     public double FlatFactor { get; init; } = 2.0;
     public int FlatMinRows { get; init; } = 10;
-    public double FlatScore { get; init; } = 1.0;
+    public double FlatScore { get; init; } = 0.995;
     /// <summary>
-    /// Alert suppression: a score is reported only when it beats the decayed peak of the recent scores (so one event
-    /// raises one alert); the peak halves every this many rows.
+    /// Alert suppression: for this many rows after a reported score, a score is reported only when it beats the highest
+    /// reported in that time by SuppressMargin (so one event raises one alert at any threshold); others are multiplied
+    /// by SuppressedFactor.
     /// </summary>
-    public double SuppressHalfLife { get; init; } = 100;
+    public int SuppressRows { get; init; } = 20;
+    public double SuppressMargin { get; init; } = 0.02;
     public double SuppressedFactor { get; init; }
 }
 
@@ -63,15 +70,17 @@ public sealed class AnomalyDetector
     private readonly int _bootRows;
     private double _mu, _sigma;                // normalization fixed after the first _bootRows rows
     private readonly double _scaleDecay;
-    private readonly Window _shortAvg, _refShort, _refLong;
+    private readonly Likelihood _forecastLikelihood, _seasonLikelihood;
+    private readonly double[] _valueRing;      // last SeasonRows + 1 normalized values (seasonal residual)
+    private double _seasonScale;
     private double _lastDisagreement;
     private long _row;
     private double _min = double.PositiveInfinity, _max = double.NegativeInfinity;
     private double _prev = double.NaN;
     private int _run, _longestRun;
     private bool _flatFired;
-    private double _peak;
-    private readonly double _peakDecay;
+    private double _holdLevel;
+    private long _holdUntil;
 
     public AnomalyDetector(AnomalyOptions options)
     {
@@ -86,10 +95,9 @@ public sealed class AnomalyDetector
         _bootRows = Math.Clamp(options.WarmupRows / 4, 8, 128);
         _boot = new double[_bootRows];
         _scaleDecay = 1.0 - 1.0 / options.ScaleMemory;
-        _shortAvg = new Window(Math.Max(1, options.ShortAverage));
-        _refShort = new Window(Math.Max(2, options.ReferenceShort));
-        _refLong = new Window(Math.Max(2, options.ReferenceLong));
-        _peakDecay = Math.Pow(0.5, 1.0 / Math.Max(1.0, options.SuppressHalfLife));
+        _forecastLikelihood = new Likelihood(options);
+        _seasonLikelihood = new Likelihood(options);
+        _valueRing = new double[Math.Max(1, options.SeasonRows)];
     }
 
     public AnomalyOptions Options => _o;
@@ -119,22 +127,38 @@ public sealed class AnomalyDetector
         _experts.Observe(x);
         PlanForecasts(t);
 
-        _shortAvg.Push(raw);
-        double m = _shortAvg.Mean;
-        double tail = Math.Min(_refShort.UpperTail(m, _o.MinReferenceStd), _refLong.UpperTail(m, _o.MinReferenceStd));
-        _refShort.Push(m);
-        _refLong.Push(m);
+        double logTail = _forecastLikelihood.Next(raw);
+        if (_o.SeasonRows > 0 && _o.SeasonWeight > 0)
+        {
+            // Seasonal surprise: the value against the same phase one season ago, in its own scale.
+            long n = t - _bootRows;
+            int slot = (int)(n % _valueRing.Length);
+            if (n >= _valueRing.Length)
+            {
+                double r = Math.Abs(x - _valueRing[slot]);
+                double z = _seasonScale > 1e-9 ? Math.Min(r / (1.2533 * _seasonScale), _o.ZCap) : 0;
+                _seasonScale = _seasonScale == 0 ? r : _scaleDecay * _seasonScale + (1 - _scaleDecay) * r;
+                logTail = Math.Min(logTail, _o.SeasonWeight * _seasonLikelihood.Next(z));
+            }
+            _valueRing[slot] = x;
+        }
 
         if (t < _o.WarmupRows) return 0.0;
 
-        double score = Math.Log(tail + 1e-10) / Math.Log(1e-10);
+        double score = Math.Min(-logTail / (_o.TailDecades * Math.Log(10)), _o.LikelihoodCap);
         if (spatial) score = Math.Max(score, _o.SpatialScore);
         if (flat) score = Math.Max(score, _o.FlatScore);
         score = Math.Clamp(score, 0.0, 1.0);
 
-        double reported = score > _peak ? score : score * _o.SuppressedFactor;
-        _peak = Math.Max(score, _peak * _peakDecay);
-        return reported;
+        // One event, one alert: within SuppressRows of a reported score, only a score above it by SuppressMargin is reported.
+        bool holding = t < _holdUntil;
+        if (holding && score <= _holdLevel + _o.SuppressMargin) return score * _o.SuppressedFactor;
+        if (score > 0)
+        {
+            _holdLevel = holding ? Math.Max(_holdLevel, score) : score;
+            _holdUntil = t + _o.SuppressRows;
+        }
+        return score;
     }
 
     private void FixNormalization()
@@ -214,6 +238,28 @@ public sealed class AnomalyDetector
         }
     }
 
+    /// <summary>
+    /// HTM-style anomaly likelihood of one raw surprise series: the mean of its last ShortAverage values against the
+    /// normal fit of those means over a short and a long reference window (the more surprising of the two).
+    /// </summary>
+    private sealed class Likelihood(AnomalyOptions o)
+    {
+        private readonly Window _avg = new(Math.Max(1, o.ShortAverage));
+        private readonly Window _refShort = new(Math.Max(2, o.ReferenceShort));
+        private readonly Window _refLong = new(Math.Max(2, o.ReferenceLong));
+
+        /// <summary>ln of the upper-tail probability of the recent mean, given the raw value of this row.</summary>
+        public double Next(double raw)
+        {
+            _avg.Push(raw);
+            double m = _avg.Mean;
+            double logTail = Math.Min(_refShort.LogUpperTail(m, o.MinReferenceStd), _refLong.LogUpperTail(m, o.MinReferenceStd));
+            _refShort.Push(m);
+            _refLong.Push(m);
+            return logTail;
+        }
+    }
+
     /// <summary>A sliding window of the last N values with their running mean and variance (O(1) per push).</summary>
     private sealed class Window
     {
@@ -233,19 +279,27 @@ public sealed class AnomalyDetector
             _next = (_next + 1) % _v.Length;
         }
 
-        /// <summary>P(X ≥ x) under a normal fit of the window (1 when the window is too short to judge).</summary>
-        public double UpperTail(double x, double minStd)
+        /// <summary>ln P(X ≥ x) under a normal fit of the window (0 when the window is too short to judge).</summary>
+        public double LogUpperTail(double x, double minStd)
         {
-            if (_count < 16) return 1.0;
+            if (_count < 16) return 0.0;
             double mean = _sum / _count;
             double var = Math.Max(_sumSq / _count - mean * mean, 0);
             double sd = Math.Max(Math.Sqrt(var), minStd);
-            return NormalTail((x - mean) / sd);
+            return LogNormalTail((x - mean) / sd);
         }
     }
 
     /// <summary>Q(z) = P(N(0,1) ≥ z), via the complementary error function (Abramowitz–Stegun 7.1.26 is too coarse in the tail).</summary>
     public static double NormalTail(double z) => 0.5 * Erfc(z / Math.Sqrt(2));
+
+    /// <summary>ln Q(z), finite far into the tail (asymptotic series beyond z = 8, where Q underflows the erfc fit).</summary>
+    public static double LogNormalTail(double z)
+    {
+        if (z < 8) return Math.Log(Math.Max(NormalTail(z), 1e-300));
+        double z2 = z * z;
+        return -0.5 * z2 - Math.Log(z * Math.Sqrt(2 * Math.PI)) + Math.Log(1 - 1 / z2 + 3 / (z2 * z2));
+    }
 
     private static double Erfc(double x)
     {

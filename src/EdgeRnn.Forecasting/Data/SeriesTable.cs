@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeRnn.Ingest;
 
 namespace EdgeRnn.Forecasting.Data;
 
@@ -46,32 +47,43 @@ public sealed class SeriesTable
     }
 
     /// <summary>
-    /// Reads a CSV with a header line. The time column is <paramref name="timeColumn"/> when given, otherwise the first
-    /// column whose first data cell parses as an ISO 8601 timestamp (or, for a column named like time/date/timestamp,
-    /// epoch seconds). Every other column whose cells parse as numbers is a channel; text columns are dropped.
+    /// Reads a CSV with a header line through the project's one record reader (<see cref="CsvRecords"/>: separator
+    /// detection, comment lines, missing-value tokens, long format, bad rows counted and skipped). The time column is
+    /// <paramref name="timeColumn"/> when given, otherwise the first column whose first data cell parses as an ISO 8601
+    /// timestamp (or, for a column named like time/date/timestamp, epoch seconds). Every other column whose cells parse as
+    /// numbers is a channel; text columns (and a long-format id column) are dropped.
     /// </summary>
-    public static SeriesTable Load(string path, string? timeColumn = null)
+    public static SeriesTable Load(string path, string? timeColumn = null, CsvFormat? format = null)
     {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
         using var reader = new StreamReader(path);
-        return Read(reader, path, timeColumn);
+        return Read(reader, path, timeColumn, format);
     }
 
-    public static SeriesTable Read(TextReader reader, string source, string? timeColumn = null)
+    public static SeriesTable Read(TextReader reader, string source, string? timeColumn = null, CsvFormat? format = null)
     {
-        string? header = reader.ReadLine() ?? throw new InvalidDataException($"{source}: empty file (expected a header line)");
-        string[] names = SplitCsv(header);
+        format ??= new CsvFormat();
+        // Long format without a chosen id: collect every id first, so the error can list them.
+        var ids = new List<string>();
+        var csv = new CsvRecords(reader, source, format.Id is null ? format with { AllSeries = true } : format);
+        string[] names = csv.Header.ToArray();
         var rows = new List<string[]>();
-        string? line;
-        int lineNo = 1;
-        while ((line = reader.ReadLine()) is not null)
+        var lines = new List<int>();
+        var allRows = format.Id is null && csv.IdIndex >= 0;
+        while (csv.Read() is { } cells)
         {
-            lineNo++;
-            if (line.Length == 0) continue;
-            string[] cells = SplitCsv(line);
-            if (cells.Length != names.Length)
-                throw new InvalidDataException($"{source}:{lineNo}: {cells.Length} cells, the header has {names.Length}");
+            if (allRows)
+            {
+                string id = cells[csv.IdIndex].Trim();
+                if (!ids.Contains(id)) ids.Add(id);
+            }
             rows.Add(cells);
+            lines.Add(csv.Line);
         }
+        if (csv.IdIndex >= 0 && format.Id is not null && rows.Count == 0 && csv.OtherIdRows > 0)
+            throw new InvalidDataException($"{source}: no rows with {csv.IdColumn} '{format.Id}'");
+        if (ids.Count > 1)
+            throw new InvalidDataException($"{source}: several series in column '{csv.IdColumn}' ({string.Join(", ", ids.Take(8))}{(ids.Count > 8 ? ", ..." : "")}): choose one with --id");
         if (rows.Count == 0) throw new InvalidDataException($"{source}: no data rows");
 
         int timeIdx = -1;
@@ -83,39 +95,57 @@ public sealed class SeriesTable
         else
         {
             for (int c = 0; c < names.Length && timeIdx < 0; c++)
-                if (TryParseIsoTime(rows[0][c], out _)) timeIdx = c;
+                if (TryParseIsoTime(rows[0][c].Trim(), out _)) timeIdx = c;
             if (timeIdx < 0)
                 for (int c = 0; c < names.Length && timeIdx < 0; c++)
-                    if (LooksLikeTimeName(names[c]) && TryParseEpoch(rows[0][c], out _)) timeIdx = c;
+                    if (LooksLikeTimeName(names[c]) && TryParseEpoch(rows[0][c].Trim(), out _)) timeIdx = c;
         }
 
         DateTime[]? times = null;
         if (timeIdx >= 0)
         {
-            times = new DateTime[rows.Count];
+            var keep = new List<DateTime>(rows.Count);
+            int w = 0;
             for (int r = 0; r < rows.Count; r++)
             {
-                string cell = rows[r][timeIdx];
-                if (!TryParseIsoTime(cell, out times[r]) && !TryParseEpoch(cell, out times[r]))
-                    throw new InvalidDataException($"{source}:{r + 2}: column '{names[timeIdx]}': '{cell}' is not a timestamp");
+                string cell = rows[r][timeIdx].Trim();
+                if (!TryParseIsoTime(cell, out DateTime t) && !TryParseEpoch(cell, out t))
+                {
+                    ReportAt(csv, lines[r], $"column '{names[timeIdx]}': '{cell}' is not a timestamp");
+                    continue;
+                }
+                keep.Add(t);
+                rows[w] = rows[r]; lines[w] = lines[r]; w++;
             }
+            rows.RemoveRange(w, rows.Count - w);
+            lines.RemoveRange(w, lines.Count - w);
+            if (rows.Count == 0) throw new InvalidDataException($"{source}: no rows with a readable timestamp");
+            times = keep.ToArray();
         }
 
         var keptNames = new List<string>();
         var cols = new List<float[]>();
         for (int c = 0; c < names.Length; c++)
         {
-            if (c == timeIdx) continue;
-            // A column is numeric when some cell parses; empty/"nan"/garbage cells inside it become NaN (the gap policy handles them).
+            if (c == timeIdx || c == csv.IdIndex) continue;
+            // A column is numeric when some cell parses; missing tokens are NaN (the gap policy handles them); any other
+            // text in a numeric column is NaN too, and reported with its line.
             var col = new float[rows.Count];
             int parsed = 0;
+            var bad = new List<int>();
             for (int r = 0; r < rows.Count; r++)
             {
-                if (double.TryParse(rows[r][c], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v))
+                string cell = rows[r][c];
+                if (!CsvRecords.IsMissing(cell) && csv.TryParseNumber(cell, out double v) && double.IsFinite(v))
                 { col[r] = (float)v; parsed++; }
-                else col[r] = float.NaN;
+                else
+                {
+                    col[r] = float.NaN;
+                    if (!CsvRecords.IsMissing(cell)) bad.Add(r);
+                }
             }
             if (parsed == 0) continue;
+            foreach (int r in bad) ReportAt(csv, lines[r], $"column '{names[c]}': '{rows[r][c].Trim()}' is not a number (read as missing)");
             keptNames.Add(names[c]);
             cols.Add(col);
         }
@@ -123,8 +153,20 @@ public sealed class SeriesTable
         return new SeriesTable(source, timeIdx >= 0 ? names[timeIdx] : null, times, keptNames, cols.ToArray())
         {
             TimeText = timeIdx >= 0 ? rows.Select(r => r[timeIdx]).ToArray() : null,
+            BadRows = csv.BadRows, SeriesId = allRows ? (ids.Count == 1 ? ids[0] : null) : format.Id,
         };
     }
+
+    private static void ReportAt(CsvRecords csv, int line, string why)
+    {
+        if (csv.Format.Strict) throw new InvalidDataException($"{csv.Name}:{line}: {why}");
+        csv.Format.OnBadRow?.Invoke($"{csv.Name}:{line}: {why}");
+    }
+
+    /// <summary>Rows skipped as unreadable (wrong field count, overlong line).</summary>
+    public long BadRows { get; init; }
+    /// <summary>Long format: the series read.</summary>
+    public string? SeriesId { get; init; }
 
     private static bool LooksLikeTimeName(string n)
     {
@@ -151,28 +193,5 @@ public sealed class SeriesTable
         if (seconds > 95_617_584_000) return false;
         t = DateTime.UnixEpoch.AddSeconds(seconds);
         return true;
-    }
-
-    private static string[] SplitCsv(string line)
-    {
-        if (!line.Contains('"')) return line.Split(',').Select(x => x.Trim()).ToArray();
-        var cells = new List<string>();
-        var cur = new System.Text.StringBuilder();
-        bool quoted = false;
-        for (int i = 0; i < line.Length; i++)
-        {
-            char ch = line[i];
-            if (quoted)
-            {
-                if (ch == '"' && i + 1 < line.Length && line[i + 1] == '"') { cur.Append('"'); i++; }
-                else if (ch == '"') quoted = false;
-                else cur.Append(ch);
-            }
-            else if (ch == '"') quoted = true;
-            else if (ch == ',') { cells.Add(cur.ToString().Trim()); cur.Clear(); }
-            else cur.Append(ch);
-        }
-        cells.Add(cur.ToString().Trim());
-        return cells.ToArray();
     }
 }

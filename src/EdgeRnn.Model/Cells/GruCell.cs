@@ -27,12 +27,12 @@ internal static class GruCell
             Span<float> ghnb = ghn.Slice(b * h, h);
             ghb.Slice(2 * h, h).CopyTo(ghnb);
             // n = tanh(a_in + r ⊙ (W_hn h + b_hn))
-            TensorPrimitives.FusedMultiplyAdd(a.Slice(0, h), ghnb, n, n);
+            TensorPrimitives.MultiplyAddEstimate(a.Slice(0, h), ghnb, n, n);
             FloatKernels.Tanh(n, n);
             // h' = n + z ⊙ (h − n)
             Span<float> ho = hOut.Slice(b * h, h);
             TensorPrimitives.Subtract(hPrev.Slice(b * h, h), n, ho);
-            TensorPrimitives.FusedMultiplyAdd(a.Slice(h, h), ho, n, ho);
+            TensorPrimitives.MultiplyAddEstimate(a.Slice(h, h), ho, n, ho);
         }
     }
 

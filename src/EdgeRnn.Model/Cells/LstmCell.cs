@@ -28,7 +28,7 @@ internal static class LstmCell
             Span<float> c = cOut.Slice(b * h, h), hh = hOut.Slice(b * h, h), tc = tanhC.Slice(b * h, h);
             // c' = f ⊙ c + i ⊙ g
             TensorPrimitives.Multiply(f, cPrev.Slice(b * h, h), c);
-            TensorPrimitives.FusedMultiplyAdd(i, g, c, c);
+            TensorPrimitives.MultiplyAddEstimate(i, g, c, c);
             // h' = o ⊙ tanh(c')
             FloatKernels.Tanh(c, tc);
             TensorPrimitives.Multiply(o, tc, hh);

@@ -7,14 +7,20 @@ using EdgeRnn.Numerics.Int8;
 namespace EdgeRnn.Model.Quantized;
 
 /// <summary>
-/// The int8 streaming forecaster. Per layer and step: the input vector is quantized (layer 0: per-step dynamic scale
-/// max|x|/127; deeper layers reuse the int8 h of the layer below), h goes in at the fixed scale 1/127 (it lies in
-/// (-1, 1) for LSTM, GRU and tanh RNN; ReLU RNN uses a dynamic scale), two int8 products with int32 accumulators over
+/// The int8 streaming forecaster. Per layer and step: the input vector is quantized about its own per-step range
+/// (v ≈ c + s·q, c the middle of [min, max], s = (max − min)/254: layer 0's x, and every layer's h, whose range often
+/// spans a small lopsided part of (-1, 1) that a fixed 1/127 scale would cover with a few dozen levels; deeper layers
+/// reuse the int8 h of the layer below), two int8 products with int32 accumulators over
 /// the gate-interleaved weights (ih and hh kept apart because GRU's n gate needs r ⊙ (W_hn h + b_hn) and the two
 /// inputs have different scales), then one fused float32 epilogue over blocks of 8 hidden units (all G gates of a
-/// block side by side): acc_ih·(s_row·s_x) + bias + acc_hh·(s_row·s_h), every gate's activation, the cell update, the
-/// new h and its int8 copy for the next product, with no pass over the whole accumulator array in between.
-/// The epilogue uses only IEEE-exact operations in a fixed order, and the integer products are exact on every kernel
+/// block side by side): acc_ih·(s_row·s_x) + bias + c_x·u_ih + acc_hh·(s_row·s_h) + c_h·u_hh (u = s_row·Σ_k q[row, k],
+/// the centre's share), every gate's activation, the cell update and
+/// the new h, with no pass over the whole accumulator array in between; then h's range and its int8 copy for the next
+/// product (one short pass over H floats). The head (O·H multiply-adds, a few percent of the step) reads the float h
+/// of the top layer with float32 weights: quantizing it was most of the error on few-output models (see
+/// <see cref="Int8Weights.HeadWT"/>). With both, the error stays below PyTorch's dynamic int8 on every model of
+/// TorchInt8ComparisonTests (0.1-0.7× of it).
+/// The epilogue and head use only IEEE-exact operations in a fixed order, and the integer products are exact on every kernel
 /// path, so x64 (AVX-512, AVX2) and ARM64 (NEON, SDOT) give identical outputs.
 /// Weights are an immutable <see cref="Int8Weights"/> swapped atomically by <see cref="Requantize"/> (online
 /// fine-tuning quantizes its float master again); each step reads the reference once. Step allocates nothing.
@@ -28,10 +34,9 @@ public sealed class Int8Forecaster : IForecaster
     private readonly sbyte[] _xq;        // [In]
     private readonly sbyte[][] _hq;      // per layer [UB·8]: the int8 h the next step reads
     private readonly int[] _qh, _qx;     // the layer's h and input as prepared quads (Int8Kernels.PrepareQuads)
-    private readonly float[] _hScale;    // per layer: the scale of _hq
+    private readonly float[] _hScale, _hCentre; // per layer: h ≈ centre + scale·_hq
     private readonly int[] _accIh, _accHh; // [UB·G·8]
-    private readonly int[] _accO;        // [O]
-    private readonly float[] _shk;       // [UB·G·8] ReLU RNN: s_hh·s_h of the step
+    private readonly float[] _out;       // [OB·8] the head's outputs before the copy to the caller's span
     private readonly EpilogueLanes _lanes;
     private readonly float[] _scratch;   // [2·UB·8] GRU: z and n's pre-activation between the epilogue's two passes
 
@@ -76,11 +81,10 @@ public sealed class Int8Forecaster : IForecaster
         _x = new float[s.InputSize];
         _xq = new sbyte[s.InputSize];
         _hScale = new float[s.NumLayers];
-        Array.Fill(_hScale, 1f / 127f);
+        _hCentre = new float[s.NumLayers];
         _accIh = new int[rows];
         _accHh = new int[rows];
-        _accO = new int[s.OutputSize];
-        _shk = s.Arch == RnnArch.RnnRelu ? new float[rows] : [];
+        _out = new float[_weights.OutBlocks * 8];
         _scratch = s.Arch == RnnArch.Gru ? new float[2 * hp] : [];
     }
 
@@ -126,22 +130,16 @@ public sealed class Int8Forecaster : IForecaster
     {
         var s = Shape;
         int h = s.HiddenSize;
-        float m = NormalizeInput<V>(input, w.InMean, w.InStd, _x);
-        if (!float.IsFinite(m)) throw new ArgumentException("input holds a non-finite value (after normalization)", nameof(input));
-        float sIn = m > 0 ? m / 127f : 1f / 127f;
-        Int8Quantize.Quantize(_x, m > 0 ? 127f / m : 0f, _xq);
+        NormalizeInput<V>(input, w.InMean, w.InStd, _x);
+        var (lo, hi) = Int8Quantize.MinMax(_x);
+        if (!Int8Quantize.CentredScale(lo, hi, out float cIn, out float sIn, out float inv))
+            throw new ArgumentException("input holds a non-finite value (after normalization), or values too far apart for float32", nameof(input));
+        Int8Quantize.QuantizeCentred(_x, cIn, inv, _xq);
         ReadOnlySpan<sbyte> xq = _xq;
 
         for (int l = 0; l < s.NumLayers; l++)
         {
             var L = w.Layers[l];
-            float[] shk = L.ShhK;
-            if (s.Arch == RnnArch.RnnRelu)
-            {
-                // ReLU's h scale changes every step, so s_hh·s_h is formed here rather than once at load.
-                shk = _shk;
-                for (int r = 0; r < shk.Length; r++) shk[r] = L.Shh[r] * _hScale[l];
-            }
             // The recurrent product first: it needs only the previous step's h, so the core runs it while the input's
             // chain (normalize → max → quantize, or the layer below) is still in flight. The epilogue then overwrites
             // _hq[l] in place (the products read the quads). Splitting the products and epilogue into chunks of unit
@@ -152,19 +150,19 @@ public sealed class Int8Forecaster : IForecaster
             _k.MatVecPacked(L.Whh, _qh, _accHh);
             _k.PrepareQuads(xq, qx);
             _k.MatVecPacked(L.Wih, qx, _accIh);
-            new Epilogue(L, _accIh, _accHh, sIn, shk, _h[l], _c[l], _hq[l], _scratch).Run<V>(s.Arch, w.UnitBlocks);
-            if (s.Arch == RnnArch.RnnRelu) QuantizeH(l);
+            new Epilogue(L, _accIh, _accHh, sIn, cIn, _hScale[l], _hCentre[l], _h[l], _c[l], _scratch).Run<V>(s.Arch, w.UnitBlocks);
+            QuantizeH(l);
             xq = _hq[l].AsSpan(0, h);
             sIn = _hScale[l];
+            cIn = _hCentre[l];
         }
 
-        _k.MatVecPacked(w.HeadW, _hq[s.NumLayers - 1].AsSpan(0, h), _accO);
-        Output<V>(_accO, w.HeadScale, _hScale[s.NumLayers - 1], w.HeadBias, w.OutStd, w.OutMean, y);
+        Head<V>(w, _h[s.NumLayers - 1], h, _out);
+        Denormalize(_out, w.OutStd, w.OutMean, y);
     }
 
-    /// <summary>x = (input - mean) / std, eight lanes at a time then scalar (the same operations); returns max|x| (NaN
-    /// if any x is NaN).</summary>
-    private static float NormalizeInput<V>(ReadOnlySpan<float> input, float[] mean, float[] std, float[] x) where V : struct, ILanes8<V>
+    /// <summary>x = (input - mean) / std, eight lanes at a time then scalar (the same operations).</summary>
+    private static void NormalizeInput<V>(ReadOnlySpan<float> input, float[] mean, float[] std, float[] x) where V : struct, ILanes8<V>
     {
         int n = x.Length, i = 0;
         ref float ir = ref MemoryMarshal.GetReference(input);
@@ -173,39 +171,54 @@ public sealed class Int8Forecaster : IForecaster
         ref float xr = ref MemoryMarshal.GetArrayDataReference(x);
         for (; i + 8 <= n; i += 8) V.Store((V.Load(ref ir, i) - V.Load(ref mr, i)) / V.Load(ref sr, i), ref xr, i);
         for (; i < n; i++) Unsafe.Add(ref xr, i) = (Unsafe.Add(ref ir, i) - Unsafe.Add(ref mr, i)) / Unsafe.Add(ref sr, i);
-        return Int8Quantize.MaxAbs(x);
     }
 
-    /// <summary>y = (acc·(s·k) + b)·std + mean: the head's dequantization and the output de-normalization in one pass.</summary>
-    private static void Output<V>(int[] acc, float[] scale, float k, float[] bias, float[] std, float[] mean, Span<float> y) where V : struct, ILanes8<V>
+    /// <summary>
+    /// The float32 head, eight outputs per lane vector: out[o] = ((s0 + s1) + (s2 + s3)) + b[o], s_j the sum over the
+    /// units k ≡ j (mod 4) in rising k. Four chains hide the adds' latency; the order is fixed, so every width agrees.
+    /// </summary>
+    /// <param name="h">[≥ n] the top layer's float h</param>
+    /// <param name="o">[OB·8]</param>
+    private static void Head<V>(Int8Weights w, float[] h, int n, float[] o) where V : struct, ILanes8<V>
     {
-        int n = y.Length, o = 0;
-        ref int ar = ref MemoryMarshal.GetArrayDataReference(acc);
-        ref float sr = ref MemoryMarshal.GetArrayDataReference(scale);
-        ref float br = ref MemoryMarshal.GetArrayDataReference(bias);
-        ref float dr = ref MemoryMarshal.GetArrayDataReference(std);
-        ref float mr = ref MemoryMarshal.GetArrayDataReference(mean);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        V kv = V.Splat(k);
-        for (; o + 8 <= n; o += 8)
-            V.Store((V.LoadInt(ref ar, o) * (V.Load(ref sr, o) * kv) + V.Load(ref br, o)) * V.Load(ref dr, o) + V.Load(ref mr, o), ref yr, o);
-        for (; o < n; o++)
-            Unsafe.Add(ref yr, o) = ((float)Unsafe.Add(ref ar, o) * (Unsafe.Add(ref sr, o) * k) + Unsafe.Add(ref br, o)) * Unsafe.Add(ref dr, o) + Unsafe.Add(ref mr, o);
+        int stride = w.OutBlocks * 8;
+        ref float hr = ref MemoryMarshal.GetArrayDataReference(h);
+        ref float wr = ref MemoryMarshal.GetArrayDataReference(w.HeadWT);
+        ref float br = ref MemoryMarshal.GetArrayDataReference(w.HeadBias);
+        ref float orf = ref MemoryMarshal.GetArrayDataReference(o);
+        for (int b = 0; b < stride; b += 8)
+        {
+            V s0 = V.Splat(0f), s1 = s0, s2 = s0, s3 = s0;
+            int k = 0;
+            for (; k + 4 <= n; k += 4)
+            {
+                s0 += V.Splat(Unsafe.Add(ref hr, k)) * V.Load(ref wr, k * stride + b);
+                s1 += V.Splat(Unsafe.Add(ref hr, k + 1)) * V.Load(ref wr, (k + 1) * stride + b);
+                s2 += V.Splat(Unsafe.Add(ref hr, k + 2)) * V.Load(ref wr, (k + 2) * stride + b);
+                s3 += V.Splat(Unsafe.Add(ref hr, k + 3)) * V.Load(ref wr, (k + 3) * stride + b);
+            }
+            if (k < n) s0 += V.Splat(Unsafe.Add(ref hr, k)) * V.Load(ref wr, k * stride + b);
+            if (k + 1 < n) s1 += V.Splat(Unsafe.Add(ref hr, k + 1)) * V.Load(ref wr, (k + 1) * stride + b);
+            if (k + 2 < n) s2 += V.Splat(Unsafe.Add(ref hr, k + 2)) * V.Load(ref wr, (k + 2) * stride + b);
+            V.Store((s0 + s1) + (s2 + s3) + V.Load(ref br, b), ref orf, b);
+        }
     }
 
-    /// <summary>ReLU h is unbounded: its int8 copy takes a per-step dynamic scale (the epilogue stored h only).</summary>
+    /// <summary>y = out·std + mean (the output de-normalization).</summary>
+    private static void Denormalize(float[] o, float[] std, float[] mean, Span<float> y)
+    {
+        for (int i = 0; i < y.Length; i++) y[i] = o[i] * std[i] + mean[i];
+    }
+
+    /// <summary>h's int8 copy about its per-step range (h ≈ centre + scale·q over the H real units; the padding units'
+    /// bytes are never read). Min, max and the quantizer are exact operations, so every lane width gives the same bytes.</summary>
     private void QuantizeH(int l)
     {
-        if (Shape.Arch != RnnArch.RnnRelu)
-        {
-            _hScale[l] = 1f / 127f;
-            Int8Quantize.Quantize(_h[l], 127f, _hq[l]);
-            return;
-        }
-        float m = Int8Quantize.MaxAbs(_h[l]);
-        bool ok = m > 0 && float.IsFinite(m);
-        _hScale[l] = ok ? m / 127f : 1f / 127f;
-        Int8Quantize.Quantize(_h[l], ok ? 127f / m : 0f, _hq[l]);
+        var hv = _h[l].AsSpan(0, Shape.HiddenSize);
+        var (lo, hi) = Int8Quantize.MinMax(hv);
+        if (!Int8Quantize.CentredScale(lo, hi, out _hCentre[l], out _hScale[l], out float inv))
+            throw new InvalidOperationException($"hidden state of layer {l} is not finite (ReLU RNN overflow?)");
+        Int8Quantize.QuantizeCentred(hv, _hCentre[l], inv, _hq[l]);
     }
 
     /// <summary>
@@ -213,18 +226,19 @@ public sealed class Int8Forecaster : IForecaster
     /// and ARM64 (two 128-bit vectors) run the same IEEE operations in the same order per unit. Gate-interleaved rows:
     /// block j's gate g is rows (j·G + g)·8 .. +7 of the accumulators, scales and biases.
     /// </summary>
-    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float[] shk,
-                                         float[] h, float[] c, sbyte[] hq, float[] scratch)
+    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float cIn, float sH, float cH,
+                                         float[] h, float[] c, float[] scratch)
     {
         private readonly ref int _ai = ref MemoryMarshal.GetArrayDataReference(accIh);
         private readonly ref int _ah = ref MemoryMarshal.GetArrayDataReference(accHh);
         private readonly ref float _si = ref MemoryMarshal.GetArrayDataReference(layer.Sih);
-        private readonly ref float _sh = ref MemoryMarshal.GetArrayDataReference(shk);
+        private readonly ref float _sh = ref MemoryMarshal.GetArrayDataReference(layer.Shh);
         private readonly ref float _b = ref MemoryMarshal.GetArrayDataReference(layer.Bias);
+        private readonly ref float _ui = ref MemoryMarshal.GetArrayDataReference(layer.Uih);
+        private readonly ref float _uh = ref MemoryMarshal.GetArrayDataReference(layer.Uhh);
         private readonly float[] _bhn = layer.Bhn;
-        private readonly float _sIn = sIn;
+        private readonly float _sIn = sIn, _cIn = cIn, _sH = sH, _cH = cH;
         private readonly float[] _hs = h, _cs = c;
-        private readonly sbyte[] _hq = hq;
         private readonly float[] _scratch = scratch;
 
         /// <summary>Unit blocks [0, unitBlocks).</summary>
@@ -238,29 +252,31 @@ public sealed class Int8Forecaster : IForecaster
             }
         }
 
-        /// <summary>acc_ih·(s_ih·s_x) + b + acc_hh·(s_hh·s_h) for the 8 rows at r; sh holds s_hh·s_h.</summary>
+        /// <summary>acc_ih·(s_ih·s_x) + b + u_ih·c_x + acc_hh·(s_hh·s_h) + u_hh·c_h for the 8 rows at r (x ≈ c_x + s_x·q,
+        /// h ≈ c_h + s_h·q).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static V Pre<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, int r, V kx) where V : struct, ILanes8<V>
-            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.LoadInt(ref ah, r) * V.Load(ref sh, r);
+        private static V Pre<V>(ref int ai, ref float si, ref float b, ref float ui, ref int ah, ref float sh, ref float uh, int r, V kx, V kh, V cx, V ch)
+            where V : struct, ILanes8<V>
+            => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.Load(ref ui, r) * cx
+               + (V.LoadInt(ref ah, r) * (V.Load(ref sh, r) * kh) + V.Load(ref uh, r) * ch);
 
         /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c').</summary>
         private void Lstm<V>(int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), half = V.Splat(0.5f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f);
             ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
             ref float cr = ref MemoryMarshal.GetArrayDataReference(_cs);
-            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
             // Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the
             // out-of-order core always has independent work. Pass 1 parks o in h (the old h is not needed: the products
             // read its int8 copy).
             for (int j = 0, u = 0, r = 0; j < end; j++, u += 8, r += 32)
             {
-                V i = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx);
-                V f = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx);
-                V g = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 16, kx);
-                V o = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx);
+                V i = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch);
+                V f = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
+                V g = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 16, kx, kh, cx, ch);
+                V o = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch);
                 Activations.Tanh4(ref i, ref f, ref g, ref o);
                 V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
                 V.Store(half * o + half, ref hr, u);
@@ -270,31 +286,23 @@ public sealed class Int8Forecaster : IForecaster
             {
                 V t0 = V.Load(ref cr, k), t1 = V.Load(ref cr, k + 8), t2 = V.Load(ref cr, k + 16), t3 = V.Load(ref cr, k + 24);
                 Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
-                HOut(V.Load(ref hr, k) * t0, ref hr, ref qr, k, q);
-                HOut(V.Load(ref hr, k + 8) * t1, ref hr, ref qr, k + 8, q);
-                HOut(V.Load(ref hr, k + 16) * t2, ref hr, ref qr, k + 16, q);
-                HOut(V.Load(ref hr, k + 24) * t3, ref hr, ref qr, k + 24, q);
+                V.Store(V.Load(ref hr, k) * t0, ref hr, k);
+                V.Store(V.Load(ref hr, k + 8) * t1, ref hr, k + 8);
+                V.Store(V.Load(ref hr, k + 16) * t2, ref hr, k + 16);
+                V.Store(V.Load(ref hr, k + 24) * t3, ref hr, k + 24);
             }
-            for (; k < n; k += 8) HOut(V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k)), ref hr, ref qr, k, q);
+            for (; k < n; k += 8) V.Store(V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k)), ref hr, k);
         }
 
-        /// <summary>Store 8 units of the new h and their int8 copy (scale 1/127).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void HOut<V>(V hn, ref float hr, ref sbyte qr, int u, V q) where V : struct, ILanes8<V>
-        {
-            V.Store(hn, ref hr, u);
-            V.StoreInt8(hn, q, ref qr, u);
-        }
 
         /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.</summary>
         private void Gru<V>(int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), half = V.Splat(0.5f), one = V.Splat(1f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f), one = V.Splat(1f);
             ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
             ref float bhn = ref MemoryMarshal.GetArrayDataReference(_bhn);
-            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
             ref float zs = ref MemoryMarshal.GetArrayDataReference(_scratch);
             int n8 = 8 * end;
             ref float ns = ref Unsafe.Add(ref zs, n8);
@@ -305,71 +313,62 @@ public sealed class Int8Forecaster : IForecaster
             for (; j + 2 <= end; j += 2)
             {
                 int u = 8 * j, r = 24 * j;
-                V r0 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx), z0 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx);
-                V r1 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 24, kx), z1 = Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 32, kx);
+                V r0 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch), z0 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
+                V r1 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch), z1 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 32, kx, kh, cx, ch);
                 Activations.Tanh4(ref r0, ref z0, ref r1, ref z1);
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r, u, kx, half, r0, z0);
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, half, r1, z1);
+                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, r0, z0);
+                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, kh, cx, ch, half, r1, z1);
             }
             if (j < end)
             {
                 int u = 8 * j, r = 24 * j;
-                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r, kx));
-                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ah, ref sh, r + 8, kx));
-                GruGate(ref ai, ref si, ref b, ref ah, ref sh, ref bhn, ref zs, ref ns, r, u, kx, half, tr, tz);
+                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch));
+                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch));
+                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, tr, tz);
             }
             int k = 0;
             for (; k + 32 <= n8; k += 32)
             {
                 V t0 = V.Load(ref ns, k), t1 = V.Load(ref ns, k + 8), t2 = V.Load(ref ns, k + 16), t3 = V.Load(ref ns, k + 24);
                 Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
-                GruOut(t0, ref zs, ref hr, ref qr, k, one, q);
-                GruOut(t1, ref zs, ref hr, ref qr, k + 8, one, q);
-                GruOut(t2, ref zs, ref hr, ref qr, k + 16, one, q);
-                GruOut(t3, ref zs, ref hr, ref qr, k + 24, one, q);
+                GruOut(t0, ref zs, ref hr, k, one);
+                GruOut(t1, ref zs, ref hr, k + 8, one);
+                GruOut(t2, ref zs, ref hr, k + 16, one);
+                GruOut(t3, ref zs, ref hr, k + 24, one);
             }
-            for (; k < n8; k += 8) GruOut(Activations.Tanh(V.Load(ref ns, k)), ref zs, ref hr, ref qr, k, one, q);
+            for (; k < n8; k += 8) GruOut(Activations.Tanh(V.Load(ref ns, k)), ref zs, ref hr, k, one);
         }
 
         /// <summary>z = σ, and n's pre-activation W_in x + b_in + r ⊙ (W_hn h + b_hn), for the block at rows r, units u.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void GruGate<V>(ref int ai, ref float si, ref float b, ref int ah, ref float sh, ref float bhn, ref float zs, ref float ns,
-                                       int r, int u, V kx, V half, V tr, V tz) where V : struct, ILanes8<V>
+        private static void GruGate<V>(ref int ai, ref float si, ref float b, ref float ui, ref int ah, ref float sh, ref float uh, ref float bhn,
+                                       ref float zs, ref float ns, int r, int u, V kx, V kh, V cx, V ch, V half, V tr, V tz) where V : struct, ILanes8<V>
         {
-            V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16);
-            V ghn = V.LoadInt(ref ah, r + 16) * V.Load(ref sh, r + 16) + V.Load(ref bhn, u);
+            V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16) + V.Load(ref ui, r + 16) * cx;
+            V ghn = V.LoadInt(ref ah, r + 16) * (V.Load(ref sh, r + 16) * kh) + V.Load(ref uh, r + 16) * ch + V.Load(ref bhn, u);
             V.Store(inx + (half * tr + half) * ghn, ref ns, u);
             V.Store(half * tz + half, ref zs, u);
         }
 
-        /// <summary>h' = (1 - z) ⊙ n + z ⊙ h for 8 units, and its int8 copy.</summary>
+        /// <summary>h' = (1 - z) ⊙ n + z ⊙ h for 8 units.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void GruOut<V>(V n, ref float zs, ref float hr, ref sbyte qr, int u, V one, V q) where V : struct, ILanes8<V>
+        private static void GruOut<V>(V n, ref float zs, ref float hr, int u, V one) where V : struct, ILanes8<V>
         {
             V z = V.Load(ref zs, u);
-            V hn = (one - z) * n + z * V.Load(ref hr, u);
-            V.Store(hn, ref hr, u);
-            V.StoreInt8(hn, q, ref qr, u);
+            V.Store((one - z) * n + z * V.Load(ref hr, u), ref hr, u);
         }
 
-        /// <summary>h' = tanh(pre) or max(pre, 0); ReLU's int8 copy needs the step's max, so the caller quantizes it.</summary>
+        /// <summary>h' = tanh(pre) or max(pre, 0).</summary>
         private void Rnn<V>(bool relu, int end) where V : struct, ILanes8<V>
         {
-            V kx = V.Splat(_sIn), zero = V.Splat(0f), q = V.Splat(127f);
+            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), zero = V.Splat(0f);
             ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b;
+            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
             ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
-            ref sbyte qr = ref MemoryMarshal.GetArrayDataReference(_hq);
             for (int u = 0; u < 8 * end; u += 8)
             {
-                V pre = Pre(ref ai, ref si, ref b, ref ah, ref sh, u, kx);
-                if (relu) V.Store(V.Max(pre, zero), ref hr, u);
-                else
-                {
-                    V hn = Activations.Tanh(pre);
-                    V.Store(hn, ref hr, u);
-                    V.StoreInt8(hn, q, ref qr, u);
-                }
+                V pre = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, u, kx, kh, cx, ch);
+                V.Store(relu ? V.Max(pre, zero) : Activations.Tanh(pre), ref hr, u);
             }
         }
     }
@@ -382,7 +381,8 @@ public sealed class Int8Forecaster : IForecaster
             Array.Clear(_c[l]);
             Array.Clear(_hq[l]);
         }
-        Array.Fill(_hScale, 1f / 127f);
+        Array.Clear(_hScale);
+        Array.Clear(_hCentre);
     }
 
     /// <summary>Per layer: h [H], then c [H] for LSTM.</summary>

@@ -22,7 +22,8 @@ public sealed class Int8Weights
         public required float[] Sih;   // [UB·G·8] per-row weight scale
         public required PackedInt8Matrix Whh;   // [UB·G·8, H]
         public required float[] Shh;   // [UB·G·8]
-        public required float[] ShhK;  // [UB·G·8] Shh·(1/127), the fixed h scale folded in (unused by ReLU RNN)
+        public required float[] Uih;   // [UB·G·8] s_ih·Σ_k q_ih[r, k]: what an input centre c adds per unit of c
+        public required float[] Uhh;   // [UB·G·8] s_hh·Σ_k q_hh[r, k]
         public required float[] Bias;  // [UB·G·8] b_ih + b_hh (GRU n rows: b_in only)
         public required float[] Bhn;   // [UB·8] GRU b_hn, else empty
     }
@@ -31,9 +32,14 @@ public sealed class Int8Weights
     internal Layer[] Layers { get; }
     /// <summary>Blocks of 8 hidden units: ⌈H / 8⌉.</summary>
     internal int UnitBlocks { get; }
-    internal PackedInt8Matrix HeadW { get; }  // [O, H] row-interleaved
-    internal float[] HeadScale { get; }  // [O]
-    internal float[] HeadBias { get; }   // [O]
+    /// <summary>The head stays float32, transposed and padded: [H, OB·8], OB = ⌈O/8⌉, zero past O. It is O·H of the
+    /// step's multiply-adds (a few percent), but on few-output models its rounding was most of the int8 error: a
+    /// quantized head multiplies every h quantization error and its own weight errors straight into the output, where
+    /// the gates squash theirs (PyTorch's int8 LSTMs, one output: 5-7× the error of the same model with a float head).</summary>
+    internal float[] HeadWT { get; }
+    /// <summary>⌈O/8⌉</summary>
+    internal int OutBlocks { get; }
+    internal float[] HeadBias { get; }   // [OB·8] zero past O
     internal float[] InMean { get; }     // [In]
     internal float[] InStd { get; }      // [In]
     internal float[] OutMean { get; }    // [O]
@@ -70,20 +76,29 @@ public sealed class Int8Weights
                     bias[r] *= 0.5f;
                 }
             }
-            var shhRows = InterleaveRows(shh, g, h, 1);
             Layers[l] = new Layer
             {
                 Wih = PackedInt8Matrix.Pack(InterleaveRows(wih, g, h, inSize), ub * g * 8, inSize, inSize), Sih = InterleaveRows(sih, g, h, 1),
-                Whh = PackedInt8Matrix.Pack(InterleaveRows(whh, g, h, h), ub * g * 8, h, h), Shh = shhRows,
-                ShhK = Array.ConvertAll(shhRows, v => v * (1f / 127f)),
+                Whh = PackedInt8Matrix.Pack(InterleaveRows(whh, g, h, h), ub * g * 8, h, h), Shh = InterleaveRows(shh, g, h, 1),
+                Uih = InterleaveRows(ScaledRowSums(wih, gh, inSize, sih), g, h, 1), Uhh = InterleaveRows(ScaledRowSums(whh, gh, h, shh), g, h, 1),
                 Bias = InterleaveRows(bias, g, h, 1), Bhn = bhn,
             };
         }
-        var headW = new sbyte[s.OutputSize * h];
-        HeadScale = new float[s.OutputSize];
-        QuantizeRows(p.HeadWeight, s.OutputSize, h, headW, HeadScale, "head.weight");
-        HeadW = PackedInt8Matrix.Pack(headW, s.OutputSize, h, h);
-        HeadBias = p.HeadBias.ToArray();
+        int ob = OutBlocks = (s.OutputSize + 7) / 8;
+        HeadWT = new float[h * ob * 8];
+        HeadBias = new float[ob * 8];
+        ReadOnlySpan<float> hw = p.HeadWeight;
+        for (int o = 0; o < s.OutputSize; o++)
+        {
+            for (int k = 0; k < h; k++)
+            {
+                float v = hw[o * h + k];
+                if (!float.IsFinite(v)) throw new ArgumentException($"head.weight row {o} holds a non-finite value");
+                HeadWT[k * ob * 8 + o] = v;
+            }
+            HeadBias[o] = p.HeadBias[o];
+            if (!float.IsFinite(HeadBias[o])) throw new ArgumentException($"head.bias {o} is not finite");
+        }
         InMean = Vec(p.InputMean, s.InputSize, 0f, "input_mean");
         InStd = Vec(p.InputStd, s.InputSize, 1f, "input_std");
         OutMean = Vec(p.OutputMean, s.OutputSize, 0f, "output_mean");
@@ -124,6 +139,20 @@ public sealed class Int8Weights
         if (v.Length != n) throw new ArgumentException($"{name} has {v.Length} values, expected {n}");
         foreach (float f in v) if (!float.IsFinite(f)) throw new ArgumentException($"{name} holds a non-finite value");
         return (float[])v.Clone();
+    }
+
+    /// <summary>scale[r]·Σ_k q[r, k] per row: the activations are quantized about a centre c (v ≈ c + s·q), so a
+    /// product row gains c·s_w·Σ_k q_w[r, k] beside the integer sum. q: [rows, cols], scale: [rows].</summary>
+    private static float[] ScaledRowSums(sbyte[] q, int rows, int cols, float[] scale)
+    {
+        var u = new float[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            int sum = 0;
+            for (int k = 0; k < cols; k++) sum += q[r * cols + k];
+            u[r] = scale[r] * sum;
+        }
+        return u;
     }
 
     /// <summary>w: [rows, cols] float → q: [rows, cols] int8, scale: [rows].</summary>

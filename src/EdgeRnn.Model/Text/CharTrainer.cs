@@ -106,7 +106,7 @@ public static class CharTrainer
                 lastLoss = lossSum / lossCount;
                 double cps = (double)(u + 1) * b * t / trainClock.Elapsed.TotalSeconds;
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"update {u + 1}/{o.Updates}  epoch {(double)(u + 1) / streams.Windows:F2}  train {lastLoss:F4} nats/char  val {valLoss:F4} nats/char  {cps:F0} chars/s  {total.Elapsed.TotalSeconds:F0} s"));
+                    $"update {u + 1}/{o.Updates}  epoch {(double)(u + 1) / streams.Windows:F2}  train {lastLoss:F4} nats/char  val {(double.IsNaN(valLoss) ? "-" : valLoss.ToString("F4", CultureInfo.InvariantCulture))} nats/char  {cps:F0} chars/s  {total.Elapsed.TotalSeconds:F0} s"));
                 lossSum = 0; lossCount = 0;
             }
         }

@@ -14,6 +14,9 @@ namespace EdgeRnn.Numerics;
 /// four-rows-at-a-time kernels (a dot product for A·Wᵀ, the hot product of the streaming step and of training, and a
 /// four-row accumulate for the two gradient products), each with a scalar tail so every length works.
 /// Nothing here allocates.
+/// Multiply-adds are MultiplyAddEstimate (one FMA where the target has it, else a multiply and an add), never
+/// FusedMultiplyAdd: a fused result must be exact, so on a target without FMA (the portable linux-x64 build, whose
+/// baseline ISA has none) the runtime computes it in software per element, which made that build's float step 42× slower.
 /// </summary>
 public static class FloatKernels
 {
@@ -64,10 +67,10 @@ public static class FloatKernels
             for (; i + Vector256<float>.Count <= k; i += Vector256<float>.Count)
             {
                 var va = Vector256.LoadUnsafe(ref pa, (nuint)i);
-                s0 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p0, (nuint)i), s0);
-                s1 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p1, (nuint)i), s1);
-                s2 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p2, (nuint)i), s2);
-                s3 = Vector256.FusedMultiplyAdd(va, Vector256.LoadUnsafe(ref p3, (nuint)i), s3);
+                s0 = Vector256.MultiplyAddEstimate(va, Vector256.LoadUnsafe(ref p0, (nuint)i), s0);
+                s1 = Vector256.MultiplyAddEstimate(va, Vector256.LoadUnsafe(ref p1, (nuint)i), s1);
+                s2 = Vector256.MultiplyAddEstimate(va, Vector256.LoadUnsafe(ref p2, (nuint)i), s2);
+                s3 = Vector256.MultiplyAddEstimate(va, Vector256.LoadUnsafe(ref p3, (nuint)i), s3);
             }
             r0 = Vector256.Sum(s0); r1 = Vector256.Sum(s1); r2 = Vector256.Sum(s2); r3 = Vector256.Sum(s3);
         }
@@ -79,10 +82,10 @@ public static class FloatKernels
             for (; i + Vector128<float>.Count <= k; i += Vector128<float>.Count)
             {
                 var va = Vector128.LoadUnsafe(ref pa, (nuint)i);
-                s0 = Vector128.FusedMultiplyAdd(va, Vector128.LoadUnsafe(ref p0, (nuint)i), s0);
-                s1 = Vector128.FusedMultiplyAdd(va, Vector128.LoadUnsafe(ref p1, (nuint)i), s1);
-                s2 = Vector128.FusedMultiplyAdd(va, Vector128.LoadUnsafe(ref p2, (nuint)i), s2);
-                s3 = Vector128.FusedMultiplyAdd(va, Vector128.LoadUnsafe(ref p3, (nuint)i), s3);
+                s0 = Vector128.MultiplyAddEstimate(va, Vector128.LoadUnsafe(ref p0, (nuint)i), s0);
+                s1 = Vector128.MultiplyAddEstimate(va, Vector128.LoadUnsafe(ref p1, (nuint)i), s1);
+                s2 = Vector128.MultiplyAddEstimate(va, Vector128.LoadUnsafe(ref p2, (nuint)i), s2);
+                s3 = Vector128.MultiplyAddEstimate(va, Vector128.LoadUnsafe(ref p3, (nuint)i), s3);
             }
             r0 = Vector128.Sum(s0); r1 = Vector128.Sum(s1); r2 = Vector128.Sum(s2); r3 = Vector128.Sum(s3);
         }
@@ -151,10 +154,10 @@ public static class FloatKernels
             for (; i + Vector256<float>.Count <= k; i += Vector256<float>.Count)
             {
                 var acc = Vector256.LoadUnsafe(ref py, (nuint)i);
-                acc = Vector256.FusedMultiplyAdd(v0, Vector256.LoadUnsafe(ref p0, (nuint)i), acc);
-                acc = Vector256.FusedMultiplyAdd(v1, Vector256.LoadUnsafe(ref p1, (nuint)i), acc);
-                acc = Vector256.FusedMultiplyAdd(v2, Vector256.LoadUnsafe(ref p2, (nuint)i), acc);
-                acc = Vector256.FusedMultiplyAdd(v3, Vector256.LoadUnsafe(ref p3, (nuint)i), acc);
+                acc = Vector256.MultiplyAddEstimate(v0, Vector256.LoadUnsafe(ref p0, (nuint)i), acc);
+                acc = Vector256.MultiplyAddEstimate(v1, Vector256.LoadUnsafe(ref p1, (nuint)i), acc);
+                acc = Vector256.MultiplyAddEstimate(v2, Vector256.LoadUnsafe(ref p2, (nuint)i), acc);
+                acc = Vector256.MultiplyAddEstimate(v3, Vector256.LoadUnsafe(ref p3, (nuint)i), acc);
                 acc.StoreUnsafe(ref py, (nuint)i);
             }
         }
@@ -164,10 +167,10 @@ public static class FloatKernels
             for (; i + Vector128<float>.Count <= k; i += Vector128<float>.Count)
             {
                 var acc = Vector128.LoadUnsafe(ref py, (nuint)i);
-                acc = Vector128.FusedMultiplyAdd(v0, Vector128.LoadUnsafe(ref p0, (nuint)i), acc);
-                acc = Vector128.FusedMultiplyAdd(v1, Vector128.LoadUnsafe(ref p1, (nuint)i), acc);
-                acc = Vector128.FusedMultiplyAdd(v2, Vector128.LoadUnsafe(ref p2, (nuint)i), acc);
-                acc = Vector128.FusedMultiplyAdd(v3, Vector128.LoadUnsafe(ref p3, (nuint)i), acc);
+                acc = Vector128.MultiplyAddEstimate(v0, Vector128.LoadUnsafe(ref p0, (nuint)i), acc);
+                acc = Vector128.MultiplyAddEstimate(v1, Vector128.LoadUnsafe(ref p1, (nuint)i), acc);
+                acc = Vector128.MultiplyAddEstimate(v2, Vector128.LoadUnsafe(ref p2, (nuint)i), acc);
+                acc = Vector128.MultiplyAddEstimate(v3, Vector128.LoadUnsafe(ref p3, (nuint)i), acc);
                 acc.StoreUnsafe(ref py, (nuint)i);
             }
         }

@@ -11,10 +11,30 @@ namespace EdgeRnn.Numerics.Int8;
 public static class Int8Quantize
 {
     /// <summary>Largest |v| (0 for an empty span). v: [n].</summary>
+    /// <remarks>Max is exact, so the vector lanes and the scalar tail give the same value in any order (the only
+    /// order-dependent case, the sign of a zero maximum, means "all zero" either way). NaN anywhere gives NaN.</remarks>
     public static float MaxAbs(ReadOnlySpan<float> v)
     {
+        int n = v.Length, k = 0;
+        ref float vr = ref MemoryMarshal.GetReference(v);
         float m = 0;
-        foreach (float f in v) m = MathF.Max(m, MathF.Abs(f));
+        if (Vector128.IsHardwareAccelerated && n >= 8)
+        {
+            Vector128<float> a = Vector128<float>.Zero, b = Vector128<float>.Zero;
+            bool nan = false;
+            for (; k + 8 <= n; k += 8)
+            {
+                var x = Vector128.LoadUnsafe(ref vr, (nuint)k);
+                var y = Vector128.LoadUnsafe(ref vr, (nuint)(k + 4));
+                nan |= !Vector128.EqualsAll(x, x) | !Vector128.EqualsAll(y, y);
+                a = Vector128.MaxNative(a, Vector128.Abs(x));
+                b = Vector128.MaxNative(b, Vector128.Abs(y));
+            }
+            if (nan) return float.NaN;
+            a = Vector128.MaxNative(a, b);
+            m = MathF.Max(MathF.Max(a.GetElement(0), a.GetElement(1)), MathF.Max(a.GetElement(2), a.GetElement(3)));
+        }
+        for (; k < n; k++) m = MathF.Max(m, MathF.Abs(Unsafe.Add(ref vr, k)));
         return m;
     }
 
@@ -49,6 +69,84 @@ public static class Int8Quantize
             }
         }
         for (; k < n; k++) Unsafe.Add(ref qr, k) = QuantizeOne(Unsafe.Add(ref vr, k), inv);
+    }
+
+    /// <summary>Smallest and largest v[k] (0, 0 for an empty span); NaN anywhere gives NaN for both. v: [n].</summary>
+    /// <remarks>Min and max are exact, so lanes and tail agree in any order (a zero's sign aside, which no caller
+    /// distinguishes: the range and the centre come out the same).</remarks>
+    public static (float Min, float Max) MinMax(ReadOnlySpan<float> v)
+    {
+        int n = v.Length, k = 0;
+        if (n == 0) return (0, 0);
+        ref float vr = ref MemoryMarshal.GetReference(v);
+        float lo = vr, hi = vr;
+        bool nan = false;
+        if (Vector128.IsHardwareAccelerated && n >= 8)
+        {
+            Vector128<float> l0 = Vector128.LoadUnsafe(ref vr), h0 = l0, l1 = Vector128.LoadUnsafe(ref vr, 4), h1 = l1;
+            nan = !Vector128.EqualsAll(l0, l0) | !Vector128.EqualsAll(l1, l1);
+            for (k = 8; k + 8 <= n; k += 8)
+            {
+                var x = Vector128.LoadUnsafe(ref vr, (nuint)k);
+                var y = Vector128.LoadUnsafe(ref vr, (nuint)(k + 4));
+                nan |= !Vector128.EqualsAll(x, x) | !Vector128.EqualsAll(y, y);
+                l0 = Vector128.MinNative(l0, x);
+                h0 = Vector128.MaxNative(h0, x);
+                l1 = Vector128.MinNative(l1, y);
+                h1 = Vector128.MaxNative(h1, y);
+            }
+            l0 = Vector128.MinNative(l0, l1);
+            h0 = Vector128.MaxNative(h0, h1);
+            lo = MathF.Min(MathF.Min(l0.GetElement(0), l0.GetElement(1)), MathF.Min(l0.GetElement(2), l0.GetElement(3)));
+            hi = MathF.Max(MathF.Max(h0.GetElement(0), h0.GetElement(1)), MathF.Max(h0.GetElement(2), h0.GetElement(3)));
+        }
+        for (; k < n; k++)
+        {
+            float f = Unsafe.Add(ref vr, k);
+            nan |= float.IsNaN(f);
+            lo = MathF.Min(lo, f);
+            hi = MathF.Max(hi, f);
+        }
+        return nan ? (float.NaN, float.NaN) : (lo, hi);
+    }
+
+    /// <summary>
+    /// The centred (asymmetric) form of v's range [lo, hi]: v ≈ centre + scale·q with q in [-127, 127], so the 255
+    /// levels span exactly the values present (a symmetric max|v| scale wastes up to half of them on a lopsided range).
+    /// A zero range gives scale 0 and q = 0: every v equals the centre exactly. Returns false for a non-finite range.
+    /// </summary>
+    public static bool CentredScale(float lo, float hi, out float centre, out float scale, out float inv)
+    {
+        centre = 0.5f * lo + 0.5f * hi;
+        float range = hi - lo;
+        if (!float.IsFinite(range) || !float.IsFinite(centre)) { centre = 0; scale = 0; inv = 0; return false; }
+        scale = range * (1f / 254f);
+        inv = scale > 0 ? 1f / scale : 0f;
+        return true;
+    }
+
+    /// <summary>q[k] = clamp(round((v[k] − centre)·inv), -127, 127). v: [n], q: [≥n].</summary>
+    public static void QuantizeCentred(ReadOnlySpan<float> v, float centre, float inv, Span<sbyte> q)
+    {
+        if (q.Length < v.Length) throw new ArgumentException("destination too short", nameof(q));
+        int n = v.Length, k = 0;
+        ref float vr = ref MemoryMarshal.GetReference(v);
+        ref sbyte qr = ref MemoryMarshal.GetReference(q);
+        if (Vector128.IsHardwareAccelerated)
+        {
+            var iv = Vector128.Create(inv);
+            var c = Vector128.Create(centre);
+            var lo = Vector128.Create(-127);
+            var hi = Vector128.Create(127);
+            for (; k + 8 <= n; k += 8)
+            {
+                var a = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round((Vector128.LoadUnsafe(ref vr, (nuint)k) - c) * iv)), lo, hi);
+                var b = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round((Vector128.LoadUnsafe(ref vr, (nuint)(k + 4)) - c) * iv)), lo, hi);
+                var s = Vector128.Narrow(a, b);
+                Unsafe.WriteUnaligned(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref qr, k)), Vector128.Narrow(s, s).AsInt64().ToScalar());
+            }
+        }
+        for (; k < n; k++) Unsafe.Add(ref qr, k) = QuantizeOne(Unsafe.Add(ref vr, k) - centre, inv);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
