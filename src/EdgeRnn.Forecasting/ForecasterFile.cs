@@ -62,12 +62,7 @@ public static class ForecasterFile
         }
         var net = ModelFile.FromTensors(netTensors, metadata, name);
         int inputs = net.Shape.InputSize;
-        string[] features = Names(metadata, "features", bad) ?? throw bad("metadata 'features' is missing");
-        string[] targets = Names(metadata, "targets", bad) ?? throw bad("metadata 'targets' is missing");
-        if (features.Length != inputs) throw bad($"metadata 'features' names {features.Length} channels, the network takes {inputs}");
-        CheckTargetsLeadFeatures(targets, features, bad);
-        int horizon = Horizon(metadata, targets.Length, net.Shape.OutputSize, required: true, bad);
-        TimeSpan? period = Period(metadata, bad);
+        var (features, targets, horizon, period) = Describe(metadata, net, bad);
         var transform = Transform(metadata.GetValueOrDefault("input_transform"), "input_transform", bad);
 
         SafeTensor Need(string key) => byName.Remove(key, out var t) ? t : throw bad($"missing tensor '{key}'");
@@ -97,12 +92,7 @@ public static class ForecasterFile
     {
         var net = ModelFile.FromTensors(tensors, metadata, name);
         int inputs = net.Shape.InputSize;
-        string[] features = Names(metadata, "features", bad) ?? throw bad("metadata 'features' is missing");
-        string[] targets = Names(metadata, "targets", bad) ?? throw bad("metadata 'targets' is missing");
-        if (features.Length != inputs) throw bad($"metadata 'features' names {features.Length} channels, the network takes {inputs}");
-        CheckTargetsLeadFeatures(targets, features, bad);
-        int horizon = Horizon(metadata, targets.Length, net.Shape.OutputSize, required: true, bad);
-        TimeSpan? period = Period(metadata, bad);
+        var (features, targets, horizon, period) = Describe(metadata, net, bad);
         var transform = Transform(metadata.GetValueOrDefault("edgernn.input_transform"), "edgernn.input_transform", bad);
         float[] mean = JsonVector(metadata, "edgernn.channel_mean", inputs, positive: false, bad);
         float[] std = JsonVector(metadata, "edgernn.channel_std", inputs, positive: true, bad);
@@ -205,6 +195,16 @@ public static class ForecasterFile
         null => throw bad($"metadata '{key}' is missing (level or diff)"),
         _ => throw bad($"metadata '{key}' is '{text}', expected level or diff"),
     };
+
+    /// <summary>The descriptions a forecaster file (v2 or v1) must carry, checked against its network.</summary>
+    private static (string[] Features, string[] Targets, int Horizon, TimeSpan? Period) Describe(Dictionary<string, string> metadata, ForecasterParameters net, Func<string, InvalidDataException> bad)
+    {
+        string[] features = Names(metadata, "features", bad) ?? throw bad("metadata 'features' is missing");
+        string[] targets = Names(metadata, "targets", bad) ?? throw bad("metadata 'targets' is missing");
+        if (features.Length != net.Shape.InputSize) throw bad($"metadata 'features' names {features.Length} channels, the network takes {net.Shape.InputSize}");
+        CheckTargetsLeadFeatures(targets, features, bad);
+        return (features, targets, Horizon(metadata, targets.Length, net.Shape.OutputSize, required: true, bad), Period(metadata, bad));
+    }
 
     private static void CheckTargetsLeadFeatures(string[] targets, string[] features, Func<string, InvalidDataException> bad)
     {

@@ -136,4 +136,20 @@ public sealed class ForecastTests(PyTorchModels fx, ITestOutputHelper log) : ICl
         Assert.Equal("date,OT@1,OT@2", File.ReadLines(output).First());
         Agree(net, fx.Input, "network-only", "--targets", "OT", "--features", "OT,HUFL");
     }
+
+    /// <summary>A file saved by the PyTorch example is served by `run` unchanged: --validate loads it exactly as run does.</summary>
+    [Theory]
+    [InlineData("lstm_skip_2targets")]
+    [InlineData("gru_noskip_level")]
+    public void PyTorch_saved_file_passes_run_validate(string name)
+    {
+        string model = Path.Combine(fx.Dir, name + ".safetensors");
+        Assert.Equal(0, RunCommand.Run(["--model", model, "--source", "serial:/dev/ttyUSB0@115200", "--precision", "float32", "--validate"]));
+        // and a damaged copy (an absurd horizon in its metadata) is refused by --validate, not at the first forecast
+        var (tensors, metadata) = EdgeRnn.Model.SafeTensors.Read(File.ReadAllBytes(model), model);
+        metadata["horizon"] = "99999999999";
+        string bad = Path.Combine(fx.Dir, name + ".bad.safetensors");
+        using (var f = File.Create(bad)) EdgeRnn.Model.SafeTensors.Write(f, tensors, metadata);
+        Assert.Equal(1, RunCommand.Run(["--model", bad, "--source", "serial:/dev/ttyUSB0@115200", "--precision", "float32", "--validate"]));
+    }
 }

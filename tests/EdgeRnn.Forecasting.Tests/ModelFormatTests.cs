@@ -34,21 +34,31 @@ public sealed class ModelFormatTests
     }
 
     /// <summary>
-    /// The forecasts the v1 code (before v2) wrote for these inputs, gaps included, reproduced to the last digit, float32
-    /// and int8. (v2 feeds the network its normalized features directly instead of de-normalizing them for the network to
-    /// normalize again; on these models that round trip was exact, so nothing moved.)
+    /// The forecasts the v1 code (before v2) wrote for these inputs, gaps included. Until the int8/float kernel changes of
+    /// issue 12 landed they were reproduced to the last digit; since then the numerics (FMA float kernels, per-step int8
+    /// activation scales) move them by rounding, so the check is: same rows, same timestamps, values within a tolerance.
     /// </summary>
     [Theory]
     [MemberData(nameof(Bundled))]
-    public void V1_fixture_forecasts_exactly_as_before(string name)
+    public void V1_fixture_forecasts_as_before(string name)
     {
         var v1 = ForecasterFile.Load(V1(name + ".safetensors"));
-        foreach (var (p, tag) in new[] { (Precision.Float32, "float32"), (Precision.Int8, "int8") })
+        foreach (var (p, tag, tol) in new[] { (Precision.Float32, "float32", 1e-3), (Precision.Int8, "int8", 2e-2) })
         {
-            string now = Forecast(v1, p, V1(name + ".input.csv"));
-            string before = File.ReadAllText(V1($"{name}.{tag}.v1-forecast.csv"));
-            Assert.Equal(before, now);
-            Assert.Equal(1 + 420 - 336 + 1, now.TrimEnd('\n').Split('\n').Length); // header + one row per input row from the 336th
+            string[] now = Forecast(v1, p, V1(name + ".input.csv")).TrimEnd('\n').Split('\n');
+            string[] before = File.ReadAllText(V1($"{name}.{tag}.v1-forecast.csv")).TrimEnd('\n').Split('\n');
+            Assert.Equal(before.Length, now.Length);
+            Assert.Equal(before[0], now[0]);
+            for (int r = 1; r < now.Length; r++)
+            {
+                string[] a = before[r].Split(','), b = now[r].Split(',');
+                Assert.Equal(a[0], b[0]);
+                for (int j = 1; j < a.Length; j++)
+                {
+                    double x = double.Parse(a[j], CultureInfo.InvariantCulture), y = double.Parse(b[j], CultureInfo.InvariantCulture);
+                    Assert.True(Math.Abs(x - y) <= tol * Math.Max(Math.Abs(x), v1.ChannelStd[0]), $"{name} {tag} row {r} col {j}: {x} then, {y} now");
+                }
+            }
         }
     }
 

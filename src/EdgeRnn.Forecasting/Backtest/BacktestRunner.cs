@@ -19,6 +19,8 @@ public sealed record BacktestOptions
     public bool Int8 { get; init; } = true;
     /// <summary>Nominal coverage of the served prediction intervals.</summary>
     public double Coverage { get; init; } = 0.9;
+    /// <summary>Score this model instead of training one (its targets, features and horizon replace Target, Features and Horizon).</summary>
+    public HybridModel? Model { get; init; }
 }
 
 /// <summary>
@@ -30,14 +32,18 @@ public static class BacktestRunner
 {
     public static BacktestReport Run(SeriesTable table, BacktestOptions o, TextWriter? progress = null)
     {
-        if (o.Horizon < 1) throw new ArgumentException("--horizon must be at least 1");
-        int[] targets = table.Resolve(o.Target);
+        var given = o.Model;
+        if (given is not null && given.IsNetworkOnly) throw new ArgumentException("backtest --model needs an EdgeRnn forecaster file (v2 or v1), not a network-only file");
+        int horizon = given?.Horizon ?? o.Horizon;
+        if (horizon < 1) throw new ArgumentException("--horizon must be at least 1");
+        int[] targets = given is null ? table.Resolve(o.Target) : given.Targets.Select(table.IndexOf).ToArray();
         var channelIdx = new List<int>(targets);
-        if (o.Features is not null)
+        if (given is not null) channelIdx = given.Channels.Select(table.IndexOf).ToList();
+        else if (o.Features is not null)
             foreach (int f in table.Resolve(o.Features)) if (!channelIdx.Contains(f)) channelIdx.Add(f);
         string[] channels = channelIdx.Select(i => table.Names[i]).ToArray();
         float[][] raw = channelIdx.Select(i => table.Columns[i]).ToArray();
-        int n = table.Rows, C = targets.Length, H = o.Horizon;
+        int n = table.Rows, C = targets.Length, H = horizon;
         TimeSpan? period = o.Period ?? SeriesPrep.DetectSamplePeriod(table.Times);
 
         // Splits.
@@ -77,20 +83,29 @@ public static class BacktestRunner
         int season = o.Season ?? SeriesPrep.DetectSeason(zf[0].AsSpan(0, trainEnd), period);
         var report = new BacktestReport
         {
-            Data = Path.GetFileName(table.Source), Protocol = o.Protocol, Target = o.Target, Horizon = H,
+            Data = Path.GetFileName(table.Source), Protocol = o.Protocol, Target = given is null ? o.Target : string.Join(",", given.Targets), Horizon = H,
             Season = season, Lookback = lookback, Windows = lastWindow - firstWindow + 1,
         };
         var truth = new float[H * C];
         void Truth(int t) { for (int k = 0; k < H; k++) for (int c = 0; c < C; c++) truth[k * C + c] = zt[c][t + 1 + k]; }
 
-        // EdgeRnn first (the slow part), then the baselines on the same windows.
-        progress?.WriteLine($"training EdgeRnn ({o.Train.Arch}, hidden {o.Train.Hidden}, skip {o.Train.Skip}, inputs {o.Train.Transform}) on rows [0, {trainEnd}), validating on forecasts at rows [{valFrom}, {valTo}]");
-        var (model, rep) = HybridTrainer.Train(raw, channels, C, H, period, new TrainSplit(trainEnd, valFrom, valTo, valEnd),
-            o.Train with { Lookback = lookback }, progress);
-        report.TrainSeconds = rep.Seconds;
-        report.TrainSamplesPerSecond = rep.SamplesPerSecond;
-        progress?.WriteLine($"trained in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, skip shrink {rep.SkipShrink:F2}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
-        model.WriteMetadata("backtest", "0");
+        // EdgeRnn first (the slow part, unless a model is given), then the baselines on the same windows.
+        HybridModel model;
+        if (given is not null)
+        {
+            model = given.Clone();
+            progress?.WriteLine($"scoring the given model {model.Metadata.GetValueOrDefault("name", "?")} (no training): targets {string.Join(",", model.Targets)}, horizon {H}");
+        }
+        else
+        {
+            progress?.WriteLine($"training EdgeRnn ({o.Train.Arch}, hidden {o.Train.Hidden}, skip {o.Train.Skip}, inputs {o.Train.Transform}) on rows [0, {trainEnd}), validating on forecasts at rows [{valFrom}, {valTo}]");
+            (model, var rep) = HybridTrainer.Train(raw, channels, C, H, period, new TrainSplit(trainEnd, valFrom, valTo, valEnd),
+                o.Train with { Lookback = lookback }, progress);
+            report.TrainSeconds = rep.Seconds;
+            report.TrainSamplesPerSecond = rep.SamplesPerSecond;
+            progress?.WriteLine($"trained in {rep.Seconds:F1} s ({rep.SamplesPerSecond:F0} samples/s), best epoch {rep.BestEpoch}, skip shrink {rep.SkipShrink:F2}, val mse {rep.BestValMse:F5} (skip path alone {rep.SkipOnlyValMse:F5})");
+            model.WriteMetadata("backtest", "0");
+        }
 
         // The served forecaster (the online aggregate, with fine-tuning under the online protocol) and the shipped network
         // alone (frozen, no aggregate) under the online protocol, for comparison.
@@ -100,7 +115,7 @@ public static class BacktestRunner
         bool int8 = o.Int8 && NetworkFactory.Supports(Precision.Int8);
         variants.Add(("edgernn_float32", Precision.Float32, online, true));
         if (int8) variants.Add(("edgernn_int8", Precision.Int8, online, true));
-        if (online)
+        if (online || given is not null) // a given model is also scored alone: what its model card reports
         {
             if (int8) variants.Add(("edgernn_int8_frozen", Precision.Int8, false, false));
             variants.Add(("edgernn_float32_frozen", Precision.Float32, false, false));
@@ -129,8 +144,7 @@ public static class BacktestRunner
                     for (int c = 0; c < C; c++)
                     {
                         int j = k * C + c;
-                        float mean = model.ChannelMean[c], std = model.ChannelStd[c];
-                        fc[j] = (fc[j] - mean) / std; lo[j] = (lo[j] - mean) / std; hi[j] = (hi[j] - mean) / std;
+                        fc[j] = model.Scaler.Normalize(c, fc[j]); lo[j] = model.Scaler.Normalize(c, lo[j]); hi[j] = model.Scaler.Normalize(c, hi[j]);
                     }
                 Truth(t);
                 acc.Add(fc, truth);
