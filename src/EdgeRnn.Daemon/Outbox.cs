@@ -567,6 +567,13 @@ public sealed class Outbox : IDisposable
                 long segId = BinaryPrimitives.ReadInt64LittleEndian(c), off = BinaryPrimitives.ReadInt64LittleEndian(c.AsSpan(8));
                 int idx = _segments.FindIndex(s => s.Id == segId);
                 if (idx >= 0 && off <= _segments[idx].Length && IsRecordBoundary(_segments[idx], off)) { _cursorSegment = idx; _cursorOffset = off; }
+                else if (idx >= 0 && off > _segments[idx].Length)
+                {
+                    // the damage was truncated away inside records already acknowledged: everything left before the cursor
+                    // was published, so re-sending it would deliver those seqs twice; resume at the end of what is left
+                    _cursorSegment = idx; _cursorOffset = _segments[idx].Length;
+                    _log?.LogWarning("outbox segment {Path}: damaged records were already acknowledged; nothing to re-send", _segments[idx].Path);
+                }
                 else if (idx < 0 && _segments[0].Id > segId) { /* its segment was acknowledged and deleted: start of the first */ }
                 else _log?.LogWarning("outbox cursor does not match the spool: re-sending from the oldest record");
             }

@@ -127,6 +127,6 @@ public class AnomalyDetectorTests
         for (int k = 40; k >= 1; k--) cf = z + k / cf;
         double reference = z < 3 ? Math.Log(AnomalyDetector.NormalTail(z))
             : -0.5 * z * z - 0.5 * Math.Log(2 * Math.PI) - Math.Log(cf);
-        Assert.Equal(reference, AnomalyDetector.LogNormalTail(z), 2);
+        Assert.Equal(reference, AnomalyDetector.LogNormalTail(z), 0.01); // absolute tolerance: rounding to 2 places fails at boundaries (-2.7023 vs -2.7059)
     }
 }
