@@ -19,7 +19,8 @@ namespace EdgeRnn.Daemon;
 /// </summary>
 public static class Demo
 {
-    public const string SeriesResource = "demo/machine_temperature_system_failure.csv";
+    /// <summary>The recording, packed by tools/demo/pack_series.py (12 bytes a row; the CSV text was 732 KB of the binary).</summary>
+    public const string SeriesResource = "demo/machine_temperature_system_failure.bin";
 
     public static async Task<int> RunAsync(double? durationSeconds, double rateHz, TextWriter output, CancellationToken ct)
     {
@@ -95,16 +96,27 @@ public static class Demo
     private static (long[] Times, float[] Values) LoadSeries(Assembly asm)
     {
         using var s = asm.GetManifestResourceStream(SeriesResource) ?? throw new InvalidDataException($"missing embedded resource {SeriesResource}");
-        using var r = new CsvReader(new StreamReader(s), SeriesResource, format: new CsvFormat { Strict = true });
-        var t = new List<long>();
-        var v = new List<float>();
-        float[] row = new float[r.Channels.Count];
-        while (r.Read(out long ts, row))
+        return ReadPackedSeries(s, SeriesResource);
+    }
+
+    /// <summary>"EDS1", int32 n, then n × (int64 Unix ms, float32 value), little-endian (tools/demo/pack_series.py).</summary>
+    internal static (long[] Times, float[] Values) ReadPackedSeries(Stream s, string name)
+    {
+        using var ms = new MemoryStream();
+        s.CopyTo(ms);
+        ReadOnlySpan<byte> b = ms.GetBuffer().AsSpan(0, (int)ms.Length);
+        if (b.Length < 8 || !b[..4].SequenceEqual("EDS1"u8)) throw new InvalidDataException($"{name}: not a packed series (EDS1)");
+        int n = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(b[4..]);
+        if (n < 0 || b.Length != 8 + 12L * n) throw new InvalidDataException($"{name}: {b.Length} bytes do not hold {n} rows");
+        var t = new long[n];
+        var v = new float[n];
+        for (int i = 0; i < n; i++)
         {
-            t.Add(ts);
-            v.Add(row[0]);
+            var row = b.Slice(8 + 12 * i, 12);
+            t[i] = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(row);
+            v[i] = System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(row[8..]);
         }
-        return (t.ToArray(), v.ToArray());
+        return (t, v);
     }
 
     private static int FreeLoopbackPort()
