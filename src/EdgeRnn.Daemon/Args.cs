@@ -83,6 +83,14 @@ public sealed class Args
             ? r : throw new UsageException($"--{name} expects a number, got '{v}'");
     }
 
+    /// <summary>--precision (float32 when absent), read by the same rule as the daemon's Precision setting.</summary>
+    public EdgeRnn.Forecasting.Precision GetPrecision(string name = "precision")
+    {
+        string? v = Get(name);
+        if (v is null) return EdgeRnn.Forecasting.Precision.Float32;
+        return DaemonConfig.TryParsePrecision(v, out var p) ? p : throw new UsageException($"--{name} must be float32 or int8, got '{v}'");
+    }
+
     /// <summary>Call after reading every flag a command knows: rejects the rest, naming the closest known flag.</summary>
     public void RejectUnknown()
     {

@@ -114,7 +114,7 @@ public sealed class StreamPipeline : ISampleSink
         _lower = new float[_forecast.Length];
         _upper = new float[_forecast.Length];
         _writer = new Utf8JsonWriter(_json);
-        _precisionName = forecaster.Precision == Precision.Int8 ? "int8" : "float32";
+        _precisionName = forecaster.Precision.Name();
         Metrics = new StreamMetrics(config.Name);
         Metrics.SetTargets(forecaster.Targets);
         _targetInput = forecaster.Targets.Select(t => IndexOf(forecaster.InputChannels, t)).ToArray();

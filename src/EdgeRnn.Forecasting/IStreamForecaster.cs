@@ -2,6 +2,12 @@ namespace EdgeRnn.Forecasting;
 
 public enum Precision { Float32, Int8 }
 
+public static class PrecisionExtensions
+{
+    /// <summary>The name flags, configuration and payloads use: "float32" or "int8".</summary>
+    public static string Name(this Precision p) => p == Precision.Int8 ? "int8" : "float32";
+}
+
 /// <summary>
 /// One sensor stream's forecaster as the daemon drives it: conditioned samples in, multi-horizon forecasts out,
 /// learning online from values already observed. Observe is the hot path: it allocates nothing and never waits

@@ -21,21 +21,17 @@ public static class ForecastCommand
     {
         var a = new Args(args, ["aggregate"]);
         string? model = a.Get("model"), input = a.Get("input"), output = a.Get("output"), time = a.Get("time");
-        string precisionText = a.Get("precision") ?? "float32";
+        Precision precision = a.GetPrecision();
         var networkOnly = ParseNetworkOnly(a);
         var format = TrainCommand.CsvFormatFrom(a);
         string? plot = a.Get("plot");
-        double? coverage = a.Get("intervals") is { } iv
-            ? double.TryParse(iv, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double cv) && cv > 0 && cv < 1
-                ? cv : throw new UsageException($"--intervals needs a coverage between 0 and 1 (e.g. 0.9), got '{iv}'")
-            : null;
+        double? coverage = a.Has("intervals") ? a.GetDouble("intervals", double.NaN) : null;
+        if (coverage is not (null or (> 0 and < 1))) throw new UsageException($"--intervals needs a coverage between 0 and 1 (e.g. 0.9), got {coverage}");
         bool aggregate = a.GetSwitch("aggregate") || coverage is not null;
         a.RejectUnknown();
         string modelPath = model ?? throw new UsageException("missing --model");
         string inputPath = input ?? throw new UsageException("missing --input");
         string outputPath = output ?? throw new UsageException("missing --output");
-        if (a.Positional.Count > 0) throw new UsageException($"unexpected argument '{a.Positional[0]}'");
-        Precision precision = ParsePrecision(precisionText);
 
         var m = ForecasterFile.Load(modelPath, networkOnly);
         if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: no such file", inputPath);
@@ -50,7 +46,7 @@ public static class ForecastCommand
                 table, writer, plot is null ? null : collect.Add);
         });
         if (plot is not null) WritePlot(plot, m, table, collect);
-        Console.Error.WriteLine($"edgernn forecast: {table.Rows} input rows, {rows} forecast rows ({m.Horizon} steps of {string.Join(",", m.Targets)}), {precisionText}, wrote {outputPath}");
+        Console.Error.WriteLine($"edgernn forecast: {table.Rows} input rows, {rows} forecast rows ({m.Horizon} steps of {string.Join(",", m.Targets)}), {precision.Name()}, wrote {outputPath}");
         return 0;
     }
 
@@ -93,13 +89,6 @@ public static class ForecastCommand
         AtomicFile.Write(path, s => s.Write(Encoding.UTF8.GetBytes(svg)));
         Console.Error.WriteLine($"edgernn forecast: wrote {path}");
     }
-
-    public static Precision ParsePrecision(string text) => text switch
-    {
-        "float32" => Precision.Float32,
-        "int8" => Precision.Int8,
-        _ => throw new UsageException($"--precision must be float32 or int8, got '{text}'"),
-    };
 
     /// <summary>--targets / --features: what a network-only file's outputs and inputs are (null when neither is given).</summary>
     public static NetworkOnlyInfo? ParseNetworkOnly(Args a)

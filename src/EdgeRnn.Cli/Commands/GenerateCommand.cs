@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using EdgeRnn.Model;
-using EdgeRnn.Model.Quantized;
+using EdgeRnn.Forecasting;
 using EdgeRnn.Model.Text;
 
 namespace EdgeRnn.Cli.Commands;
@@ -26,7 +26,7 @@ public static class GenerateCommand
         double temperature = a.GetDouble("temperature", 1.0);
         int topK = a.GetInt("top-k", 0);
         string seedText = a.Get("seed") ?? "1";
-        string precision = a.Get("precision") ?? "float32";
+        var precision = a.GetPrecision();
         a.RejectUnknown();
         if (a.Positional.Count > 0) throw new UsageException($"unexpected argument '{a.Positional[0]}'");
         if (length < 0) throw new UsageException($"--length must be >= 0, got {length}");
@@ -40,12 +40,7 @@ public static class GenerateCommand
         // The sampler takes logits (softmax(z / T)), so the forecaster here stops before the file's softmax.
         var logitModel = p.Clone();
         logitModel.Metadata[OutputHead.ActivationKey] = "none";
-        IForecaster f = precision switch
-        {
-            "float32" => new FloatForecaster(logitModel),
-            "int8" => new Int8Forecaster(logitModel),
-            _ => throw new UsageException($"--precision must be float32 or int8, got '{precision}'"),
-        };
+        IForecaster f = NetworkFactory.Create(logitModel, precision);
         int[] primeIds = prime is null
             ? [vocab.TryIndex(new Rune('\n'), out int nl) ? nl : 0]
             : vocab.Encode(prime, "--prime");
@@ -64,7 +59,7 @@ public static class GenerateCommand
         stdout.Flush();
         int steps = primeIds.Length + length;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"edgernn generate: {length} characters ({steps} model steps, {precision}) in {clock.Elapsed.TotalSeconds:F3} s, {steps / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F0} steps/s, {steps / Math.Max(1e-9, cpu):F0} per CPU-second"));
+            $"edgernn generate: {length} characters ({steps} model steps, {precision.Name()}) in {clock.Elapsed.TotalSeconds:F3} s, {steps / Math.Max(1e-9, clock.Elapsed.TotalSeconds):F0} steps/s, {steps / Math.Max(1e-9, cpu):F0} per CPU-second"));
         return 0;
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using EdgeRnn.Model;
+using EdgeRnn.Forecasting;
 
 namespace EdgeRnn.Cli.Commands;
 
@@ -17,7 +18,7 @@ public static class PredictCommand
         var a = new Args(args, Array.Empty<string>());
         // Unknown flags first: a typo such as --inptu should be named, not reported as a missing --input.
         string? model = a.Get("model"), input = a.Get("input"), output = a.Get("output");
-        string precision = a.Get("precision") ?? "float32";
+        var precision = a.GetPrecision();
         a.RejectUnknown();
         string modelPath = model ?? throw new UsageException("missing --model");
         string inputPath = input ?? throw new UsageException("missing --input");
@@ -25,12 +26,7 @@ public static class PredictCommand
         if (a.Positional.Count > 0) throw new UsageException($"unexpected argument '{a.Positional[0]}'");
 
         ForecasterParameters parameters = ModelFile.Load(modelPath);
-        IForecaster forecaster = precision switch
-        {
-            "float32" => new FloatForecaster(parameters),
-            "int8" => new EdgeRnn.Model.Quantized.Int8Forecaster(parameters),
-            _ => throw new UsageException($"--precision must be float32 or int8, got '{precision}'"),
-        };
+        IForecaster forecaster = NetworkFactory.Create(parameters, precision);
 
         if (!File.Exists(inputPath)) throw new FileNotFoundException($"{inputPath}: no such file", inputPath);
         int rows = 0;
@@ -40,7 +36,7 @@ public static class PredictCommand
             using var writer = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
             rows = Predict(forecaster, reader, inputPath, writer);
         });
-        Console.Error.WriteLine($"edgernn predict: {rows} rows, {parameters.Shape.Arch.ToSpecName()} {precision}, wrote {outputPath}");
+        Console.Error.WriteLine($"edgernn predict: {rows} rows, {parameters.Shape.Arch.ToSpecName()} {precision.Name()}, wrote {outputPath}");
         return 0;
     }
 
