@@ -49,6 +49,11 @@ public sealed record AnomalyOptions
     /// by SuppressedFactor.
     /// </summary>
     public int SuppressRows { get; init; } = 35;
+    /// <summary>
+    /// Weight of the external forecaster's residual log-likelihood (the forecasts passed to Observe(value, forecast),
+    /// e.g. a network's served forecast) against the experts' (0 = ignore them).
+    /// </summary>
+    public double ModelWeight { get; init; } = 1.0;
     public double SuppressMargin { get; init; } = 0.02;
     public double SuppressedFactor { get; init; }
 }
@@ -76,7 +81,10 @@ public sealed class AnomalyDetector
     private readonly int _bootRows;
     private double _mu, _sigma;                // normalization fixed after the first _bootRows rows
     private readonly double _scaleDecay;
-    private readonly Likelihood _forecastLikelihood, _seasonLikelihood;
+    private readonly Likelihood _forecastLikelihood, _seasonLikelihood, _modelLikelihood;
+    private readonly double[] _modelPending;   // [H slots, H] external forecasts made at row r (slot r % H), normalized
+    private bool _modelSeen;                   // an external forecast has been passed
+    private readonly double[] _modelAbsRes;    // [H] forgotten mean |residual| of the external forecasts per step
     private readonly double[] _valueRing;      // last SeasonRows + 1 normalized values (seasonal residual)
     private double _seasonScale;
     private double _lastDisagreement;
@@ -106,6 +114,10 @@ public sealed class AnomalyDetector
         _range = new RangeWindow(options.SpatialWindow);
         _forecastLikelihood = new Likelihood(options);
         _seasonLikelihood = new Likelihood(options);
+        _modelLikelihood = new Likelihood(options);
+        _modelAbsRes = new double[_h];
+        _modelPending = new double[_h * _h];
+        Array.Fill(_modelPending, double.NaN);
         _valueRing = new double[Math.Max(1, options.SeasonRows)];
     }
 
@@ -118,7 +130,15 @@ public sealed class AnomalyDetector
     /// Feeds the next value and returns its anomaly score in [0, 1] (0 during warm-up). A non-finite value (a gap) is
     /// not learned from and scores 0.
     /// </summary>
-    public double Observe(double value)
+    public double Observe(double value) => Observe(value, ReadOnlySpan<float>.Empty);
+
+    /// <summary>
+    /// As <see cref="Observe(double)"/>, with an external forecaster's forecasts made after seeing this value (rows t+1,
+    /// t+2, ... in the value's units, e.g. a network's served forecast): their standardized residuals, scored as each truth
+    /// arrives, are one more surprise channel (weight <see cref="AnomalyOptions.ModelWeight"/>). Up to Horizon steps are
+    /// used; an empty span (or NaN) means no forecast for those rows.
+    /// </summary>
+    public double Observe(double value, ReadOnlySpan<float> forecast)
     {
         if (!double.IsFinite(value)) return 0.0;
         long t = _row++;
@@ -138,6 +158,9 @@ public sealed class AnomalyDetector
         PlanForecasts(t);
 
         double logTail = _forecastLikelihood.Next(raw);
+        if (_modelSeen && _o.ModelWeight > 0)
+            logTail = Math.Min(logTail, _o.ModelWeight * _modelLikelihood.Next(ModelSurprise(x, t)));
+        PlanModelForecasts(forecast, t);
         if (_o.SeasonRows > 0 && _o.SeasonWeight > 0)
         {
             // Seasonal surprise: the value against the same phase one season ago, in its own scale.
@@ -185,6 +208,37 @@ public sealed class AnomalyDetector
             _experts.Observe((_boot[i] - _mu) / _sigma);
             PlanForecasts(i);
         }
+    }
+
+    /// <summary>Keeps the external forecasts made at row t (normalized) until their truth arrives.</summary>
+    private void PlanModelForecasts(ReadOnlySpan<float> forecast, long t)
+    {
+        if (forecast.IsEmpty && !_modelSeen) return;
+        _modelSeen = true;
+        int slot = (int)(t % _h);
+        for (int s = 0; s < _h; s++)
+            _modelPending[slot * _h + s] = s < forecast.Length ? (forecast[s] - _mu) / _sigma : double.NaN;
+    }
+
+    /// <summary>Mean standardized residual of the external forecasts landing on this row (0 when none has).</summary>
+    private double ModelSurprise(double x, long t)
+    {
+        double zSum = 0;
+        int n = 0;
+        for (int s = 0; s < _h; s++)
+        {
+            long made = t - 1 - s;
+            if (made < _bootRows) break;
+            double f = _modelPending[(int)(made % _h) * _h + s];
+            if (!double.IsFinite(f)) continue;
+            double r = Math.Abs(x - f);
+            double scale = _modelAbsRes[s];
+            double z = scale > 1e-6 ? r / (1.2533 * scale) : (r > 1e-6 ? _o.ZCap : 0);
+            zSum += Math.Min(z, _o.ZCap);
+            n++;
+            _modelAbsRes[s] = scale == 0 ? r : _scaleDecay * scale + (1 - _scaleDecay) * r;
+        }
+        return n == 0 ? 0 : zSum / n;
     }
 
     /// <summary>Forecasts made now for rows t+1..t+H, kept until their truth arrives.</summary>

@@ -43,6 +43,7 @@ public static class AnomalyOptionsParser
                 nameof(AnomalyOptions.FlatFactor) => o with { FlatFactor = v },
                 nameof(AnomalyOptions.FlatMinRows) => o with { FlatMinRows = i },
                 nameof(AnomalyOptions.FlatScore) => o with { FlatScore = v },
+                nameof(AnomalyOptions.ModelWeight) => o with { ModelWeight = v },
                 nameof(AnomalyOptions.SuppressRows) => o with { SuppressRows = i },
                 nameof(AnomalyOptions.SuppressMargin) => o with { SuppressMargin = v },
                 nameof(AnomalyOptions.SuppressedFactor) => o with { SuppressedFactor = v },
