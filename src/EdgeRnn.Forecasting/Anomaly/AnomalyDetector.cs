@@ -42,6 +42,15 @@ public sealed record AnomalyOptions
     /// <summary>A constant run longer than this factor times the longest seen (plus FlatMinRows) is a flat-line anomaly.</summary>
     public double FlatFactor { get; init; } = 2.0;
     public int FlatMinRows { get; init; } = 10;
+    /// <summary>
+    /// The range test applied to the step from the previous value (DiffScore, 0 = off) and to the mean of the last
+    /// MeanRows values (MeanScore, 0 = off), each over SpatialWindow rows, with its own tolerance.
+    /// </summary>
+    public double DiffScore { get; init; }
+    public double DiffTolerance { get; init; } = 0.01;
+    public double MeanScore { get; init; } = 0.992;
+    public int MeanRows { get; init; } = 12;
+    public double MeanTolerance { get; init; } = 0.01;
     public double FlatScore { get; init; } = 0.995;
     /// <summary>
     /// Alert suppression: for this many rows after a reported score, a score is reported only when it beats the highest
@@ -49,6 +58,13 @@ public sealed record AnomalyOptions
     /// by SuppressedFactor.
     /// </summary>
     public int SuppressRows { get; init; } = 35;
+    /// <summary>
+    /// After a likelihood alert (the likelihood at its cap), the likelihood's score is multiplied by LikelihoodQuietFactor
+    /// for LikelihoodQuietRows rows, while the value-novelty alerts (range, flat-line) still fire: the likelihood alerts
+    /// of a noisy stream are rare events, the range alerts are precise.
+    /// </summary>
+    public int LikelihoodQuietRows { get; init; } = 800;
+    public double LikelihoodQuietFactor { get; init; }
     /// <summary>
     /// Weight of the external forecaster's residual log-likelihood (the forecasts passed to Observe(value, forecast),
     /// e.g. a network's served forecast) against the experts' (0 = ignore them).
@@ -95,6 +111,10 @@ public sealed class AnomalyDetector
     private bool _flatFired;
     private double _holdLevel;
     private long _holdUntil;
+    private long _likelyQuietUntil;
+    private readonly RangeWindow? _diffRange, _meanRange;
+    private readonly double[] _meanRing;
+    private double _meanSum, _derived;
 
     public AnomalyDetector(AnomalyOptions options)
     {
@@ -112,6 +132,9 @@ public sealed class AnomalyDetector
         _boot = new double[_bootRows];
         _scaleDecay = 1.0 - 1.0 / options.ScaleMemory;
         _range = new RangeWindow(options.SpatialWindow);
+        if (options.DiffScore > 0) _diffRange = new RangeWindow(options.SpatialWindow);
+        if (options.MeanScore > 0) _meanRange = new RangeWindow(options.SpatialWindow);
+        _meanRing = new double[Math.Max(1, options.MeanRows)];
         _forecastLikelihood = new Likelihood(options);
         _seasonLikelihood = new Likelihood(options);
         _modelLikelihood = new Likelihood(options);
@@ -178,9 +201,13 @@ public sealed class AnomalyDetector
 
         if (t < _o.WarmupRows) return 0.0;
 
-        double score = Math.Min(-logTail / (_o.TailDecades * Math.Log(10)), _o.LikelihoodCap);
+        double likely = Math.Min(-logTail / (_o.TailDecades * Math.Log(10)), _o.LikelihoodCap);
+        bool quiet = t < _likelyQuietUntil;
+        if (quiet) likely *= _o.LikelihoodQuietFactor;
+        double score = likely;
         if (spatial) score = Math.Max(score, _o.SpatialScore);
         if (flat) score = Math.Max(score, _o.FlatScore);
+        if (t >= _o.WarmupRows + _o.MeanRows) score = Math.Max(score, _derived);
         score = Math.Clamp(score, 0.0, 1.0);
 
         // One event, one alert: within SuppressRows of a reported score, only a score above it by SuppressMargin is reported.
@@ -191,6 +218,7 @@ public sealed class AnomalyDetector
             _holdLevel = holding ? Math.Max(_holdLevel, score) : score;
             _holdUntil = t + _o.SuppressRows;
         }
+        if (likely >= _o.LikelihoodCap) _likelyQuietUntil = t + _o.LikelihoodQuietRows;
         return score;
     }
 
@@ -305,14 +333,29 @@ public sealed class AnomalyDetector
 
     private void UpdateValueStats(double v, out bool spatial, out bool flat)
     {
-        spatial = false; flat = false;
-        double lo = _range.Min, hi = _range.Max, range = hi - lo;
-        if (_row > _bootRows && range > 0)
-        {
-            double tol = range * _o.SpatialTolerance;
-            spatial = v > hi + tol || v < lo - tol;
-        }
+        flat = false;
+        spatial = Novel(_range, v, _o.SpatialTolerance);
         _range.Push(v);
+        // The same test on the step from the previous value and on the mean of the last MeanRows values.
+        _derived = 0;
+        if (_diffRange is not null && !double.IsNaN(_prev))
+        {
+            double d = v - _prev;
+            if (Novel(_diffRange, d, _o.DiffTolerance)) _derived = Math.Max(_derived, _o.DiffScore);
+            _diffRange.Push(d);
+        }
+        if (_meanRange is not null)
+        {
+            int slot = (int)((_row - 1) % _meanRing.Length);
+            _meanSum += v - _meanRing[slot];
+            _meanRing[slot] = v;
+            if (_row >= _meanRing.Length)
+            {
+                double m = _meanSum / _meanRing.Length;
+                if (Novel(_meanRange, m, _o.MeanTolerance)) _derived = Math.Max(_derived, _o.MeanScore);
+                _meanRange.Push(m);
+            }
+        }
 
         if (v == _prev) _run++;
         else
@@ -328,6 +371,15 @@ public sealed class AnomalyDetector
             flat = true;
             _flatFired = true;
         }
+    }
+
+    /// <summary>Whether x lies outside the window's range widened by tolerance × its width (never during the first rows).</summary>
+    private bool Novel(RangeWindow w, double x, double tolerance)
+    {
+        double lo = w.Min, hi = w.Max, range = hi - lo;
+        if (!(_row > _bootRows && range > 0)) return false;
+        double tol = range * tolerance;
+        return x > hi + tol || x < lo - tol;
     }
 
     /// <summary>
