@@ -48,7 +48,7 @@ public sealed record AnomalyOptions
     /// </summary>
     public double DiffScore { get; init; }
     public double DiffTolerance { get; init; } = 0.01;
-    public double MeanScore { get; init; } = 0.992;
+    public double MeanScore { get; init; } = 0.995;
     public int MeanRows { get; init; } = 12;
     public double MeanTolerance { get; init; } = 0.01;
     public double FlatScore { get; init; } = 0.995;
@@ -65,6 +65,8 @@ public sealed record AnomalyOptions
     /// </summary>
     public int LikelihoodQuietRows { get; init; } = 800;
     public double LikelihoodQuietFactor { get; init; }
+    /// <summary>Whether a range or flat-line alert also quiets the likelihood.</summary>
+    public bool QuietAfterAny { get; init; } = true;
     /// <summary>
     /// Weight of the external forecaster's residual log-likelihood (the forecasts passed to Observe(value, forecast),
     /// e.g. a network's served forecast) against the experts' (0 = ignore them).
@@ -218,7 +220,7 @@ public sealed class AnomalyDetector
             _holdLevel = holding ? Math.Max(_holdLevel, score) : score;
             _holdUntil = t + _o.SuppressRows;
         }
-        if (likely >= _o.LikelihoodCap) _likelyQuietUntil = t + _o.LikelihoodQuietRows;
+        if (likely >= _o.LikelihoodCap || (_o.QuietAfterAny && score >= _o.LikelihoodCap)) _likelyQuietUntil = t + _o.LikelihoodQuietRows;
         return score;
     }
 

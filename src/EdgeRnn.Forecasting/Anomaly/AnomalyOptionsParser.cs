@@ -51,6 +51,7 @@ public static class AnomalyOptionsParser
                 nameof(AnomalyOptions.MeanScore) => o with { MeanScore = v },
                 nameof(AnomalyOptions.MeanRows) => o with { MeanRows = i },
                 nameof(AnomalyOptions.MeanTolerance) => o with { MeanTolerance = v },
+                nameof(AnomalyOptions.QuietAfterAny) => o with { QuietAfterAny = v != 0 },
                 nameof(AnomalyOptions.SuppressRows) => o with { SuppressRows = i },
                 nameof(AnomalyOptions.SuppressMargin) => o with { SuppressMargin = v },
                 nameof(AnomalyOptions.SuppressedFactor) => o with { SuppressedFactor = v },
