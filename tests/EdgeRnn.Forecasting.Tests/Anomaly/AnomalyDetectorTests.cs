@@ -68,11 +68,46 @@ public class AnomalyDetectorTests
         var rng = new Random(3);
         var v = new double[1500];
         for (int i = 0; i < v.Length; i++) v[i] = i is >= 1000 and < 1200 ? 5.0 : 5.0 + rng.NextDouble();
-        double[] s = Scores(Options with { SeasonRows = 0 }, v);
+        // The mean-range channel is off here: on iid noise its running mean sets a new record now and then (an alert that
+        // holds the others off for SuppressRows); this test is about the flat-line channel.
+        double[] s = Scores(Options with { SeasonRows = 0, MeanScore = 0 }, v);
         double quiet = s.Take(990).Skip(Options.WarmupRows + 100).Max();
         double flat = s.Skip(1000).Take(60).Max();
         Assert.True(flat > quiet, $"flat-line {flat} vs quiet max {quiet}");
         Assert.Equal(Options.FlatScore, flat);
+    }
+
+    [Fact]
+    public void A_level_shift_inside_the_seen_range_alerts_through_the_running_mean()
+    {
+        // Wide noise around 5, then from row 1000 narrow noise around 5.8: every value stays inside the range seen
+        // (no range alert), but the 12-row mean leaves the range of the means seen.
+        var rng = new Random(5);
+        var v = new double[1300];
+        for (int i = 0; i < v.Length; i++) v[i] = i < 1000 ? 5 + 2 * (rng.NextDouble() - 0.5) : 5.8 + 0.4 * (rng.NextDouble() - 0.5);
+        var noLikelihood = Options with { SeasonRows = 0, TailDecades = 1e9 };
+        double[] with = Scores(noLikelihood, v);
+        double[] without = Scores(noLikelihood with { MeanScore = 0 }, v);
+        Assert.Equal(noLikelihood.MeanScore, with.Skip(1000).Take(24).Max());
+        Assert.True(without.Skip(1000).Take(24).Max() < 0.5, "without the mean channel nothing alerts on the shift");
+    }
+
+    [Fact]
+    public void An_alert_quiets_the_likelihood_but_not_the_range_alerts()
+    {
+        // The spike at 1200 raises a range alert. From 1600 the daily pattern turns upside down (every value and every
+        // 12-row mean inside the ranges seen: only the forecasters are surprised), and at 1700 a value leaves the range.
+        var rng = new Random(9);
+        var v = new double[1800];
+        for (int i = 0; i < v.Length; i++)
+            v[i] = 10 + 3 * (i < 1600 ? 1 : -1) * Math.Sin(2 * Math.PI * i / 48) + 0.3 * (rng.NextDouble() - 0.5) + (i == 1200 ? 6 : 0) + (i == 1700 ? 40 : 0);
+        var o = Options with { MeanScore = 0 };
+        double[] loud = Scores(o with { LikelihoodQuietRows = 0 }, v);
+        double[] quiet = Scores(o, v);
+        Assert.Equal(o.SpatialScore, quiet.Skip(1200).Take(3).Max());
+        Assert.Equal(o.LikelihoodCap, loud.Skip(1600).Take(48).Max());
+        Assert.True(quiet.Skip(1600).Take(48).Max() < o.LikelihoodCap, "within LikelihoodQuietRows of an alert the likelihood does not alert");
+        Assert.Equal(o.SpatialScore, quiet.Skip(1700).Take(3).Max());
     }
 
     [Fact]
