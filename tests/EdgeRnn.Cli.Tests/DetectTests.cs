@@ -67,6 +67,27 @@ public sealed class DetectTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public void With_a_model_int8_and_float32_raise_the_same_alerts()
+    {
+        // The served forecast of the shipped machine-temperature model (a NAB series itself) as one more surprise channel.
+        string input = Path.Combine(Repo.Root, "models", "data", "nab", "machine_temperature_system_failure.csv");
+        string model = Path.Combine(Repo.Root, "models", "machine_temperature.safetensors");
+        double[] Run(params string[] extra)
+        {
+            string output = Path.Combine(_dir, $"out{extra.Length}{string.Join("", extra).GetHashCode():x}.csv");
+            Assert.Equal(0, DetectCommand.Run(["--data", input, "--output", output, .. extra]));
+            return ReadRows(output).Select(r => double.Parse(r[2], CultureInfo.InvariantCulture)).ToArray();
+        }
+        double[] none = Run(), int8 = Run("--model", model, "--precision", "int8"), f32 = Run("--model", model, "--precision", "float32");
+        Assert.Equal(none.Length, int8.Length);
+        Assert.All(int8, s => Assert.InRange(s, 0.0, 1.0));
+        Assert.NotEqual(none, int8); // the model's channel is used
+        int[] Alerts(double[] s) => Enumerable.Range(0, s.Length).Where(i => s[i] >= 0.99).ToArray();
+        Assert.Equal(Alerts(f32), Alerts(int8));
+        Assert.NotEmpty(Alerts(int8));
+    }
+
+    [Fact]
     public void Nab_runner_scores_a_few_files_with_the_official_scorer()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "edgernn.dll");
