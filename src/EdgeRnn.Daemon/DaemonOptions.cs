@@ -31,6 +31,9 @@ public sealed class DaemonOptions
     public string? DeviceClass { get; set; }
     /// <summary>Warm start: a CSV of this stream's history (same columns/Id as the source) that fills the model's lookback at start when no checkpoint does.</summary>
     public string? WarmStart { get; set; }
+    /// <summary>A network-only model file (no 'format' key): what its outputs and inputs are, comma-separated ("temp,humidity").</summary>
+    public string? Targets { get; set; }
+    public string? Features { get; set; }
     public List<StreamOptions> Streams { get; set; } = new();
 
     // MQTT: mqtt://host:port or mqtts://host:port; secrets come from files or the environment, never from flags
@@ -83,11 +86,26 @@ public sealed class StreamOptions
     public string? Unit { get; set; }
     public string? DeviceClass { get; set; }
     public string? WarmStart { get; set; }
+    public string? Targets { get; set; }
+    public string? Features { get; set; }
 }
 
 /// <summary>A stream after defaults and validation.</summary>
 public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null,
-    string? Id = null, string? IdColumn = null, string? Field = null, string? Unit = null, string? DeviceClass = null, string? WarmStart = null);
+    string? Id = null, string? IdColumn = null, string? Field = null, string? Unit = null, string? DeviceClass = null, string? WarmStart = null,
+    EdgeRnn.Forecasting.NetworkOnlyInfo? NetworkOnly = null)
+{
+    /// <summary>
+    /// The stream's forecaster, as `run` and `run --validate` load it. A network-only file is served as is: its outputs
+    /// named by <see cref="NetworkOnly"/> (or its metadata), fine-tuning off whatever FineTune says (it has no scaler to learn in).
+    /// </summary>
+    public EdgeRnn.Forecasting.StreamForecaster LoadForecaster(bool fineTune)
+    {
+        var model = EdgeRnn.Forecasting.ForecasterFile.Load(Model, NetworkOnly);
+        return new EdgeRnn.Forecasting.StreamForecaster(model, new EdgeRnn.Forecasting.StreamForecasterOptions
+        { Precision = Precision, FineTune = fineTune && !model.IsNetworkOnly, NetworkOnly = NetworkOnly });
+    }
+}
 
 /// <summary>Options after validation: what the daemon actually runs with.</summary>
 public sealed record DaemonSettings(
@@ -117,7 +135,7 @@ public static class DaemonConfig
     public static readonly string[] ValueFlags =
     [
         "config", "stream", "source", "model", "precision", "fine-tune", "period", "condition", "rate", "id", "id-column", "field",
-        "unit", "device-class", "warm-start",
+        "unit", "device-class", "warm-start", "targets", "features",
         "mqtt", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-username", "mqtt-password-file", "mqtt-client-id",
         "source-mqtt", "source-mqtt-username", "source-mqtt-password-file",
         "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
@@ -251,8 +269,11 @@ public static class DaemonConfig
                 try { EdgeRnn.Ingest.SourceSpec.Parse(src); }
                 catch (FormatException e) { errors.Add($"{Key("Source")}: {e.Message}"); }
             }
+            EdgeRnn.Forecasting.NetworkOnlyInfo? networkOnly = null;
+            try { networkOnly = EdgeRnn.Forecasting.NetworkOnlyInfo.Parse(s.Targets ?? o.Targets, s.Features ?? o.Features, Key("Targets"), Key("Features")); }
+            catch (FormatException e) { errors.Add(e.Message); }
             streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate,
-                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field, s.Unit ?? o.Unit, s.DeviceClass ?? o.DeviceClass, s.WarmStart ?? o.WarmStart));
+                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field, s.Unit ?? o.Unit, s.DeviceClass ?? o.DeviceClass, s.WarmStart ?? o.WarmStart, networkOnly));
         }
 
         MqttSettings? mqtt = null;
