@@ -25,6 +25,8 @@ public static class Help
               --source S             serial:/dev/ttyUSB0@115200, csv:FILE, stdin, mqtt:TOPIC/#
               --model FILE           .safetensors model       --precision int8|float32     --fine-tune on|off
               --targets A,B --features A,B,C   what a network-only model file's outputs and inputs are (as for forecast)
+              config "Online": {Every, Batch, Chunk, LearningRate...} and "Conditioning": {GapPolicy, MaxHoldSeconds,
+                MaxGapSeconds} (EDGERNN_ONLINE__EVERY too): top level for every stream, or in one Streams entry
               --stream NAME          stream name (topic level)   --period 5m (alias --sample-period-seconds 300)
               --condition on|off     resample onto the model's period grid    --rate HZ (alias --csv-rate-hz) CSV replay rate
               --id ID, --id-column C long-format CSV: the series to read (e.g. a Home Assistant entity_id)

@@ -125,7 +125,7 @@ public sealed class StreamPipeline : ISampleSink
         // resample onto the model's time grid and fill short gaps (Ingest's conditioner) when the period is known
         var period = config.SamplePeriod ?? forecaster.SamplePeriod;
         if (condition && period is { } pe && pe.TotalMilliseconds >= 1)
-            _conditioner = new SampleConditioner(new StepSink(this), _input.Length, new ConditionerOptions((long)pe.TotalMilliseconds));
+            _conditioner = new SampleConditioner(new StepSink(this), _input.Length, config.Conditioning with { PeriodMs = (long)pe.TotalMilliseconds });
     }
 
     /// <summary>The conditioner's counters (non-finite, out of range, out of order, gaps filled...), empty when not conditioning.</summary>
