@@ -65,6 +65,13 @@ public sealed class DaemonOptions
     /// <summary>host:port of the /healthz and /metrics responder, "off" to disable.</summary>
     public string Metrics { get; set; } = "127.0.0.1:9108";
     public string LogLevel { get; set; } = "Information";
+
+    /// <summary>Anomaly score per sample on &lt;prefix&gt;/&lt;gateway&gt;/&lt;stream&gt;/anomaly: on or off.</summary>
+    public string Anomaly { get; set; } = "on";
+    /// <summary>Score at or above which a sample is an alert ("anomaly": true; the binary_sensor turns on), in (0, 1].</summary>
+    public double AnomalyThreshold { get; set; } = StreamAnomaly.DefaultThreshold;
+    /// <summary>Detector settings as `edgernn detect --set` takes them ("WarmupRows=288,SeasonRows=0").</summary>
+    public string? AnomalySettings { get; set; }
 }
 
 public sealed class StreamOptions
@@ -100,7 +107,12 @@ public sealed record DaemonSettings(
 {
     /// <summary>The broker mqtt: sources subscribe at (SourceMqtt, else the publisher's Mqtt; null: localhost:1883 without credentials).</summary>
     public MqttSettings? SourceMqtt { get; init; }
+    /// <summary>Anomaly scores per stream (null: off): the alert threshold and the detector's settings.</summary>
+    public AnomalySettings? Anomaly { get; init; }
 }
+
+/// <summary>The anomaly detector's settings after validation: the alert threshold and `detect --set`-style overrides.</summary>
+public sealed record AnomalySettings(double Threshold, string? Overrides);
 
 public sealed record MqttSettings(string Host, int Port, bool Tls, string? CaFile, string? CertFile, string? KeyFile, string? Username, string? Password, string ClientId);
 
@@ -122,7 +134,7 @@ public static class DaemonConfig
         "source-mqtt", "source-mqtt-username", "source-mqtt-password-file",
         "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
         "state-dir", "outbox-max-bytes", "outbox-fsync-seconds", "checkpoint-interval-seconds", "drain-timeout-seconds",
-        "metrics", "log-level",
+        "metrics", "log-level", "anomaly", "anomaly-threshold", "anomaly-settings",
     ];
 
     /// <summary>Parses flags (<see cref="Args"/>), then layers JSON file, environment, flags; returns bound options plus whether --validate was given.</summary>
@@ -302,10 +314,21 @@ public static class DaemonConfig
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(o.LogLevel, true, out var level))
             errors.Add($"LogLevel: '{o.LogLevel}' is not Trace, Debug, Information, Warning, Error or None");
 
+        bool anomaly = true;
+        if (!TryParseOnOff(o.Anomaly, out anomaly)) errors.Add($"Anomaly: '{o.Anomaly}' is not on or off");
+        if (!(o.AnomalyThreshold > 0 && o.AnomalyThreshold <= 1))
+            errors.Add($"AnomalyThreshold: {Invariant(o.AnomalyThreshold)} is not in (0, 1] (scores are in [0, 1]; the default is {Invariant(StreamAnomaly.DefaultThreshold)})");
+        if (o.AnomalySettings is { } aset)
+        {
+            try { StreamAnomaly.Options(null, aset); }
+            catch (ArgumentException e) { errors.Add($"AnomalySettings: {e.Message}"); }
+        }
+
         if (errors.Count > 0) throw new ConfigException(string.Join(Environment.NewLine, errors));
         return new DaemonSettings(streams, mqtt, o.TopicPrefix, gateway, o.DiscoveryPrefix, discovery,
             o.MessageExpirySeconds, o.SessionExpirySeconds, stateDir, o.OutboxMaxBytes, TimeSpan.FromSeconds(o.OutboxFsyncSeconds),
-            TimeSpan.FromSeconds(o.CheckpointIntervalSeconds), TimeSpan.FromSeconds(o.DrainTimeoutSeconds), metrics, level) { SourceMqtt = sourceMqtt };
+            TimeSpan.FromSeconds(o.CheckpointIntervalSeconds), TimeSpan.FromSeconds(o.DrainTimeoutSeconds), metrics, level)
+        { SourceMqtt = sourceMqtt, Anomaly = anomaly ? new AnomalySettings(o.AnomalyThreshold, o.AnomalySettings) : null };
     }
 
     private static Dictionary<string, string?> ReadEnvironmentAsDict() => ReadEnvironment();

@@ -92,6 +92,14 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             }
             string topic = $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/forecast";
             var p = new StreamPipeline(s, f, outbox, topic, settings.MessageExpirySeconds, log, s.Condition);
+            if (settings.Anomaly is { } an)
+            {
+                p.Anomaly = StreamAnomaly.Create(s.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/anomaly", f.InputChannels, f.Targets,
+                    s.SamplePeriod ?? f.SamplePeriod, an);
+                if (p.Anomaly is null) log.LogWarning("stream {Stream}: no anomaly score: none of the model's targets [{Targets}] is one of its inputs", s.Name, string.Join(",", f.Targets));
+                else log.LogInformation("stream {Stream}: anomaly score of [{Targets}] -> {Topic} (alert at >= {Threshold}; warm-up {Warmup} samples, season {Season}); next seq {Seq}",
+                    s.Name, string.Join(",", p.Anomaly.Targets), p.Anomaly.Topic, an.Threshold, p.Anomaly.DetectorOptions.WarmupRows, p.Anomaly.DetectorOptions.SeasonRows, outbox.LastSeq(p.Anomaly.OutboxKey) + 1);
+            }
             var store = new CheckpointStore(ckptDir, s.Name, log);
             foreach (var (gen, payload) in store.LoadAll())
             {
@@ -163,7 +171,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         {
             var disc = pipelines.Select(p => new DiscoveryStream(p.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{p.Name}/forecast",
                 p.Forecaster.Targets, p.Forecaster.ModelName, p.Forecaster.ModelVersion,
-                p.Config.SamplePeriod ?? p.Forecaster.SamplePeriod, p.Config.Unit, p.Config.DeviceClass)).ToList();
+                p.Config.SamplePeriod ?? p.Forecaster.SamplePeriod, p.Config.Unit, p.Config.DeviceClass) { AnomalyTopic = p.Anomaly?.Topic }).ToList();
             var pub = new MqttPublisher(settings, mq, outbox, metrics, disc, log);
             publisher = Task.Run(() => pub.RunAsync(publisherStop.Token), CancellationToken.None);
         }

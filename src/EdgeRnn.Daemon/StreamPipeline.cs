@@ -62,6 +62,7 @@ public sealed class StreamPipeline : ISampleSink
         foreach (var r in rows)
         {
             if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
+            Anomaly?.Observe(r); // the detector learns from history too (its warm-up), nothing is published
             Interlocked.Increment(ref _observed);
             for (int t = 0; t < _prevValue.Length; t++)
                 if (_targetInput[t] >= 0 && float.IsFinite(r[_targetInput[t]])) _prevValue[t] = r[_targetInput[t]];
@@ -93,6 +94,8 @@ public sealed class StreamPipeline : ISampleSink
     }
 
     public StreamMetrics Metrics { get; }
+    /// <summary>The stream's anomaly detector (null: off, or no target to score); set before the first sample.</summary>
+    public StreamAnomaly? Anomaly { get; set; }
     public string Name => _config.Name;
     public ResolvedStream Config => _config;
     public IStreamForecaster Forecaster => _forecaster;
@@ -253,6 +256,7 @@ public sealed class StreamPipeline : ISampleSink
         _lastTs = timestampMs;
 
         ScoreOneStep(input);
+        if (Anomaly is { } an) PublishAnomaly(an, timestampMs, input);
         long t0 = Stopwatch.GetTimestamp();
         bool ready = _forecaster.Observe(input, _forecast, _lower, _upper);
         long observed = Interlocked.Increment(ref _observed);
@@ -305,6 +309,17 @@ public sealed class StreamPipeline : ISampleSink
             _checkpointRequested = 0;
             CheckpointCaptured?.Invoke(this, CaptureCheckpoint());
         }
+    }
+
+    /// <summary>Scores the step and appends its anomaly message (every sample, warm-up included, as `detect` writes every row).</summary>
+    private void PublishAnomaly(StreamAnomaly an, long timestampMs, ReadOnlySpan<float> input)
+    {
+        double score = an.Observe(input);
+        Volatile.Write(ref Metrics.AnomalyScore, score);
+        if (an.IsAlert(score)) Interlocked.Increment(ref Metrics.AnomalyAlerts);
+        long seq = _outbox.LastSeq(an.OutboxKey) + 1;
+        an.Write(seq, timestampMs, score);
+        _outbox.Append(an.OutboxKey, seq, an.Topic, _expiry, an.Payload);
     }
 
     private readonly long _startTicks = Environment.TickCount64;
