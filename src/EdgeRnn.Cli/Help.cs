@@ -36,6 +36,9 @@ public static class Help
               --topic-prefix P --gateway G --discovery on|off --discovery-prefix P --message-expiry-seconds N --session-expiry-seconds N
               --state-dir DIR --outbox-max-bytes N --outbox-fsync-seconds S --checkpoint-interval-seconds S --drain-timeout-seconds S
               --metrics HOST:PORT|off  --log-level Information|Debug|Warning
+              --anomaly on|off       anomaly score per sample on <prefix>/<gateway>/<stream>/anomaly (default on)
+              --anomaly-threshold T  alert ("anomaly": true, HA problem sensor on) at score >= T, T in (0, 1] (default 0.995)
+              --anomaly-settings S   detector settings as detect --set takes them (e.g. WarmupRows=288)
             """,
             "edgernn run --source csv:history.csv --id sensor.outdoor_temperature --model temp.safetensors --mqtt mqtt://localhost --validate"),
         new("forecast", "real forecasts in sensor units for every row of a CSV once the lookback is filled",
