@@ -27,7 +27,8 @@ public static class Help
               --stream NAME          stream name (topic level)   --period 5m (alias --sample-period-seconds 300)
               --condition on|off     resample onto the model's period grid    --rate HZ (alias --csv-rate-hz) CSV replay rate
               --id ID, --id-column C long-format CSV: the series to read (e.g. a Home Assistant entity_id)
-              --warm-start FILE      history CSV that fills the model's lookback at start (when no checkpoint does)
+              --warm-start FILE|mqtt:TOPIC  history that fills the lookback at start (when no checkpoint does): a CSV, or
+                                     retained MQTT messages / a retained [[ts, value...], ...] payload on the source broker
               --unit U --device-class C  Home Assistant unit_of_measurement and device_class of the forecast sensors
               --field PATH           MQTT JSON payloads: where the value is (e.g. temperature, sensor.temp)
               --mqtt URL             mqtt://host[:port] or mqtts://host[:port]; --mqtt-username U --mqtt-password-file F

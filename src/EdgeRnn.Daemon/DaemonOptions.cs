@@ -29,7 +29,11 @@ public sealed class DaemonOptions
     /// <summary>Home Assistant: unit_of_measurement and device_class of the forecast sensors (e.g. "°C", "temperature").</summary>
     public string? Unit { get; set; }
     public string? DeviceClass { get; set; }
-    /// <summary>Warm start: a CSV of this stream's history (same columns/Id as the source) that fills the model's lookback at start when no checkpoint does.</summary>
+    /// <summary>
+    /// Warm start: a CSV of this stream's history (same columns/Id as the source), or mqtt:TOPIC (retained messages or a
+    /// retained [[ts, value...], ...] history payload on the source broker), that fills the model's lookback at start when no
+    /// checkpoint does.
+    /// </summary>
     public string? WarmStart { get; set; }
     public List<StreamOptions> Streams { get; set; } = new();
 
@@ -257,7 +261,15 @@ public static class DaemonConfig
             if (cond is not null && !TryParseOnOff(cond, out condition)) errors.Add($"{Key("Condition")}: '{cond}' is not on or off");
             double? rate = s.CsvRateHz ?? o.CsvRateHz;
             if (rate is <= 0) errors.Add($"{Key("CsvRateHz")}: {rate} must be positive");
-            if ((s.WarmStart ?? o.WarmStart) is { } ws && !File.Exists(ws)) errors.Add($"{Key("WarmStart")}: file {Path.GetFullPath(ws)} does not exist");
+            if ((s.WarmStart ?? o.WarmStart) is { } ws)
+            {
+                if (Sources.IsMqttWarmStart(ws))
+                {
+                    try { EdgeRnn.Ingest.SourceSpec.Parse(ws); }
+                    catch (FormatException e) { errors.Add($"{Key("WarmStart")}: {e.Message}"); }
+                }
+                else if (!File.Exists(ws)) errors.Add($"{Key("WarmStart")}: file {Path.GetFullPath(ws)} does not exist (or give mqtt:TOPIC for a retained history topic)");
+            }
             if (src is not null && !string.IsNullOrWhiteSpace(src))
             {
                 try { EdgeRnn.Ingest.SourceSpec.Parse(src); }

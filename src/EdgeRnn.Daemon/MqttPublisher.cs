@@ -85,6 +85,11 @@ public sealed partial class DaemonJsonContext : JsonSerializerContext;
 public sealed record DiscoveryStream(string Name, string ForecastTopic, IReadOnlyList<string> Targets, string ModelName, string ModelVersion,
     TimeSpan? SamplePeriod = null, string? Unit = null, string? DeviceClass = null)
 {
+    /// <summary>
+    /// Per target, the unit the device announced in its hello frame (firmware-bridge), used when the configuration sets no
+    /// Unit; null entries or a null list: none announced.
+    /// </summary>
+    public IReadOnlyList<string?>? TargetUnits { get; init; }
     /// <summary>The stream's anomaly topic (null: no anomaly score): announced as a score sensor and a problem binary_sensor.</summary>
     public string? AnomalyTopic { get; init; }
 }
@@ -92,6 +97,32 @@ public sealed record DiscoveryStream(string Name, string ForecastTopic, IReadOnl
 /// <summary>Home Assistant discovery messages: topic and config per sensor, two per target (next step, horizon end).</summary>
 public static class HaDiscovery
 {
+    /// <summary>
+    /// A unit as a device spells it ("degC", "C", "%RH") → Home Assistant's spelling and the sensor device class HA accepts
+    /// with it; units not listed pass through unchanged with no device class (an ambiguous unit such as % or ppm could be
+    /// several classes, and a wrong one makes HA reject the entity).
+    /// </summary>
+    public static (string? Unit, string? DeviceClass) Unit(string? unit)
+    {
+        if (string.IsNullOrWhiteSpace(unit)) return (null, null);
+        string u = unit.Trim();
+        return u switch
+        {
+            "°C" or "degC" or "C" or "celsius" or "Celsius" => ("°C", "temperature"),
+            "°F" or "degF" or "F" or "fahrenheit" or "Fahrenheit" => ("°F", "temperature"),
+            "K" => ("K", "temperature"),
+            "%RH" or "%rh" or "RH" => ("%", "humidity"),
+            "Pa" or "hPa" or "kPa" or "bar" or "mbar" or "psi" or "inHg" or "mmHg" => (u, "pressure"),
+            "V" or "mV" => (u, "voltage"),
+            "A" or "mA" => (u, "current"),
+            "W" or "kW" => (u, "power"),
+            "Wh" or "kWh" => (u, "energy"),
+            "Hz" or "kHz" => (u, "frequency"),
+            "lx" => (u, "illuminance"),
+            _ => (u, null),
+        };
+    }
+
     /// <summary>HA ids (unique_id, object ids, discovery topic node ids) allow [a-zA-Z0-9_-] only; anything else becomes '_'.</summary>
     public static string Id(string s)
     {
@@ -165,6 +196,10 @@ public static class HaDiscovery
             }
             for (int t = 0; t < s.Targets.Count; t++)
             {
+                // configuration first; else what the device announced for this target, in HA's spelling with its device class
+                var (unit, deviceClass) = s.Unit is not null ? (s.Unit, s.DeviceClass)
+                    : s.TargetUnits is { } tu && t < tu.Count && tu[t] is { } announced ? Unit(announced) : (null, null);
+                deviceClass = s.DeviceClass ?? deviceClass;
                 foreach (var (suffix, index, label) in new[] { ("next", "0", "next step"), ("horizon", "-1", "horizon end") })
                 {
                     string id = TopicNames.DiscoveryObjectId(gateway, s.Name, s.Targets[t]) + "_" + suffix;
@@ -180,8 +215,8 @@ public static class HaDiscovery
                         JsonAttributesTopic = s.ForecastTopic,
                         JsonAttributesTemplate = $"{{{{ {{'horizon_ts': value_json.horizon_ts, 'forecast': value_json['values'] | map(attribute={t}) | list, 'lower': (value_json.lower | map(attribute={t}) | list) if value_json.lower is defined else none, 'upper': (value_json.upper | map(attribute={t}) | list) if value_json.upper is defined else none, 'seq': value_json.seq, 'model': value_json.model}} | tojson }}}}",
                         AvailabilityTopic = statusTopic,
-                        UnitOfMeasurement = s.Unit,
-                        DeviceClass = s.DeviceClass,
+                        UnitOfMeasurement = unit,
+                        DeviceClass = deviceClass,
                         ExpireAfter = expire,
                         Device = Device(gateway, s),
                         Origin = new HaOrigin { SwVersion = version },
@@ -204,13 +239,14 @@ public sealed class MqttPublisher
     private readonly DaemonSettings _settings;
     private readonly Outbox _outbox;
     private readonly DaemonMetrics _metrics;
-    private readonly IReadOnlyList<DiscoveryStream> _streams;
+    private readonly Func<IReadOnlyList<DiscoveryStream>> _streams;
     private readonly ILogger _log;
     private readonly string _statusTopic;
     private readonly IMqttClient _client;
     private int _discoveryDue;
 
-    public MqttPublisher(DaemonSettings settings, MqttSettings mqtt, Outbox outbox, DaemonMetrics metrics, IReadOnlyList<DiscoveryStream> streams, ILogger log)
+    /// <param name="streams">what to announce, asked again on every (re)send: a device's hello frame may add units later</param>
+    public MqttPublisher(DaemonSettings settings, MqttSettings mqtt, Outbox outbox, DaemonMetrics metrics, Func<IReadOnlyList<DiscoveryStream>> streams, ILogger log)
     {
         _settings = settings;
         _mqtt = mqtt;
@@ -232,6 +268,9 @@ public sealed class MqttPublisher
     }
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Re-sends discovery at the next chance (e.g. a device announced its units).</summary>
+    public void RequestDiscovery() => Volatile.Write(ref _discoveryDue, 1);
 
     private MqttClientOptions BuildOptions()
     {
@@ -370,14 +409,16 @@ public sealed class MqttPublisher
 
     private async Task PublishDiscoveryAsync(CancellationToken ct)
     {
-        foreach (var (topic, cfg) in HaDiscovery.Build(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, _streams))
+        if (!_settings.Discovery) return;
+        var streams = _streams();
+        foreach (var (topic, cfg) in HaDiscovery.Build(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, streams))
         {
             byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaSensorConfig);
             await _client.PublishAsync(new MqttApplicationMessageBuilder()
                 .WithTopic(topic).WithPayload(payload).WithRetainFlag(true)
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);
         }
-        foreach (var (topic, cfg) in HaDiscovery.BuildBinary(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, _streams))
+        foreach (var (topic, cfg) in HaDiscovery.BuildBinary(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, streams))
         {
             byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaBinarySensorConfig);
             await _client.PublishAsync(new MqttApplicationMessageBuilder()

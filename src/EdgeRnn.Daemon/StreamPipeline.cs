@@ -101,6 +101,33 @@ public sealed class StreamPipeline : ISampleSink
     public IStreamForecaster Forecaster => _forecaster;
     /// <summary>The channel names the source reports (null: unknown, values are taken in order).</summary>
     public Func<IReadOnlyList<string>>? SourceChannels { get; set; }
+    /// <summary>The units the source announces per channel (a firmware-bridge hello frame); null: none.</summary>
+    public Func<IReadOnlyList<string>?>? SourceUnits { get; set; }
+    /// <summary>Called (source thread) when the device announced units that change what discovery says.</summary>
+    public Action? UnitsChanged { get; set; }
+    private IReadOnlyList<string?>? _deviceUnits;
+    /// <summary>Per target, the unit the device announced for its channel (null entries: none); null until a hello names units.</summary>
+    public IReadOnlyList<string?>? DeviceUnits => Volatile.Read(ref _deviceUnits);
+
+    /// <summary>What Home Assistant discovery announces for this stream (configured unit first, else the device's).</summary>
+    public DiscoveryStream Discovery(string forecastTopic) => new(Name, forecastTopic, _forecaster.Targets, _forecaster.ModelName, _forecaster.ModelVersion,
+        _config.SamplePeriod ?? _forecaster.SamplePeriod, _config.Unit, _config.DeviceClass)
+    { TargetUnits = DeviceUnits, AnomalyTopic = Anomaly?.Topic };
+
+    /// <summary>Takes each target's unit from the source's announcement once the channel map is known.</summary>
+    private void LearnUnits(int sourceValues)
+    {
+        if (SourceUnits?.Invoke() is not { } units || units.Count != sourceValues || _channelMap is null) return;
+        var per = new string?[_targetInput.Length];
+        for (int t = 0; t < per.Length; t++)
+            per[t] = _targetInput[t] >= 0 && units[_channelMap[_targetInput[t]]] is { Length: > 0 } u ? u : null;
+        var old = DeviceUnits;
+        if (old is not null && old.SequenceEqual(per)) return;
+        Volatile.Write(ref _deviceUnits, per);
+        _log.LogInformation("stream {Stream}: the device announces unit(s) [{Units}] for [{Targets}]", Name, string.Join(", ", per.Select(u => u ?? "-")), string.Join(", ", _forecaster.Targets));
+        UnitsChanged?.Invoke();
+    }
+
     /// <summary>Receives a captured checkpoint payload (from the source thread) to write it to disk off the hot path.</summary>
     public Action<StreamPipeline, byte[]>? CheckpointCaptured { get; set; }
 
@@ -357,11 +384,12 @@ public sealed class StreamPipeline : ISampleSink
                 map[i] = j;
                 all = j >= 0;
             }
-            if (all) { _channelMap = map; return true; }
+            if (all) { _channelMap = map; LearnUnits(values.Length); return true; }
         }
         if (values.Length == want.Count)
         {
             _channelMap = Enumerable.Range(0, want.Count).ToArray();
+            LearnUnits(values.Length);
             return true;
         }
         _channelMap = null;
