@@ -114,15 +114,23 @@ public sealed class StreamPipeline : ISampleSink
         _config.SamplePeriod ?? _forecaster.SamplePeriod, _config.Unit, _config.DeviceClass)
     { TargetUnits = DeviceUnits, AnomalyTopic = Anomaly?.Topic };
 
-    /// <summary>Takes each target's unit from the source's announcement once the channel map is known.</summary>
+    private object? _unitsSeen;
+
+    /// <summary>
+    /// Takes each target's unit from the source's announcement once the channel map is known, and again whenever the
+    /// source has a new announcement (a device re-sends its hello frame; data frames may come first after a connect).
+    /// </summary>
     private void LearnUnits(int sourceValues)
     {
-        if (SourceUnits?.Invoke() is not { } units || units.Count != sourceValues || _channelMap is null) return;
-        var per = new string?[_targetInput.Length];
-        for (int t = 0; t < per.Length; t++)
-            per[t] = _targetInput[t] >= 0 && units[_channelMap[_targetInput[t]]] is { Length: > 0 } u ? u : null;
+        if (SourceUnits?.Invoke() is not { } units || ReferenceEquals(units, _unitsSeen) || units.Count != sourceValues || _channelMap is null) return;
+        _unitsSeen = units;
+        string? Unit(int t) => _targetInput[t] >= 0 && units[_channelMap[_targetInput[t]]] is { Length: > 0 } u ? u : null;
         var old = DeviceUnits;
-        if (old is not null && old.SequenceEqual(per)) return;
+        bool same = old is not null;
+        for (int t = 0; same && t < _targetInput.Length; t++) same = old![t] == Unit(t);
+        if (same) return;
+        var per = new string?[_targetInput.Length];
+        for (int t = 0; t < per.Length; t++) per[t] = Unit(t);
         Volatile.Write(ref _deviceUnits, per);
         _log.LogInformation("stream {Stream}: the device announces unit(s) [{Units}] for [{Targets}]", Name, string.Join(", ", per.Select(u => u ?? "-")), string.Join(", ", _forecaster.Targets));
         UnitsChanged?.Invoke();
@@ -368,7 +376,7 @@ public sealed class StreamPipeline : ISampleSink
 
     private bool MapChannels(ReadOnlySpan<float> values)
     {
-        if (_mappedFrom == values.Length && _channelMap is not null) return true;
+        if (_mappedFrom == values.Length && _channelMap is not null) { LearnUnits(values.Length); return true; }
         if (_mappedFrom == values.Length) return false; // already reported as unusable
         _mappedFrom = values.Length;
         var want = _forecaster.InputChannels;
