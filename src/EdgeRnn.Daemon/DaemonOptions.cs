@@ -48,6 +48,13 @@ public sealed class DaemonOptions : StreamOptions
     /// <summary>host:port of the /healthz and /metrics responder, "off" to disable.</summary>
     public string Metrics { get; set; } = "127.0.0.1:9108";
     public string LogLevel { get; set; } = "Information";
+
+    /// <summary>Anomaly score per sample on &lt;prefix&gt;/&lt;gateway&gt;/&lt;stream&gt;/anomaly: on or off.</summary>
+    public string Anomaly { get; set; } = "on";
+    /// <summary>Score at or above which a sample is an alert ("anomaly": true; the binary_sensor turns on), in (0, 1].</summary>
+    public double AnomalyThreshold { get; set; } = StreamAnomaly.DefaultThreshold;
+    /// <summary>Detector settings as `edgernn detect --set` takes them ("WarmupRows=288,SeasonRows=0").</summary>
+    public string? AnomalySettings { get; set; }
 }
 
 /// <summary>
@@ -75,7 +82,11 @@ public class StreamOptions
     /// <summary>Home Assistant: unit_of_measurement and device_class of the forecast sensors (e.g. "°C", "temperature").</summary>
     public string? Unit { get; set; }
     public string? DeviceClass { get; set; }
-    /// <summary>Warm start: a CSV of this stream's history (same columns/Id as the source) that fills the model's lookback at start when no checkpoint does.</summary>
+    /// <summary>
+    /// Warm start: a CSV of this stream's history (same columns/Id as the source), or mqtt:TOPIC (retained messages or a
+    /// retained [[ts, value...], ...] history payload on the source broker), that fills the model's lookback at start when no
+    /// checkpoint does.
+    /// </summary>
     public string? WarmStart { get; set; }
     /// <summary>A network-only model file (no 'format' key): what its outputs and inputs are, comma-separated ("temp,humidity").</summary>
     public string? Targets { get; set; }
@@ -204,7 +215,12 @@ public sealed record DaemonSettings(
 {
     /// <summary>The broker mqtt: sources subscribe at (SourceMqtt, else the publisher's Mqtt; null: localhost:1883 without credentials).</summary>
     public MqttSettings? SourceMqtt { get; init; }
+    /// <summary>Anomaly scores per stream (null: off): the alert threshold and the detector's settings.</summary>
+    public AnomalySettings? Anomaly { get; init; }
 }
+
+/// <summary>The anomaly detector's settings after validation: the alert threshold and `detect --set`-style overrides.</summary>
+public sealed record AnomalySettings(double Threshold, string? Overrides);
 
 public sealed record MqttSettings(string Host, int Port, bool Tls, string? CaFile, string? CertFile, string? KeyFile, string? Username, string? Password, string ClientId);
 
@@ -226,7 +242,7 @@ public static class DaemonConfig
         "source-mqtt", "source-mqtt-username", "source-mqtt-password-file",
         "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
         "state-dir", "outbox-max-bytes", "outbox-fsync-seconds", "checkpoint-interval-seconds", "drain-timeout-seconds",
-        "metrics", "log-level",
+        "metrics", "log-level", "anomaly", "anomaly-threshold", "anomaly-settings",
     ];
 
     /// <summary>Parses flags (<see cref="Args"/>), then layers JSON file, environment, flags; returns bound options plus whether --validate was given.</summary>
@@ -358,7 +374,15 @@ public static class DaemonConfig
             if (s.Condition is { } cond && !TryParseOnOff(cond, out condition)) errors.Add($"{Key("Condition")}: '{cond}' is not on or off");
             double? rate = s.CsvRateHz;
             if (rate is <= 0) errors.Add($"{Key("CsvRateHz")}: {rate} must be positive");
-            if (s.WarmStart is { } ws && !File.Exists(ws)) errors.Add($"{Key("WarmStart")}: file {Path.GetFullPath(ws)} does not exist");
+            if (s.WarmStart is { } ws)
+            {
+                if (Sources.IsMqttWarmStart(ws))
+                {
+                    try { EdgeRnn.Ingest.SourceSpec.Parse(ws); }
+                    catch (FormatException e) { errors.Add($"{Key("WarmStart")}: {e.Message}"); }
+                }
+                else if (!File.Exists(ws)) errors.Add($"{Key("WarmStart")}: file {Path.GetFullPath(ws)} does not exist (or give mqtt:TOPIC for a retained history topic)");
+            }
             if (src is not null && !string.IsNullOrWhiteSpace(src))
             {
                 try { EdgeRnn.Ingest.SourceSpec.Parse(src); }
@@ -422,10 +446,21 @@ public static class DaemonConfig
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(o.LogLevel, true, out var level))
             errors.Add($"LogLevel: '{o.LogLevel}' is not Trace, Debug, Information, Warning, Error or None");
 
+        bool anomaly = true;
+        if (!TryParseOnOff(o.Anomaly, out anomaly)) errors.Add($"Anomaly: '{o.Anomaly}' is not on or off");
+        if (!(o.AnomalyThreshold > 0 && o.AnomalyThreshold <= 1))
+            errors.Add($"AnomalyThreshold: {Invariant(o.AnomalyThreshold)} is not in (0, 1] (scores are in [0, 1]; the default is {Invariant(StreamAnomaly.DefaultThreshold)})");
+        if (o.AnomalySettings is { } aset)
+        {
+            try { StreamAnomaly.Options(null, aset); }
+            catch (ArgumentException e) { errors.Add($"AnomalySettings: {e.Message}"); }
+        }
+
         if (errors.Count > 0) throw new ConfigException(string.Join(Environment.NewLine, errors));
         return new DaemonSettings(streams, mqtt, o.TopicPrefix, gateway, o.DiscoveryPrefix, discovery,
             o.MessageExpirySeconds, o.SessionExpirySeconds, stateDir, o.OutboxMaxBytes, TimeSpan.FromSeconds(o.OutboxFsyncSeconds),
-            TimeSpan.FromSeconds(o.CheckpointIntervalSeconds), TimeSpan.FromSeconds(o.DrainTimeoutSeconds), metrics, level) { SourceMqtt = sourceMqtt };
+            TimeSpan.FromSeconds(o.CheckpointIntervalSeconds), TimeSpan.FromSeconds(o.DrainTimeoutSeconds), metrics, level)
+        { SourceMqtt = sourceMqtt, Anomaly = anomaly ? new AnomalySettings(o.AnomalyThreshold, o.AnomalySettings) : null };
     }
 
     private static Dictionary<string, string?> ReadEnvironmentAsDict() => ReadEnvironment();
