@@ -24,6 +24,9 @@ public static class Help
               --validate             check the configuration, each model, and each source's columns/fields against its model; exit
               --source S             serial:/dev/ttyUSB0@115200, csv:FILE, stdin, mqtt:TOPIC/#
               --model FILE           .safetensors model       --precision int8|float32     --fine-tune on|off
+              --targets A,B --features A,B,C   what a network-only model file's outputs and inputs are (as for forecast)
+              config "Online": {Every, Batch, Chunk, LearningRate...} and "Conditioning": {GapPolicy, MaxHoldSeconds,
+                MaxGapSeconds} (EDGERNN_ONLINE__EVERY too): top level for every stream, or in one Streams entry
               --stream NAME          stream name (topic level)   --period 5m (alias --sample-period-seconds 300)
               --condition on|off     resample onto the model's period grid    --rate HZ (alias --csv-rate-hz) CSV replay rate
               --id ID, --id-column C long-format CSV: the series to read (e.g. a Home Assistant entity_id)
@@ -93,14 +96,18 @@ public static class Help
             """,
             "edgernn detect --input models/data/nab/machine_temperature_system_failure.csv --output scores.csv"),
         new("backtest", "train and evaluate under a published protocol (ltsf windows or online)",
-            "edgernn backtest --input D.csv --protocol ltsf|online --target COL[,...]|all --horizon H [--json] [options]",
+            "edgernn backtest --input D.csv --protocol ltsf|online (--target COL[,...]|all --horizon H | --model M) [--output W.csv] [--plot P.svg] [--json] [options]",
             """
               --input FILE (alias --data)  --protocol ltsf|online  --target COLS  --horizon H
               --rows N --features COLS --time COL --season S --lookback L --period P --id ID --id-column C --coverage 0.9
+              --model FILE      score this forecaster file instead of training one (its targets and horizon)
               --json            one JSON object as the last stdout line     --no-int8   skip the int8 evaluation
+              --output FILE.csv the served forecaster's forecast for every scored window, one row per (window, target, step):
+                                origin_row[,origin_time],target,k,row[,time],forecast,truth[,lower,upper] in sensor units
+              --plot FILE.svg   truth against the 1-step forecast (with its interval) and the H-step forecast, per target
               the training flags of `edgernn train` (--arch, --hidden, --epochs, ...) and --online-every/-lr/-batch/-replay
             """,
-            "edgernn backtest --input models/data/ett/ETTh1.csv --protocol ltsf --target OT --horizon 24 --epochs 2"),
+            "edgernn backtest --input models/data/ett/ETTh1.csv --protocol ltsf --target OT --horizon 24 --epochs 2 --output windows.csv --plot backtest.svg"),
         new("simulate", "play a CSV as a microcontroller running firmware-bridge would",
             "edgernn simulate --input D.csv --to serial:/dev/pts/N[@BAUD]|file:PATH [--rate HZ] [--loop] [--columns a,b]",
             """

@@ -59,11 +59,11 @@ public static class Demo
             {
                 CreateForecaster = s =>
                 {
-                    try { return StreamForecaster.Load(s.Model, s.Precision, s.FineTune); }
+                    try { return s.LoadForecaster(s.FineTune); }
                     catch (NotSupportedException e)
                     {
                         output.WriteLine($"edgernn demo: {e.Message}: using float32");
-                        return StreamForecaster.Load(s.Model, Precision.Float32, s.FineTune);
+                        return (s with { Precision = Precision.Float32 }).LoadForecaster(s.FineTune);
                     }
                 },
                 CreateSource = s => new PlaybackSource(s.Name, ["value"], times, values.Select(v => new[] { v }).ToArray(), rateHz, start, Warmup),

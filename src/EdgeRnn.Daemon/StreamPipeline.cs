@@ -163,7 +163,7 @@ public sealed class StreamPipeline : ISampleSink
         // resample onto the model's time grid and fill short gaps (Ingest's conditioner) when the period is known
         var period = config.SamplePeriod ?? forecaster.SamplePeriod;
         if (condition && period is { } pe && pe.TotalMilliseconds >= 1)
-            _conditioner = new SampleConditioner(new StepSink(this), _input.Length, new ConditionerOptions((long)pe.TotalMilliseconds));
+            _conditioner = new SampleConditioner(new StepSink(this), _input.Length, config.Conditioning with { PeriodMs = (long)pe.TotalMilliseconds });
     }
 
     /// <summary>The conditioner's counters (non-finite, out of range, out of order, gaps filled...), empty when not conditioning.</summary>
@@ -459,35 +459,22 @@ public sealed class StreamPipeline : ISampleSink
     }
 
     /// <summary>Model identity + the forecaster's own checkpoint. Call only between steps (source thread, or source stopped).</summary>
-    public byte[] CaptureCheckpoint()
-    {
-        using var ms = new MemoryStream();
-        using (var bw = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
-        {
-            bw.Write(_forecaster.ModelName);
-            bw.Write(_forecaster.ModelVersion);
-            bw.Write(_lastTs);
-        }
-        _forecaster.WriteCheckpoint(ms);
-        return ms.ToArray();
-    }
+    public byte[] CaptureCheckpoint() =>
+        CheckpointCodec.EncodeBody(new CheckpointIdentity(_forecaster.ModelName, _forecaster.ModelVersion, _lastTs), _forecaster);
 
     /// <summary>Restores from a checkpoint payload; false (with the reason logged) if it belongs to another model or does not load.</summary>
     public bool RestoreCheckpoint(byte[] payload, long generation)
     {
         try
         {
-            using var ms = new MemoryStream(payload, writable: false);
-            using var br = new BinaryReader(ms, Encoding.UTF8, leaveOpen: true);
-            string model = br.ReadString(), version = br.ReadString();
-            long lastTs = br.ReadInt64();
-            if (model != _forecaster.ModelName || version != _forecaster.ModelVersion)
+            var id = CheckpointCodec.ReadIdentity(payload);
+            if (id.Model != _forecaster.ModelName || id.ModelVersion != _forecaster.ModelVersion)
             {
                 _log.LogWarning("stream {Stream}: checkpoint generation {Gen} is for model {Model} {Version}, not {Now} {NowVersion}: starting fresh",
-                    Name, generation, model, version, _forecaster.ModelName, _forecaster.ModelVersion);
+                    Name, generation, id.Model, id.ModelVersion, _forecaster.ModelName, _forecaster.ModelVersion);
                 return false;
             }
-            _forecaster.ReadCheckpoint(ms);
+            long lastTs = CheckpointCodec.Restore(payload, _forecaster).LastTimestampMs;
             _restored = true;
             _lastTs = lastTs;
             return true;
