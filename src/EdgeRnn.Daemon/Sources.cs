@@ -44,6 +44,54 @@ public static class Sources
         return ring.ToList();
     }
 
+    /// <summary>True when the stream's warm start is an MQTT topic (<c>mqtt:TOPIC</c>) rather than a CSV file.</summary>
+    public static bool IsMqttWarmStart(string? warmStart) => warmStart is not null && warmStart.StartsWith("mqtt:", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Warm start from MQTT: subscribes to the topic (filter) the user named with the mqtt: source's reader (same broker,
+    /// credentials and payload formats, plus history arrays of [ts, value...] rows), collects what the broker hands out at
+    /// once (retained messages, a retained history payload) until nothing new came for <paramref name="quiet"/> or
+    /// <paramref name="limit"/> passed, and returns the last <paramref name="keep"/> rows in time order, model input order.
+    /// </summary>
+    public static async Task<List<float[]>> ReadMqttHistoryAsync(ResolvedStream stream, MqttSettings? broker, IReadOnlyList<string> channels, int keep,
+        TimeSpan quiet, TimeSpan limit, Action<string>? log, CancellationToken ct)
+    {
+        var spec = SourceSpec.Parse(stream.WarmStart ?? throw new InvalidOperationException("no WarmStart"));
+        if (spec.Kind != SourceKind.Mqtt) throw new ArgumentException($"WarmStart '{stream.WarmStart}' is not mqtt:TOPIC");
+        await using var source = Create(stream with { Source = stream.WarmStart }, broker, channels, log);
+        var sink = new CollectingSink();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var run = source.RunAsync(sink, stop.Token);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan? subscribedAt = null;
+        while (started.Elapsed < limit && !run.IsCompleted)
+        {
+            await Task.Delay(50, ct);
+            if (subscribedAt is null && source is MqttSource { Subscribed: true }) subscribedAt = started.Elapsed;
+            if (subscribedAt is { } at && started.Elapsed - Max(at, sink.LastAt) >= quiet) break;
+        }
+        stop.Cancel();
+        try { await run; } catch (OperationCanceledException) { }
+        if (subscribedAt is null) throw new IOException($"{source.Description}: not subscribed within {limit.TotalSeconds:F0} s");
+        var rows = sink.Rows.OrderBy(r => r.Ts).Select(r => r.Values).ToList(); // OrderBy is stable: equal stamps keep arrival order
+        return rows.Count > keep ? rows.GetRange(rows.Count - keep, keep) : rows;
+
+        TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+    }
+
+    private sealed class CollectingSink : ISampleSink
+    {
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private long _lastTicks;
+        public readonly List<(long Ts, float[] Values)> Rows = new();
+        public TimeSpan LastAt => TimeSpan.FromTicks(Interlocked.Read(ref _lastTicks));
+        public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values)
+        {
+            lock (Rows) Rows.Add((timestampMs, values.ToArray()));
+            Interlocked.Exchange(ref _lastTicks, _clock.Elapsed.Ticks);
+        }
+    }
+
     /// <summary>Checks the spec's syntax without opening anything.</summary>
     public static void Validate(string spec) => SourceSpec.Parse(spec);
 

@@ -16,6 +16,8 @@ public sealed class Subscriber : IAsyncDisposable
     public List<(string Stream, long Seq)> Received { get; } = new();
     public List<string> Statuses { get; } = new();
     public List<string> DiscoveryTopics { get; } = new();
+    /// <summary>The last discovery payload per topic (retained: the last one sent is what Home Assistant keeps).</summary>
+    public Dictionary<string, string> DiscoveryPayloads { get; } = new();
     public string? LastForecast;
 
     public Subscriber(int port, string filterPrefix)
@@ -33,7 +35,7 @@ public sealed class Subscriber : IAsyncDisposable
                     LastForecast = text;
                 }
                 else if (m.Topic.EndsWith("/status", StringComparison.Ordinal)) Statuses.Add(text);
-                else if (m.Topic.StartsWith("homeassistant/", StringComparison.Ordinal)) DiscoveryTopics.Add(m.Topic);
+                else if (m.Topic.StartsWith("homeassistant/", StringComparison.Ordinal)) { DiscoveryTopics.Add(m.Topic); DiscoveryPayloads[m.Topic] = text; }
             }
             return Task.CompletedTask;
         };
@@ -154,6 +156,12 @@ public sealed class EndToEndTests(ITestOutputHelper output)
         Assert.Contains("online", sub.Statuses);
         Assert.Equal("offline", sub.Statuses[^1]);
         Assert.Contains(sub.DiscoveryTopics, t => t.StartsWith("homeassistant/sensor/edgernn_e2e_machine_value", StringComparison.Ordinal));
+        // issue 15: no --unit given; the sensor's hello frame says "degF", so discovery (re-sent once the hello arrived) says °F
+        using (var next = JsonDocument.Parse(sub.DiscoveryPayloads["homeassistant/sensor/edgernn_e2e_machine_value_next/config"]))
+        {
+            Assert.Equal("°F", next.RootElement.GetProperty("unit_of_measurement").GetString());
+            Assert.Equal("temperature", next.RootElement.GetProperty("device_class").GetString());
+        }
         using var last = JsonDocument.Parse(sub.LastForecast!);
         var root = last.RootElement;
         Assert.Equal(6, root.GetProperty("values").GetArrayLength());
