@@ -279,6 +279,7 @@ only_libc_needed() {   # x64: ldd on the lone copy; arm64: the NEEDED entries of
     libs="$libs
 $("$readelf" -l "$exe" | sed -n 's/.*Requesting program interpreter: .*\/\([^]]*\)\]/\1/p')"
   fi
+  libs=$(sort -u <<<"$libs" | sed '/^$/d')
   [ -n "$libs" ] || { echo "no libraries listed"; return 1; }
   bad=$(grep -Ev "$libc_own" <<<"$libs")
   echo "=> needs only $(tr '\n' ' ' <<<"$libs")"

@@ -321,12 +321,15 @@ EXPORT int32_t SystemIoPortsNative_TermiosGetSpeed(intptr_t handle)
     return CodeToRate(cfgetispeed(&term));
 }
 
-// Returns the rate set, -1 for a rate termios cannot express (errno EINVAL) or a failed read, -2 when tcsetattr failed.
+int EdgeRnnSerialPorts_Termios2SetSpeed(int fd, int speed);   // serial_ports_termios2.c
+
+// Returns the rate set, -1 when the terminal cannot be read, -2 when tcsetattr failed. A rate without a Bnnn
+// constant is set as a number through termios2 and returns 0 (or -1), as the package's library does.
 EXPORT int32_t SystemIoPortsNative_TermiosSetSpeed(intptr_t handle, int32_t speed)
 {
     int fd = ToFd(handle);
     speed_t code = RateToCode(speed);
-    if (code == B0) { errno = EINVAL; return -1; }
+    if (code == B0) return EdgeRnnSerialPorts_Termios2SetSpeed(fd, speed);
     struct termios term;
     if (tcgetattr(fd, &term) < 0) return -1;
     cfsetspeed(&term, code);
@@ -350,7 +353,7 @@ EXPORT int32_t SystemIoPortsNative_TermiosDrain(intptr_t handle) { return tcdrai
 EXPORT int32_t SystemIoPortsNative_TermiosSendBreak(intptr_t handle, int32_t duration) { return tcsendbreak(ToFd(handle), duration); }
 
 // Raw mode with the given framing, parity and flow control. Mark and space parity are set as none, as upstream does.
-// speed 0 keeps the current rate; a rate termios cannot express fails with EINVAL before anything is changed.
+// speed 0 keeps the current rate; a rate without a Bnnn constant is set through termios2 after the rest.
 EXPORT int32_t SystemIoPortsNative_TermiosReset(intptr_t handle, int32_t speed, int32_t dataBits, int32_t stopBits, int32_t parity, int32_t handshake)
 {
     int fd = ToFd(handle);
@@ -361,7 +364,6 @@ EXPORT int32_t SystemIoPortsNative_TermiosReset(intptr_t handle, int32_t speed, 
     term.c_cflag |= CLOCAL | CREAD;
     term.c_lflag &= ~(tcflag_t)(ICANON | ECHO | ECHOE | ECHOK | ECHONL | ISIG | IEXTEN);
     term.c_oflag &= ~(tcflag_t)OPOST;
-    term.c_iflag = IGNBRK;
 
     term.c_cflag &= ~(tcflag_t)CSIZE;
     term.c_cflag |= dataBits == 5 ? CS5 : dataBits == 6 ? CS6 : dataBits == 7 ? CS7 : CS8;
@@ -379,11 +381,9 @@ EXPORT int32_t SystemIoPortsNative_TermiosReset(intptr_t handle, int32_t speed, 
     if (handshake == HandshakeRts || handshake == HandshakeRtsXOnXOff) term.c_cflag |= CRTSCTS;
     if (handshake == HandshakeXOnXOff || handshake == HandshakeRtsXOnXOff) term.c_iflag |= IXOFF | IXON;
 
-    if (speed != 0)
-    {
-        speed_t code = RateToCode(speed);
-        if (code == B0) { errno = EINVAL; return -1; }
-        if (cfsetspeed(&term, code) != 0) return -1;
-    }
-    return tcsetattr(fd, TCSANOW, &term) < 0 ? -1 : 0;
+    speed_t code = speed != 0 ? RateToCode(speed) : B0;
+    if (code != B0 && cfsetspeed(&term, code) != 0) return -1;
+    if (tcsetattr(fd, TCSANOW, &term) < 0) return -1;
+    if (speed != 0 && code == B0 && EdgeRnnSerialPorts_Termios2SetSpeed(fd, speed) < 0) return -1;
+    return 0;
 }

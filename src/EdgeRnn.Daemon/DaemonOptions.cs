@@ -63,7 +63,7 @@ public sealed class DaemonOptions : StreamOptions
 /// </summary>
 public class StreamOptions
 {
-    /// <summary>The stream's name (topic level); per entry of Streams only.</summary>
+    /// <summary>The stream's name (topic level); at the top level the same as <see cref="DaemonOptions.Stream"/>.</summary>
     public string? Name { get; set; }
     public string? Source { get; set; }
     public string? Model { get; set; }
@@ -350,12 +350,14 @@ public static class DaemonConfig
         var errors = new List<string>();
         var streams = new List<ResolvedStream>();
         var entries = o.Streams.Count > 0 ? o.Streams : [new StreamOptions()];
+        if (o.Streams.Count > 0 && (o.Name ?? o.Stream) is not null)
+            errors.Add($"{(o.Name is null ? "Stream" : "Name")}: names the one stream; with a Streams list give each entry its Name");
         for (int i = 0; i < entries.Count; i++)
         {
             var s = entries[i].Over(o);
             string where = o.Streams.Count > 0 ? $"Streams[{i}]" : "";
             string Key(string k) => where.Length > 0 ? $"{where}.{k}" : k;
-            string name = s.Name ?? (o.Streams.Count > 0 ? $"stream{i}" : o.Stream ?? "sensor");
+            string name = s.Name ?? (o.Streams.Count > 0 ? $"stream{i}" : o.Stream ?? o.Name ?? "sensor");
             if (streams.Any(x => x.Name == name)) errors.Add($"{Key("Name")}: stream name '{name}' is used twice");
             string? src = s.Source;
             if (string.IsNullOrWhiteSpace(src)) errors.Add($"{Key("Source")}: missing (e.g. serial:/dev/ttyUSB0@115200, csv:data.csv, stdin, mqtt:sensors/#)");

@@ -139,6 +139,15 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("Streams[0].Online.Every: 0 is outside 1..", bad);
         Assert.Contains("Streams[0].Online.LearningRate: 2 must be in (0, 1)", bad);
         Assert.Contains("Streams[0].Conditioning.GapPolicy: 'zero' is not hold or mark-missing", bad);
+        // a top-level name is the one stream's; beside a Streams list it would be silently meaningless, so it is an error
+        File.WriteAllText(json, $$"""
+            { "Name": "x", "Source": "stdin", "Model": "{{_model}}", "Streams": [ { "Name": "a" } ] }
+            """);
+        Assert.Contains("Name: names the one stream", Assert.Throws<ConfigException>(() => DaemonConfig.Resolve(DaemonConfig.Load(["--config", json], NoEnv).Options, NoEnv)).Message);
+        File.WriteAllText(json, $$"""
+            { "Name": "x", "Source": "stdin", "Model": "{{_model}}" }
+            """);
+        Assert.Equal("x", Assert.Single(DaemonConfig.Resolve(DaemonConfig.Load(["--config", json], NoEnv).Options, NoEnv).Streams).Name);
     }
 
     // issue 15: one flag vocabulary: --rate/--csv-rate-hz, --period 5m/--sample-period-seconds, on/off for every switch.
