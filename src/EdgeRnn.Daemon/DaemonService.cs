@@ -96,9 +96,6 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             {
                 p.Anomaly = StreamAnomaly.Create(s.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/anomaly", f.InputChannels, f.Targets,
                     s.SamplePeriod ?? f.SamplePeriod, an);
-                if (p.Anomaly is null) log.LogWarning("stream {Stream}: no anomaly score: none of the model's targets [{Targets}] is one of its inputs", s.Name, string.Join(",", f.Targets));
-                else log.LogInformation("stream {Stream}: anomaly score of [{Targets}] -> {Topic} (alert at >= {Threshold}; warm-up {Warmup} samples, season {Season}); next seq {Seq}",
-                    s.Name, string.Join(",", p.Anomaly.Targets), p.Anomaly.Topic, an.Threshold, p.Anomaly.DetectorOptions.WarmupRows, p.Anomaly.DetectorOptions.SeasonRows, outbox.LastSeq(p.Anomaly.OutboxKey) + 1);
             }
             var store = new CheckpointStore(ckptDir, s.Name, log);
             foreach (var (gen, payload) in store.LoadAll())
@@ -135,6 +132,11 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             metrics.Streams.Add(p.Metrics);
             log.LogInformation("stream {Stream}: {Source} -> model {Model} {Version} ({Precision}, inputs [{Inputs}], targets [{Targets}], horizon {H}, fine-tune {Ft}) -> {Topic}; next seq {Seq}",
                 s.Name, s.Source, f.ModelName, f.ModelVersion, f.Precision, string.Join(",", f.InputChannels), string.Join(",", f.Targets), f.Horizon, s.FineTune ? "on" : "off", topic, outbox.LastSeq(s.Name) + 1);
+            if (settings.Anomaly is not null && p.Anomaly is null)
+                log.LogWarning("stream {Stream}: no anomaly score: none of the model's targets [{Targets}] is one of its inputs", s.Name, string.Join(",", f.Targets));
+            else if (p.Anomaly is { } det)
+                log.LogInformation("stream {Stream}: anomaly score of [{Targets}] -> {Topic} (alert at >= {Threshold}; warm-up {Warmup} samples, season {Season}; anomaly seq from {Seq})",
+                    s.Name, string.Join(",", det.Targets), det.Topic, det.Threshold, det.DetectorOptions.WarmupRows, det.DetectorOptions.SeasonRows, outbox.LastSeq(det.OutboxKey) + 1);
         }
         if (pipelines.Count == 0)
         {

@@ -76,6 +76,18 @@ public sealed class AnomalyTests : IDisposable
     }
 
     [Fact]
+    public void Scoring_and_writing_a_sample_allocates_nothing()
+    {
+        var an = StreamAnomaly.Create("s", "t", ["a", "b"], ["a", "b"], TimeSpan.FromMinutes(5), new AnomalySettings(0.9, "WarmupRows=50"))!;
+        float[] v = Series(3000);
+        float[] row = new float[2];
+        for (int i = 0; i < 1000; i++) { row[0] = v[i]; row[1] = -v[i]; an.Write(i + 1, i, an.Observe(row)); }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 1000; i < 3000; i++) { row[0] = v[i]; row[1] = -v[i]; an.Write(i + 1, i, an.Observe(row)); }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void Season_follows_the_sample_period_as_detect_derives_it_and_a_model_without_target_inputs_gets_no_detector()
     {
         Assert.Equal(288, StreamAnomaly.DailySeason(TimeSpan.FromMinutes(5)));

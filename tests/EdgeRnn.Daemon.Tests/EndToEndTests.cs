@@ -14,6 +14,8 @@ public sealed class Subscriber : IAsyncDisposable
     private readonly Task _loop;
     private readonly object _gate = new();
     public List<(string Stream, long Seq)> Received { get; } = new();
+    /// <summary>Seq of every anomaly message (issue 17), in arrival order.</summary>
+    public List<long> AnomalySeqs { get; } = new();
     public List<string> Statuses { get; } = new();
     public List<string> DiscoveryTopics { get; } = new();
     /// <summary>The last discovery payload per topic (retained: the last one sent is what Home Assistant keeps).</summary>
@@ -33,6 +35,11 @@ public sealed class Subscriber : IAsyncDisposable
                     using var doc = JsonDocument.Parse(text);
                     Received.Add((doc.RootElement.GetProperty("stream").GetString()!, doc.RootElement.GetProperty("seq").GetInt64()));
                     LastForecast = text;
+                }
+                else if (m.Topic.EndsWith("/anomaly", StringComparison.Ordinal))
+                {
+                    using var doc = JsonDocument.Parse(text);
+                    AnomalySeqs.Add(doc.RootElement.GetProperty("seq").GetInt64());
                 }
                 else if (m.Topic.EndsWith("/status", StringComparison.Ordinal)) Statuses.Add(text);
                 else if (m.Topic.StartsWith("homeassistant/", StringComparison.Ordinal)) { DiscoveryTopics.Add(m.Topic); DiscoveryPayloads[m.Topic] = text; }
@@ -68,6 +75,7 @@ public sealed class Subscriber : IAsyncDisposable
     }
 
     public List<(string Stream, long Seq)> Snapshot() { lock (_gate) return Received.ToList(); }
+    public List<long> AnomalySnapshot() { lock (_gate) return AnomalySeqs.ToList(); }
     public bool IsConnected => _client.IsConnected;
 
     public async ValueTask DisposeAsync()
@@ -135,10 +143,11 @@ public sealed class EndToEndTests(ITestOutputHelper output)
         Assert.Equal(0, daemon.Process.ExitCode);
         daemon.Dispose();
 
-        long produced;
+        long produced, anomalies;
         using (var outbox = new Outbox(Path.Combine(state, "outbox"), 32L << 20, TimeSpan.Zero))
         {
             produced = outbox.LastSeq("machine");
+            anomalies = outbox.LastSeq("machine/anomaly");
             Assert.Equal(0, outbox.Depth); // drained on SIGTERM
             Assert.Equal(0, outbox.Dropped);
         }
@@ -152,6 +161,11 @@ public sealed class EndToEndTests(ITestOutputHelper output)
         var seen = new HashSet<long>();
         foreach (var (_, seq) in got) if (seen.Add(seq)) firsts.Add(seq);
         Assert.Equal(Enumerable.Range(1, (int)produced).Select(i => (long)i), firsts);
+        // issue 17: the anomaly messages ride the same outbox: every seq arrived, first arrivals in order, across the same kills
+        await Harness.WaitUntil(() => sub.AnomalySnapshot().Contains(anomalies), TimeSpan.FromSeconds(10), $"anomaly seq {anomalies}");
+        var anomalySeqs = sub.AnomalySnapshot().Distinct().ToList();
+        Assert.True(anomalies >= produced, $"{anomalies} anomaly messages for {produced} forecasts"); // one per sample, warm-up included
+        Assert.Equal(Enumerable.Range(1, (int)anomalies).Select(i => (long)i), anomalySeqs);
         // the broker was told online, and offline at the end
         Assert.Contains("online", sub.Statuses);
         Assert.Equal("offline", sub.Statuses[^1]);

@@ -39,6 +39,10 @@ public static class RunCommand
                     if (TopicNames.CheckTargets(settings.Gateway, s.Name, f.Targets) is [var first, ..]) throw new InvalidDataException(first);
                     Console.WriteLine($"stream {s.Name}: {s.Source} -> {f.ModelName} {f.ModelVersion} ({s.Precision}, inputs [{string.Join(",", f.InputChannels)}], horizon {f.Horizon}, fine-tune {(!s.FineTune ? "off" : f.Model.IsNetworkOnly ? "off: a network-only file is served as is" : "on")})");
                     Console.WriteLine($"stream {s.Name}: reads {Sources.Check(s, f.InputChannels)}");
+                    if (settings.Anomaly is { } an)
+                        Console.WriteLine(StreamAnomaly.Create(s.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/anomaly", f.InputChannels, f.Targets, s.SamplePeriod ?? f.SamplePeriod, an) is { } det
+                            ? $"stream {s.Name}: anomaly score of [{string.Join(",", det.Targets)}] on {det.Topic}, alert at >= {an.Threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)} (warm-up {det.DetectorOptions.WarmupRows} samples, season {det.DetectorOptions.SeasonRows})"
+                            : $"stream {s.Name}: no anomaly score (none of the model's targets is one of its inputs)");
                 }
                 catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or NotSupportedException or ConfigException)
                 {
