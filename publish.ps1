@@ -8,9 +8,9 @@
   ./publish.ps1 -Runtime linux-x64 -InstructionSet baseline    # portable x64 for older CPUs (the .NET baseline ISA)
 
   Output, under artifacts/ (or -Output):
-    <name>/edgernn                         the executable (stripped), <name> = linux-arm64 | linux-x64 | linux-x64-baseline
+    <name>/edgernn                         the executable (stripped; needs only the C library: System.IO.Ports' native
+                                           part is linked in from native/serial-ports), <name> = linux-arm64 | linux-x64 | linux-x64-baseline
     <name>/edgernn.dbg                     its symbols, kept beside it and left out of the archive
-    <name>/libSystem.IO.Ports.Native.so    serial-port shim (shipped only as a shared object, see below)
     <name>/edgernn.service, edgernn.json   systemd unit and sample config (from deploy/, when present)
     <name>/models/*.safetensors, *.md      bundled models and their cards
     edgernn-<version>-<name>.tar.gz        all of the above but the .dbg, under one top folder
@@ -181,9 +181,12 @@ if (-not [System.IO.File]::Exists($exe)) { throw "publish.ps1: dotnet publish re
 $null = Copy-Into $exe $stage
 $dbg = [System.IO.Path]::Combine($publishDir, 'edgernn.dbg')
 if ([System.IO.File]::Exists($dbg)) { $null = Copy-Into $dbg $stage }
-# System.IO.Ports P/Invokes libSystem.IO.Ports.Native, and its runtime package ships only the .so (no static archive
-# for DirectPInvoke to link in), so it travels beside the executable; it is loaded only when a serial port is opened.
-foreach ($so in [System.IO.Directory]::GetFiles($publishDir, '*.so')) { $null = Copy-Into $so $stage }
+# One file to deploy: System.IO.Ports' native part is linked in (native/serial-ports), so a shared object left in the
+# publish folder means something would have to be copied beside the binary on the device.
+$stray = @([System.IO.Directory]::GetFiles($publishDir, '*.so'))
+if ($stray.Count -gt 0) {
+    throw "publish.ps1: the publish left shared objects beside edgernn ($($stray -join ', ')); the executable must stand alone"
+}
 
 $deploy = [System.IO.Path]::Combine($root, 'deploy')
 foreach ($f in @('edgernn.service', 'edgernn.json')) {
@@ -231,7 +234,7 @@ try {
                     $tar.WriteEntry($d)
                 }
                 $entry = [System.Formats.Tar.PaxTarEntry]::new([System.Formats.Tar.TarEntryType]::RegularFile, "$top/$rel")
-                $executable = ($rel -eq 'edgernn') -or $rel.EndsWith('.so')
+                $executable = $rel -eq 'edgernn'
                 $entry.Mode = if ($executable) { [System.IO.UnixFileMode]493 } else { [System.IO.UnixFileMode]420 }   # 0755 / 0644
                 $entry.ModificationTime = $stamp
                 $data = [System.IO.File]::OpenRead($f)

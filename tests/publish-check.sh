@@ -7,7 +7,8 @@
 # (tests/EdgeRnn.Cli.Tests/PublishTests.cs) during test.sh step 2; if they are missing or older than the sources,
 # this script publishes them first through the same engine (build/run-ps1.cs). Then every check below runs (none stops the others) and prints PASS or FAIL
 # with its name; the ARM64 binary runs under qemu-aarch64 as a Raspberry Pi 4 (-cpu cortex-a72) and a Pi 5
-# (-cpu cortex-a76). A command that answers "not built yet" (exit 3, the scaffold) FAILS its check: the checks for
+# (-cpu cortex-a76). "One file to deploy": each binary is also copied alone into an empty folder, where it must need
+# only the C library's own files (ldd; readelf's NEEDED for ARM64) and read a socat pty as a serial port. A command that answers "not built yet" (exit 3, the scaffold) FAILS its check: the checks for
 # self-test, predict and demo pass once the branches that build those commands are merged.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +27,8 @@ declare -A pi_cpu=([pi4]=cortex-a72 [pi5]=cortex-a76)
 stale=""
 for exe in "$x64" "$arm64"; do
   if [ ! -x "$exe" ]; then stale="missing $exe"; break; fi
-  newer=$(find src publish.ps1 Directory.Build.props Directory.Packages.props models deploy -maxdepth 4 -type f \
-            -newer "$exe" \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.ps1' \
+  newer=$(find src native publish.ps1 Directory.Build.props Directory.Packages.props models deploy -maxdepth 4 -type f \
+            -newer "$exe" \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.targets' -o -name '*.c' -o -name '*.ps1' \
             -o -name '*.safetensors' -o -name '*.md' -o -name '*.service' -o -name '*.json' \) 2>/dev/null | head -1)
   if [ -n "$newer" ]; then stale="$newer is newer than $exe"; break; fi
 done
@@ -94,6 +95,8 @@ archive_with_system_tools() {   # GNU tar and sha256sum read what System.Formats
   bytes=$(stat -c %s "$exe")
   echo "=> edgernn $bytes bytes, archive $(stat -c %s "$a") bytes"
   file "$exe" 2>/dev/null || true
+  # one file to deploy: no shared object travels with the binary
+  if tar -tzf "$a" | grep -E '\.so(\.|$)'; then echo "the archive ships shared objects"; return 1; fi
   # the size budget (decimal 12 MB), as PublishTests asserts it for every flavour
   [ "$bytes" -lt 12000000 ] || { echo "edgernn is $bytes bytes, over the 12,000,000-byte budget"; return 1; }
   # e_machine, bytes 18-19 of the ELF header: 3e00 x86-64, b700 aarch64
@@ -246,12 +249,92 @@ demo_shows_forecasts() {   # a short demo run must print forecasts as they arriv
   [ "$rows" -ge 5 ]
 }
 
+
+# --- one file to deploy ------------------------------------------------------------------------------------------
+# The C library's own files: what a glibc system always has. Nothing else may be needed (no libstdc++, no libgcc_s,
+# no libz/libssl/libicu: Native AOT links its own zlib and loads OpenSSL only if TLS is used, by dlopen; System.IO.Ports'
+# native part is linked in from native/serial-ports). linux-vdso/linux-gate are the kernel's, not files.
+libc_own='^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1|linux-vdso\.so\.1)$'
+
+lone_copy() {   # lone_copy x64|arm64: the binary copied into a fresh empty folder; prints its path
+  local dir="$work/lone-$1-$RANDOM"
+  mkdir "$dir" || return 1
+  case "$1" in x64) cp "$x64" "$dir/edgernn" ;; arm64) cp "$arm64" "$dir/edgernn" ;; esac || return 1
+  echo "$dir/edgernn"
+}
+
+only_libc_needed() {   # x64: ldd on the lone copy; arm64: the NEEDED entries of its dynamic section
+  local arch=$1 exe libs bad
+  exe=$(lone_copy "$arch") || return 1
+  if [ "$arch" = x64 ]; then
+    ldd "$exe" || return 1
+    if ldd "$exe" | grep -q 'not found'; then echo "a library is not found"; return 1; fi
+    libs=$(ldd "$exe" | awk '{ n = $1; sub(".*/", "", n); print n }')
+  else
+    local readelf=aarch64-linux-gnu-readelf
+    command -v "$readelf" >/dev/null || readelf=readelf
+    "$readelf" -d "$exe" || return 1
+    libs=$("$readelf" -d "$exe" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+    # the interpreter the kernel loads it with
+    libs="$libs
+$("$readelf" -l "$exe" | sed -n 's/.*Requesting program interpreter: .*\/\([^]]*\)\]/\1/p')"
+  fi
+  libs=$(sort -u <<<"$libs" | sed '/^$/d')
+  [ -n "$libs" ] || { echo "no libraries listed"; return 1; }
+  bad=$(grep -Ev "$libc_own" <<<"$libs")
+  echo "=> needs only $(tr '\n' ' ' <<<"$libs")"
+  [ -z "$bad" ] || { echo "needs more than the C library: $bad"; return 1; }
+}
+
+# A lone copy of the binary (in an empty folder, run from there, no LD_LIBRARY_PATH) plays ETTh1 into one end of a socat
+# pty pair (simulate: System.IO.Ports writes) while another lone copy runs the daemon on the other end (run --source
+# serial: System.IO.Ports reads, decodes, forecasts); /metrics must then count the samples read.
+lone_binary_reads_serial_pty() {
+  local target=$1 arch=x64 exe dir port pids=() rc=1 samples=0
+  [ "$target" = x64 ] || arch=arm64
+  exe=$(lone_copy "$arch") || return 1
+  dir=$(dirname "$exe")
+  [ "$(ls -A "$dir")" = edgernn ] || { echo "the folder is not empty besides edgernn"; return 1; }
+  port=$((20000 + RANDOM % 20000))
+  local run
+  case "$target" in
+    x64) run=("$exe") ;;
+    pi4|pi5) run=(qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu "${pi_cpu[$target]}" "$exe") ;;
+  esac
+  socat -d pty,raw,echo=0,link="$dir/tty-device" pty,raw,echo=0,link="$dir/tty-gateway" 2>"$dir/socat.log" & pids+=($!)
+  for _ in $(seq 50); do [ -e "$dir/tty-device" ] && [ -e "$dir/tty-gateway" ] && break; sleep 0.1; done
+  (cd "$dir" && exec env -u LD_LIBRARY_PATH timeout 120 "${run[@]}" run --source "serial:$dir/tty-gateway@115200" \
+      --model "$root/models/etth1_ot.safetensors" --stream ett --metrics "127.0.0.1:$port" --state-dir "$dir/state" \
+      >"$dir/run.log" 2>&1) & pids+=($!)
+  (cd "$dir" && exec env -u LD_LIBRARY_PATH timeout 120 "${run[@]}" simulate --input "$root/models/data/ett/ETTh1.csv" \
+      --to "serial:$dir/tty-device@115200" --rate 40 --loop >"$dir/simulate.log" 2>&1) & pids+=($!)
+  for _ in $(seq 90); do
+    sleep 1
+    samples=$(curl -fs "http://127.0.0.1:$port/metrics" 2>/dev/null | sed -n 's/^edgernn_samples_total{stream="ett"} \([0-9]*\).*/\1/p')
+    if [ "${samples:-0}" -ge 40 ]; then rc=0; break; fi
+    if grep -qs "Unable to load shared library" "$dir/run.log" "$dir/simulate.log"; then break; fi   # the old failure
+  done
+  curl -fs "http://127.0.0.1:$port/metrics" 2>/dev/null | grep -E '^edgernn_(samples_total|source_frames_total|source_bytes_total)' || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  echo "=> ${samples:-0} samples read from a socat pty by edgernn alone in $(basename "$dir")"
+  echo "--- run.log"; tail -n 20 "$dir/run.log"; echo "--- simulate.log"; tail -n 5 "$dir/simulate.log"
+  if grep -q "Unable to load shared library" "$dir/run.log" "$dir/simulate.log"; then return 1; fi
+  return "$rc"
+}
+
 # --- run ---------------------------------------------------------------------------------------------------------
 echo "== publish-check: published binaries (artifacts/), ARM64 under qemu-aarch64 as Pi 4 (cortex-a72) and Pi 5 (cortex-a76)"
 check "publish linux-x64: no IL2xxx/IL3xxx in publish log" publish_log_clean linux-x64
 check "publish linux-arm64: no IL2xxx/IL3xxx in publish log" publish_log_clean linux-arm64
 check "archive linux-x64: sha256sum -c, GNU tar, ELF x86-64, < 12 MB" archive_with_system_tools linux-x64 3e00
 check "archive linux-arm64: sha256sum -c, GNU tar, ELF aarch64, < 12 MB" archive_with_system_tools linux-arm64 b700
+
+check "x64: lone binary needs only the C library (ldd)" only_libc_needed x64
+check "arm64: lone binary needs only the C library (readelf NEEDED)" only_libc_needed arm64
+for target in x64 pi4 pi5; do
+  check "$target: lone binary reads a socat pty (simulate -> run)" lone_binary_reads_serial_pty "$target"
+done
 
 models=()
 for m in "$root"/models/*.safetensors; do [ -f "$m" ] && models+=("$m"); done

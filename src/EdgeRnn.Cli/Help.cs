@@ -24,10 +24,14 @@ public static class Help
               --validate             check the configuration, each model, and each source's columns/fields against its model; exit
               --source S             serial:/dev/ttyUSB0@115200, csv:FILE, stdin, mqtt:TOPIC/#
               --model FILE           .safetensors model       --precision int8|float32     --fine-tune on|off
+              --targets A,B --features A,B,C   what a network-only model file's outputs and inputs are (as for forecast)
+              config "Online": {Every, Batch, Chunk, LearningRate...} and "Conditioning": {GapPolicy, MaxHoldSeconds,
+                MaxGapSeconds} (EDGERNN_ONLINE__EVERY too): top level for every stream, or in one Streams entry
               --stream NAME          stream name (topic level)   --period 5m (alias --sample-period-seconds 300)
               --condition on|off     resample onto the model's period grid    --rate HZ (alias --csv-rate-hz) CSV replay rate
               --id ID, --id-column C long-format CSV: the series to read (e.g. a Home Assistant entity_id)
-              --warm-start FILE      history CSV that fills the model's lookback at start (when no checkpoint does)
+              --warm-start FILE|mqtt:TOPIC  history that fills the lookback at start (when no checkpoint does): a CSV, or
+                                     retained MQTT messages / a retained [[ts, value...], ...] payload on the source broker
               --unit U --device-class C  Home Assistant unit_of_measurement and device_class of the forecast sensors
               --field PATH           MQTT JSON payloads: where the value is (e.g. temperature, sensor.temp)
               --mqtt URL             mqtt://host[:port] or mqtts://host[:port]; --mqtt-username U --mqtt-password-file F
@@ -36,6 +40,9 @@ public static class Help
               --topic-prefix P --gateway G --discovery on|off --discovery-prefix P --message-expiry-seconds N --session-expiry-seconds N
               --state-dir DIR --outbox-max-bytes N --outbox-fsync-seconds S --checkpoint-interval-seconds S --drain-timeout-seconds S
               --metrics HOST:PORT|off  --log-level Information|Debug|Warning
+              --anomaly on|off       anomaly score per sample on <prefix>/<gateway>/<stream>/anomaly (default on)
+              --anomaly-threshold T  alert ("anomaly": true, HA problem sensor on) at score >= T, T in (0, 1] (default 0.995)
+              --anomaly-settings S   detector settings as detect --set takes them (e.g. WarmupRows=288)
             """,
             "edgernn run --source csv:history.csv --id sensor.outdoor_temperature --model temp.safetensors --mqtt mqtt://localhost --validate"),
         new("forecast", "real forecasts in sensor units for every row of a CSV once the lookback is filled",
@@ -89,14 +96,18 @@ public static class Help
             """,
             "edgernn detect --input models/data/nab/machine_temperature_system_failure.csv --output scores.csv"),
         new("backtest", "train and evaluate under a published protocol (ltsf windows or online)",
-            "edgernn backtest --input D.csv --protocol ltsf|online --target COL[,...]|all --horizon H [--json] [options]",
+            "edgernn backtest --input D.csv --protocol ltsf|online (--target COL[,...]|all --horizon H | --model M) [--output W.csv] [--plot P.svg] [--json] [options]",
             """
               --input FILE (alias --data)  --protocol ltsf|online  --target COLS  --horizon H
               --rows N --features COLS --time COL --season S --lookback L --period P --id ID --id-column C --coverage 0.9
+              --model FILE      score this forecaster file instead of training one (its targets and horizon)
               --json            one JSON object as the last stdout line     --no-int8   skip the int8 evaluation
+              --output FILE.csv the served forecaster's forecast for every scored window, one row per (window, target, step):
+                                origin_row[,origin_time],target,k,row[,time],forecast,truth[,lower,upper] in sensor units
+              --plot FILE.svg   truth against the 1-step forecast (with its interval) and the H-step forecast, per target
               the training flags of `edgernn train` (--arch, --hidden, --epochs, ...) and --online-every/-lr/-batch/-replay
             """,
-            "edgernn backtest --input models/data/ett/ETTh1.csv --protocol ltsf --target OT --horizon 24 --epochs 2"),
+            "edgernn backtest --input models/data/ett/ETTh1.csv --protocol ltsf --target OT --horizon 24 --epochs 2 --output windows.csv --plot backtest.svg"),
         new("simulate", "play a CSV as a microcontroller running firmware-bridge would",
             "edgernn simulate --input D.csv --to serial:/dev/pts/N[@BAUD]|file:PATH [--rate HZ] [--loop] [--columns a,b]",
             """

@@ -5,32 +5,15 @@ namespace EdgeRnn.Daemon;
 
 /// <summary>
 /// Everything `edgernn run` can be told, from (lowest to highest precedence) the JSON file given by --config, EDGERNN_*
-/// environment variables, and command-line flags. Flat keys (Source, Model, Precision...) describe one stream and are also
-/// the defaults for each entry of <see cref="Streams"/>. Bound by the configuration-binding source generator (no reflection).
+/// environment variables, and command-line flags. The per-stream keys are <see cref="StreamOptions"/>'s: given at the top
+/// level they describe the one stream (named by <see cref="Stream"/>) and are the defaults of every entry of
+/// <see cref="Streams"/>, which is a list of the same type (<see cref="StreamOptions.Over"/> merges an entry over them).
+/// Bound by the configuration-binding source generator (no reflection).
 /// </summary>
-public sealed class DaemonOptions
+public sealed class DaemonOptions : StreamOptions
 {
-    // one stream, or the defaults for every entry of Streams
+    /// <summary>The name of the one stream when <see cref="Streams"/> is empty (default "sensor").</summary>
     public string? Stream { get; set; }
-    public string? Source { get; set; }
-    public string? Model { get; set; }
-    public string? Precision { get; set; }
-    public string? FineTune { get; set; }
-    public double? SamplePeriodSeconds { get; set; }
-    /// <summary>on: resample onto the model's period grid and fill short gaps; off: samples go to the model as they come.</summary>
-    public string? Condition { get; set; }
-    /// <summary>CSV/stdin replay rate in rows per second (default: as fast as possible).</summary>
-    public double? CsvRateHz { get; set; }
-    /// <summary>Long-format CSV: the series (e.g. a Home Assistant entity_id) this stream reads, and its id column.</summary>
-    public string? Id { get; set; }
-    public string? IdColumn { get; set; }
-    /// <summary>MQTT source: where the value is in a JSON payload ("temperature", "sensor.temp"); default: by channel name.</summary>
-    public string? Field { get; set; }
-    /// <summary>Home Assistant: unit_of_measurement and device_class of the forecast sensors (e.g. "°C", "temperature").</summary>
-    public string? Unit { get; set; }
-    public string? DeviceClass { get; set; }
-    /// <summary>Warm start: a CSV of this stream's history (same columns/Id as the source) that fills the model's lookback at start when no checkpoint does.</summary>
-    public string? WarmStart { get; set; }
     public List<StreamOptions> Streams { get; set; } = new();
 
     // MQTT: mqtt://host:port or mqtts://host:port; secrets come from files or the environment, never from flags
@@ -65,29 +48,161 @@ public sealed class DaemonOptions
     /// <summary>host:port of the /healthz and /metrics responder, "off" to disable.</summary>
     public string Metrics { get; set; } = "127.0.0.1:9108";
     public string LogLevel { get; set; } = "Information";
+
+    /// <summary>Anomaly score per sample on &lt;prefix&gt;/&lt;gateway&gt;/&lt;stream&gt;/anomaly: on or off.</summary>
+    public string Anomaly { get; set; } = "on";
+    /// <summary>Score at or above which a sample is an alert ("anomaly": true; the binary_sensor turns on), in (0, 1].</summary>
+    public double AnomalyThreshold { get; set; } = StreamAnomaly.DefaultThreshold;
+    /// <summary>Detector settings as `edgernn detect --set` takes them ("WarmupRows=288,SeasonRows=0").</summary>
+    public string? AnomalySettings { get; set; }
 }
 
-public sealed class StreamOptions
+/// <summary>
+/// One stream's settings; at the top level of <see cref="DaemonOptions"/> the same keys are every stream's defaults.
+/// Unset (null) keys take the default's value (<see cref="Over"/>), then the built-in default (<see cref="DaemonConfig.Resolve"/>).
+/// </summary>
+public class StreamOptions
 {
+    /// <summary>The stream's name (topic level); at the top level the same as <see cref="DaemonOptions.Stream"/>.</summary>
     public string? Name { get; set; }
     public string? Source { get; set; }
     public string? Model { get; set; }
     public string? Precision { get; set; }
     public string? FineTune { get; set; }
     public double? SamplePeriodSeconds { get; set; }
+    /// <summary>on: resample onto the model's period grid and fill short gaps; off: samples go to the model as they come.</summary>
     public string? Condition { get; set; }
+    /// <summary>CSV/stdin replay rate in rows per second (default: as fast as possible).</summary>
     public double? CsvRateHz { get; set; }
+    /// <summary>Long-format CSV: the series (e.g. a Home Assistant entity_id) this stream reads, and its id column.</summary>
     public string? Id { get; set; }
     public string? IdColumn { get; set; }
+    /// <summary>MQTT source: where the value is in a JSON payload ("temperature", "sensor.temp"); default: by channel name.</summary>
     public string? Field { get; set; }
+    /// <summary>Home Assistant: unit_of_measurement and device_class of the forecast sensors (e.g. "°C", "temperature").</summary>
     public string? Unit { get; set; }
     public string? DeviceClass { get; set; }
+    /// <summary>
+    /// Warm start: a CSV of this stream's history (same columns/Id as the source), or mqtt:TOPIC (retained messages or a
+    /// retained [[ts, value...], ...] history payload on the source broker), that fills the model's lookback at start when no
+    /// checkpoint does.
+    /// </summary>
     public string? WarmStart { get; set; }
+    /// <summary>A network-only model file (no 'format' key): what its outputs and inputs are, comma-separated ("temp,humidity").</summary>
+    public string? Targets { get; set; }
+    public string? Features { get; set; }
+    /// <summary>Online fine-tuning (FineTune on): "Online": { "Every": 8, "LearningRate": 3e-4, ... }.</summary>
+    public OnlineSettings Online { get; set; } = new();
+    /// <summary>Conditioning (Condition on): "Conditioning": { "GapPolicy": "hold", "MaxHoldSeconds": 600, "MaxGapSeconds": 900 }.</summary>
+    public ConditionSettings Conditioning { get; set; } = new();
+
+    /// <summary>This entry over <paramref name="d"/>: every key unset here takes d's (Name excepted: each stream names itself).</summary>
+    public StreamOptions Over(StreamOptions d) => new()
+    {
+        Name = Name, Source = Source ?? d.Source, Model = Model ?? d.Model, Precision = Precision ?? d.Precision, FineTune = FineTune ?? d.FineTune,
+        SamplePeriodSeconds = SamplePeriodSeconds ?? d.SamplePeriodSeconds, Condition = Condition ?? d.Condition, CsvRateHz = CsvRateHz ?? d.CsvRateHz,
+        Id = Id ?? d.Id, IdColumn = IdColumn ?? d.IdColumn, Field = Field ?? d.Field, Unit = Unit ?? d.Unit, DeviceClass = DeviceClass ?? d.DeviceClass,
+        WarmStart = WarmStart ?? d.WarmStart, Targets = Targets ?? d.Targets, Features = Features ?? d.Features,
+        Online = Online.Over(d.Online), Conditioning = Conditioning.Over(d.Conditioning),
+    };
+}
+
+/// <summary>The configurable part of <see cref="EdgeRnn.Forecasting.OnlineOptions"/>; unset keys keep its defaults.</summary>
+public sealed class OnlineSettings
+{
+    public int? Every { get; set; }
+    public int? Batch { get; set; }
+    public int? Chunk { get; set; }
+    public int? Warmup { get; set; }
+    public int? Replay { get; set; }
+    public float? LearningRate { get; set; }
+    public double? SpikeFactor { get; set; }
+    public double? RollbackFactor { get; set; }
+
+    public OnlineSettings Over(OnlineSettings d) => new()
+    {
+        Every = Every ?? d.Every, Batch = Batch ?? d.Batch, Chunk = Chunk ?? d.Chunk, Warmup = Warmup ?? d.Warmup, Replay = Replay ?? d.Replay,
+        LearningRate = LearningRate ?? d.LearningRate, SpikeFactor = SpikeFactor ?? d.SpikeFactor, RollbackFactor = RollbackFactor ?? d.RollbackFactor,
+    };
+
+    /// <summary>The learner's options; each problem is added to <paramref name="errors"/> under <paramref name="key"/>.</summary>
+    public EdgeRnn.Forecasting.OnlineOptions Resolve(string key, List<string> errors)
+    {
+        var o = new EdgeRnn.Forecasting.OnlineOptions();
+        int Count(string name, int? v, int fallback, int min, int max)
+        {
+            if (v is { } x && (x < min || x > max)) errors.Add($"{key}.{name}: {x} is outside {min}..{max}");
+            return v ?? fallback;
+        }
+        double Factor(string name, double? v, double fallback)
+        {
+            if (v is { } x && !(x > 1 && double.IsFinite(x))) errors.Add($"{key}.{name}: {x} must be a finite number above 1");
+            return v ?? fallback;
+        }
+        if (LearningRate is { } lr && !(lr > 0 && lr < 1)) errors.Add($"{key}.LearningRate: {lr} must be in (0, 1)");
+        return o with
+        {
+            Every = Count("Every", Every, o.Every, 1, 1_000_000), Batch = Count("Batch", Batch, o.Batch, 1, 1024),
+            Chunk = Count("Chunk", Chunk, o.Chunk, 1, 100_000), Warmup = Count("Warmup", Warmup, o.Warmup, 0, 1_000_000),
+            Replay = Count("Replay", Replay, o.Replay, 16, 10_000_000), LearningRate = LearningRate ?? o.LearningRate,
+            SpikeFactor = Factor("SpikeFactor", SpikeFactor, o.SpikeFactor), RollbackFactor = Factor("RollbackFactor", RollbackFactor, o.RollbackFactor),
+        };
+    }
+}
+
+/// <summary>The configurable part of the conditioner (<see cref="EdgeRnn.Ingest.ConditionerOptions"/>); unset keys keep its defaults.</summary>
+public sealed class ConditionSettings
+{
+    /// <summary>hold (the last valid value, for at most MaxHoldSeconds) or mark-missing (NaN at once).</summary>
+    public string? GapPolicy { get; set; }
+    public double? MaxHoldSeconds { get; set; }
+    public double? MaxGapSeconds { get; set; }
+
+    public ConditionSettings Over(ConditionSettings d) => new()
+    { GapPolicy = GapPolicy ?? d.GapPolicy, MaxHoldSeconds = MaxHoldSeconds ?? d.MaxHoldSeconds, MaxGapSeconds = MaxGapSeconds ?? d.MaxGapSeconds };
+
+    /// <summary>The conditioner's options (PeriodMs 0: the pipeline sets it from the period); each problem is added to <paramref name="errors"/>.</summary>
+    public EdgeRnn.Ingest.ConditionerOptions Resolve(string key, List<string> errors)
+    {
+        var policy = EdgeRnn.Ingest.GapPolicy.Hold;
+        switch (GapPolicy?.Trim().ToLowerInvariant())
+        {
+            case null or "hold": break;
+            case "mark-missing" or "markmissing" or "nan": policy = EdgeRnn.Ingest.GapPolicy.MarkMissing; break;
+            default: errors.Add($"{key}.GapPolicy: '{GapPolicy}' is not hold or mark-missing"); break;
+        }
+        long? Ms(string name, double? seconds)
+        {
+            if (seconds is not { } x) return null;
+            if (!(x > 0 && x <= 366 * 86400.0)) { errors.Add($"{key}.{name}: {x} must be a positive number of seconds"); return null; }
+            return (long)Math.Round(x * 1000);
+        }
+        return new EdgeRnn.Ingest.ConditionerOptions(0)
+        { GapPolicy = policy, MaxHoldMs = Ms("MaxHoldSeconds", MaxHoldSeconds), MaxGapMs = Ms("MaxGapSeconds", MaxGapSeconds) };
+    }
 }
 
 /// <summary>A stream after defaults and validation.</summary>
 public sealed record ResolvedStream(string Name, string Source, string Model, EdgeRnn.Forecasting.Precision Precision, bool FineTune, TimeSpan? SamplePeriod, bool Condition = false, double? CsvRateHz = null,
-    string? Id = null, string? IdColumn = null, string? Field = null, string? Unit = null, string? DeviceClass = null, string? WarmStart = null);
+    string? Id = null, string? IdColumn = null, string? Field = null, string? Unit = null, string? DeviceClass = null, string? WarmStart = null,
+    EdgeRnn.Forecasting.NetworkOnlyInfo? NetworkOnly = null)
+{
+    /// <summary>The online learner's settings (FineTune on).</summary>
+    public EdgeRnn.Forecasting.OnlineOptions Online { get; init; } = new();
+    /// <summary>The conditioner's settings (Condition on); its PeriodMs is set from the model's or the stream's period.</summary>
+    public EdgeRnn.Ingest.ConditionerOptions Conditioning { get; init; } = new(0);
+
+    /// <summary>
+    /// The stream's forecaster, as `run` and `run --validate` load it. A network-only file is served as is: its outputs
+    /// named by <see cref="NetworkOnly"/> (or its metadata), fine-tuning off whatever FineTune says (it has no scaler to learn in).
+    /// </summary>
+    public EdgeRnn.Forecasting.StreamForecaster LoadForecaster(bool fineTune)
+    {
+        var model = EdgeRnn.Forecasting.ForecasterFile.Load(Model, NetworkOnly);
+        return new EdgeRnn.Forecasting.StreamForecaster(model, new EdgeRnn.Forecasting.StreamForecasterOptions
+        { Precision = Precision, FineTune = fineTune && !model.IsNetworkOnly, NetworkOnly = NetworkOnly, Online = Online });
+    }
+}
 
 /// <summary>Options after validation: what the daemon actually runs with.</summary>
 public sealed record DaemonSettings(
@@ -100,7 +215,12 @@ public sealed record DaemonSettings(
 {
     /// <summary>The broker mqtt: sources subscribe at (SourceMqtt, else the publisher's Mqtt; null: localhost:1883 without credentials).</summary>
     public MqttSettings? SourceMqtt { get; init; }
+    /// <summary>Anomaly scores per stream (null: off): the alert threshold and the detector's settings.</summary>
+    public AnomalySettings? Anomaly { get; init; }
 }
+
+/// <summary>The anomaly detector's settings after validation: the alert threshold and `detect --set`-style overrides.</summary>
+public sealed record AnomalySettings(double Threshold, string? Overrides);
 
 public sealed record MqttSettings(string Host, int Port, bool Tls, string? CaFile, string? CertFile, string? KeyFile, string? Username, string? Password, string ClientId);
 
@@ -110,20 +230,21 @@ public sealed class ConfigException(string message) : Exception(message);
 public static class DaemonConfig
 {
     /// <summary>
-    /// Flags `edgernn run` accepts; each maps to the configuration key of the same name without dashes, except --rate
-    /// (CsvRateHz) and --period (SamplePeriodSeconds; a duration such as 300, 5m or 1h). The old names --csv-rate-hz and
-    /// --sample-period-seconds are aliases (<see cref="Args.Aliases"/>).
+    /// Flags `edgernn run` accepts (besides --config and --validate), read off the settings themselves so a new setting is a
+    /// flag at once: every scalar key of <see cref="DaemonOptions"/> and <see cref="StreamOptions"/>, kebab-cased
+    /// (TopicPrefix: --topic-prefix), except --rate (CsvRateHz) and --period (SamplePeriodSeconds; a duration such as 300,
+    /// 5m or 1h), whose old names --csv-rate-hz and --sample-period-seconds are aliases (<see cref="Args.Aliases"/>).
+    /// The sections (Streams, Online, Conditioning) and Name (--stream names the one stream) are configuration only.
+    /// Flag name → configuration key.
     /// </summary>
-    public static readonly string[] ValueFlags =
-    [
-        "config", "stream", "source", "model", "precision", "fine-tune", "period", "condition", "rate", "id", "id-column", "field",
-        "unit", "device-class", "warm-start",
-        "mqtt", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-username", "mqtt-password-file", "mqtt-client-id",
-        "source-mqtt", "source-mqtt-username", "source-mqtt-password-file",
-        "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
-        "state-dir", "outbox-max-bytes", "outbox-fsync-seconds", "checkpoint-interval-seconds", "drain-timeout-seconds",
-        "metrics", "log-level",
-    ];
+    public static readonly IReadOnlyDictionary<string, string> FlagKeys = typeof(DaemonOptions).GetProperties()
+        .Where(p => p.Name is not (nameof(DaemonOptions.Streams) or nameof(StreamOptions.Online) or nameof(StreamOptions.Conditioning) or nameof(StreamOptions.Name)))
+        .ToDictionary(p => p.Name switch
+        {
+            nameof(StreamOptions.CsvRateHz) => "rate",
+            nameof(StreamOptions.SamplePeriodSeconds) => "period",
+            _ => string.Concat(p.Name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "-" : "") + char.ToLowerInvariant(c) : c.ToString())),
+        }, p => p.Name, StringComparer.Ordinal);
 
     /// <summary>Parses flags (<see cref="Args"/>), then layers JSON file, environment, flags; returns bound options plus whether --validate was given.</summary>
     public static (DaemonOptions Options, bool ValidateOnly) Load(string[] args, IDictionary<string, string?>? environment = null)
@@ -138,10 +259,9 @@ public static class DaemonConfig
                 throw new ConfigException("--mqtt-password is not accepted: a password on the command line is visible to every user (ps); use --mqtt-password-file FILE or the EDGERNN_MQTT_PASSWORD environment variable");
             validate = a.GetSwitch("validate");
             configPath = a.Get("config");
-            foreach (string name in ValueFlags)
+            foreach (var (name, key) in FlagKeys)
             {
-                if (name == "config" || a.Get(name) is not { } value) continue;
-                string key = name switch { "rate" => "CsvRateHz", "period" => "SamplePeriodSeconds", _ => name.Replace("-", "", StringComparison.Ordinal) };
+                if (a.Get(name) is not { } value) continue;
                 if (name == "period") value = DaemonConfig.Invariant(Args.ParseDuration(value)!.Value.TotalSeconds);
                 flags[key] = value;
             }
@@ -197,12 +317,22 @@ public static class DaemonConfig
             string? near = Args.Suggest(key, known);
             errors.Add($"{file}: unknown key \"{where}{key}\"{(near is null ? "" : $" (did you mean \"{near}\"?)")}");
         }
+        string[] online = typeof(OnlineSettings).GetProperties().Select(p => p.Name).ToArray();
+        string[] conditioning = typeof(ConditionSettings).GetProperties().Select(p => p.Name).ToArray();
+        void Section(IConfigurationSection c, string where)
+        {
+            if (c.Key.Equals(nameof(StreamOptions.Online), StringComparison.OrdinalIgnoreCase))
+                foreach (var k in c.GetChildren()) Check(k.Key, $"{where}{c.Key}.", online);
+            else if (c.Key.Equals(nameof(StreamOptions.Conditioning), StringComparison.OrdinalIgnoreCase))
+                foreach (var k in c.GetChildren()) Check(k.Key, $"{where}{c.Key}.", conditioning);
+        }
         foreach (var c in json.GetChildren())
         {
             Check(c.Key, "", top);
+            Section(c, "");
             if (!c.Key.Equals(nameof(DaemonOptions.Streams), StringComparison.OrdinalIgnoreCase)) continue;
             foreach (var item in c.GetChildren())
-                foreach (var k in item.GetChildren()) Check(k.Key, $"Streams[{item.Key}].", perStream);
+                foreach (var k in item.GetChildren()) { Check(k.Key, $"Streams[{item.Key}].", perStream); Section(k, $"Streams[{item.Key}]."); }
         }
         if (errors.Count > 0) throw new ConfigException(string.Join(Environment.NewLine, errors));
     }
@@ -220,39 +350,53 @@ public static class DaemonConfig
         var errors = new List<string>();
         var streams = new List<ResolvedStream>();
         var entries = o.Streams.Count > 0 ? o.Streams : [new StreamOptions()];
+        if (o.Streams.Count > 0 && (o.Name ?? o.Stream) is not null)
+            errors.Add($"{(o.Name is null ? "Stream" : "Name")}: names the one stream; with a Streams list give each entry its Name");
         for (int i = 0; i < entries.Count; i++)
         {
-            var s = entries[i];
+            var s = entries[i].Over(o);
             string where = o.Streams.Count > 0 ? $"Streams[{i}]" : "";
             string Key(string k) => where.Length > 0 ? $"{where}.{k}" : k;
-            string name = s.Name ?? (o.Streams.Count > 0 ? $"stream{i}" : o.Stream ?? "sensor");
+            string name = s.Name ?? (o.Streams.Count > 0 ? $"stream{i}" : o.Stream ?? o.Name ?? "sensor");
             if (streams.Any(x => x.Name == name)) errors.Add($"{Key("Name")}: stream name '{name}' is used twice");
-            string? src = s.Source ?? o.Source;
+            string? src = s.Source;
             if (string.IsNullOrWhiteSpace(src)) errors.Add($"{Key("Source")}: missing (e.g. serial:/dev/ttyUSB0@115200, csv:data.csv, stdin, mqtt:sensors/#)");
-            string? model = s.Model ?? o.Model;
+            string? model = s.Model;
             if (string.IsNullOrWhiteSpace(model)) errors.Add($"{Key("Model")}: missing (path to a .safetensors model)");
             else if (!File.Exists(model)) errors.Add($"{Key("Model")}: model file {Path.GetFullPath(model)} does not exist");
             var precision = EdgeRnn.Forecasting.Precision.Int8;
-            string? p = s.Precision ?? o.Precision;
-            if (p is not null && !TryParsePrecision(p, out precision)) errors.Add($"{Key("Precision")}: '{p}' is not int8 or float32");
+            if (s.Precision is { } p && !TryParsePrecision(p, out precision)) errors.Add($"{Key("Precision")}: '{p}' is not int8 or float32");
             bool fineTune = true;
-            string? ft = s.FineTune ?? o.FineTune;
-            if (ft is not null && !TryParseOnOff(ft, out fineTune)) errors.Add($"{Key("FineTune")}: '{ft}' is not on or off");
-            double? period = s.SamplePeriodSeconds ?? o.SamplePeriodSeconds;
+            if (s.FineTune is { } ft && !TryParseOnOff(ft, out fineTune)) errors.Add($"{Key("FineTune")}: '{ft}' is not on or off");
+            double? period = s.SamplePeriodSeconds;
             if (period is <= 0 or > 86400 * 366) errors.Add($"{Key("SamplePeriodSeconds")}: {period} must be positive");
             bool condition = true;
-            string? cond = s.Condition ?? o.Condition;
-            if (cond is not null && !TryParseOnOff(cond, out condition)) errors.Add($"{Key("Condition")}: '{cond}' is not on or off");
-            double? rate = s.CsvRateHz ?? o.CsvRateHz;
+            if (s.Condition is { } cond && !TryParseOnOff(cond, out condition)) errors.Add($"{Key("Condition")}: '{cond}' is not on or off");
+            double? rate = s.CsvRateHz;
             if (rate is <= 0) errors.Add($"{Key("CsvRateHz")}: {rate} must be positive");
-            if ((s.WarmStart ?? o.WarmStart) is { } ws && !File.Exists(ws)) errors.Add($"{Key("WarmStart")}: file {Path.GetFullPath(ws)} does not exist");
+            if (s.WarmStart is { } ws)
+            {
+                if (Sources.IsMqttWarmStart(ws))
+                {
+                    try { EdgeRnn.Ingest.SourceSpec.Parse(ws); }
+                    catch (FormatException e) { errors.Add($"{Key("WarmStart")}: {e.Message}"); }
+                }
+                else if (!File.Exists(ws)) errors.Add($"{Key("WarmStart")}: file {Path.GetFullPath(ws)} does not exist (or give mqtt:TOPIC for a retained history topic)");
+            }
             if (src is not null && !string.IsNullOrWhiteSpace(src))
             {
                 try { EdgeRnn.Ingest.SourceSpec.Parse(src); }
                 catch (FormatException e) { errors.Add($"{Key("Source")}: {e.Message}"); }
             }
+            EdgeRnn.Forecasting.NetworkOnlyInfo? networkOnly = null;
+            try { networkOnly = EdgeRnn.Forecasting.NetworkOnlyInfo.Parse(s.Targets, s.Features, Key("Targets"), Key("Features")); }
+            catch (FormatException e) { errors.Add(e.Message); }
             streams.Add(new ResolvedStream(name, src ?? "", model ?? "", precision, fineTune, period is > 0 ? TimeSpan.FromSeconds(period.Value) : null, condition, rate,
-                s.Id ?? o.Id, s.IdColumn ?? o.IdColumn, s.Field ?? o.Field, s.Unit ?? o.Unit, s.DeviceClass ?? o.DeviceClass, s.WarmStart ?? o.WarmStart));
+                s.Id, s.IdColumn, s.Field, s.Unit, s.DeviceClass, s.WarmStart, networkOnly)
+            {
+                Online = s.Online.Resolve(Key("Online"), errors),
+                Conditioning = s.Conditioning.Resolve(Key("Conditioning"), errors),
+            });
         }
 
         MqttSettings? mqtt = null;
@@ -302,10 +446,21 @@ public static class DaemonConfig
         if (!Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(o.LogLevel, true, out var level))
             errors.Add($"LogLevel: '{o.LogLevel}' is not Trace, Debug, Information, Warning, Error or None");
 
+        bool anomaly = true;
+        if (!TryParseOnOff(o.Anomaly, out anomaly)) errors.Add($"Anomaly: '{o.Anomaly}' is not on or off");
+        if (!(o.AnomalyThreshold > 0 && o.AnomalyThreshold <= 1))
+            errors.Add($"AnomalyThreshold: {Invariant(o.AnomalyThreshold)} is not in (0, 1] (scores are in [0, 1]; the default is {Invariant(StreamAnomaly.DefaultThreshold)})");
+        if (o.AnomalySettings is { } aset)
+        {
+            try { StreamAnomaly.Options(null, aset); }
+            catch (ArgumentException e) { errors.Add($"AnomalySettings: {e.Message}"); }
+        }
+
         if (errors.Count > 0) throw new ConfigException(string.Join(Environment.NewLine, errors));
         return new DaemonSettings(streams, mqtt, o.TopicPrefix, gateway, o.DiscoveryPrefix, discovery,
             o.MessageExpirySeconds, o.SessionExpirySeconds, stateDir, o.OutboxMaxBytes, TimeSpan.FromSeconds(o.OutboxFsyncSeconds),
-            TimeSpan.FromSeconds(o.CheckpointIntervalSeconds), TimeSpan.FromSeconds(o.DrainTimeoutSeconds), metrics, level) { SourceMqtt = sourceMqtt };
+            TimeSpan.FromSeconds(o.CheckpointIntervalSeconds), TimeSpan.FromSeconds(o.DrainTimeoutSeconds), metrics, level)
+        { SourceMqtt = sourceMqtt, Anomaly = anomaly ? new AnomalySettings(o.AnomalyThreshold, o.AnomalySettings) : null };
     }
 
     private static Dictionary<string, string?> ReadEnvironmentAsDict() => ReadEnvironment();

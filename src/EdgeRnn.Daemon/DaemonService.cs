@@ -92,6 +92,11 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             }
             string topic = $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/forecast";
             var p = new StreamPipeline(s, f, outbox, topic, settings.MessageExpirySeconds, log, s.Condition);
+            if (settings.Anomaly is { } an)
+            {
+                p.Anomaly = StreamAnomaly.Create(s.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/anomaly", f.InputChannels, f.Targets,
+                    s.SamplePeriod ?? f.SamplePeriod, an);
+            }
             var store = new CheckpointStore(ckptDir, s.Name, log);
             foreach (var (gen, payload) in store.LoadAll())
             {
@@ -107,7 +112,12 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                 try
                 {
                     int keep = Math.Max(p.WarmupNeeded, 1) + 64;
-                    var rows = Sources.ReadHistory(s, f.InputChannels, keep, msg => log.LogWarning("stream {Stream}: warm start: {Message}", s.Name, msg));
+                    if (p.Anomaly is { } det) keep = Math.Max(keep, det.DetectorOptions.WarmupRows + det.DetectorOptions.ReferenceShort);
+                    Action<string> warn = msg => log.LogWarning("stream {Stream}: warm start: {Message}", s.Name, msg);
+                    var rows = Sources.IsMqttWarmStart(s.WarmStart)
+                        ? await Sources.ReadMqttHistoryAsync(s, settings.SourceMqtt, f.InputChannels, keep, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10),
+                            msg => log.LogInformation("stream {Stream}: warm start: {Message}", s.Name, msg), stoppingToken)
+                        : Sources.ReadHistory(s, f.InputChannels, keep, warn);
                     int used = p.Prefill(rows);
                     log.LogInformation("stream {Stream}: warm start from {File}: {Rows} history rows, {Readiness}", s.Name, s.WarmStart, used, p.Readiness);
                 }
@@ -122,6 +132,11 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             metrics.Streams.Add(p.Metrics);
             log.LogInformation("stream {Stream}: {Source} -> model {Model} {Version} ({Precision}, inputs [{Inputs}], targets [{Targets}], horizon {H}, fine-tune {Ft}) -> {Topic}; next seq {Seq}",
                 s.Name, s.Source, f.ModelName, f.ModelVersion, f.Precision, string.Join(",", f.InputChannels), string.Join(",", f.Targets), f.Horizon, s.FineTune ? "on" : "off", topic, outbox.LastSeq(s.Name) + 1);
+            if (settings.Anomaly is not null && p.Anomaly is null)
+                log.LogWarning("stream {Stream}: no anomaly score: none of the model's targets [{Targets}] is one of its inputs", s.Name, string.Join(",", f.Targets));
+            else if (p.Anomaly is { } det)
+                log.LogInformation("stream {Stream}: anomaly score of [{Targets}] -> {Topic} (alert at >= {Threshold}; warm-up {Warmup} samples, season {Season}; anomaly seq from {Seq})",
+                    s.Name, string.Join(",", det.Targets), det.Topic, det.Threshold, det.DetectorOptions.WarmupRows, det.DetectorOptions.SeasonRows, outbox.LastSeq(det.OutboxKey) + 1);
         }
         if (pipelines.Count == 0)
         {
@@ -161,10 +176,9 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
         Task publisher = Task.CompletedTask;
         if (settings.Mqtt is { } mq)
         {
-            var disc = pipelines.Select(p => new DiscoveryStream(p.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{p.Name}/forecast",
-                p.Forecaster.Targets, p.Forecaster.ModelName, p.Forecaster.ModelVersion,
-                p.Config.SamplePeriod ?? p.Forecaster.SamplePeriod, p.Config.Unit, p.Config.DeviceClass)).ToList();
-            var pub = new MqttPublisher(settings, mq, outbox, metrics, disc, log);
+            var pub = new MqttPublisher(settings, mq, outbox, metrics,
+                () => pipelines.Select(p => p.Discovery($"{settings.TopicPrefix}/{settings.Gateway}/{p.Name}/forecast")).ToList(), log);
+            foreach (var p in pipelines) p.UnitsChanged = pub.RequestDiscovery;
             publisher = Task.Run(() => pub.RunAsync(publisherStop.Token), CancellationToken.None);
         }
         else log.LogWarning("no MQTT broker configured (--mqtt): forecasts are kept in the outbox only");
@@ -220,6 +234,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                 src = factories.CreateSource(s);
                 lock (sources) { if (sources.Remove(p, out var old)) _ = old.DisposeAsync(); sources[p] = src; }
                 p.SourceChannels = () => src.Channels;
+                p.SourceUnits = src is SerialSource serial ? () => serial.Device?.Units : null;
                 await src.RunAsync(p, ct);
                 if (!ct.IsCancellationRequested) { log.LogInformation("stream {Stream}: source {Source} ended", p.Name, src.Description); return; }
             }

@@ -49,7 +49,9 @@ public static class Demo
                 Metrics = "127.0.0.1:0", LogLevel = "Warning", CheckpointIntervalSeconds = 60, DrainTimeoutSeconds = 2,
             }, new Dictionary<string, string?>());
             int live = (int)(values.Length * 0.8); // past the model's training and validation rows: unseen data
-            const int Warmup = 400; // the model's look-back window, replayed at once so forecasts start immediately
+            // replayed at once so forecasts start immediately: the model's look-back (400) is enough for the forecaster, the
+            // anomaly detector learns over its warm-up (750 samples) and a reference window of its scores beyond that
+            const int Warmup = 2000;
             int start = live - Warmup;
             var truth = new Dictionary<long, float>(values.Length);
             for (int i = 0; i < values.Length; i++) truth[times[i]] = values[i];
@@ -57,11 +59,11 @@ public static class Demo
             {
                 CreateForecaster = s =>
                 {
-                    try { return StreamForecaster.Load(s.Model, s.Precision, s.FineTune); }
+                    try { return s.LoadForecaster(s.FineTune); }
                     catch (NotSupportedException e)
                     {
                         output.WriteLine($"edgernn demo: {e.Message}: using float32");
-                        return StreamForecaster.Load(s.Model, Precision.Float32, s.FineTune);
+                        return (s with { Precision = Precision.Float32 }).LoadForecaster(s.FineTune);
                     }
                 },
                 CreateSource = s => new PlaybackSource(s.Name, ["value"], times, values.Select(v => new[] { v }).ToArray(), rateHz, start, Warmup),
@@ -69,19 +71,27 @@ public static class Demo
 
             using var subscriber = new MqttClientFactory().CreateMqttClient();
             var printer = new ForecastPrinter(output, truth, times[^1] - times[0] + (times[1] - times[0]), times[0], times[live]);
-            subscriber.ApplicationMessageReceivedAsync += e => { printer.OnMessage(e.ApplicationMessage.Topic, e.ApplicationMessage.Payload); return Task.CompletedTask; };
+            subscriber.ApplicationMessageReceivedAsync += e =>
+            {
+                if (e.ApplicationMessage.Topic.EndsWith("/anomaly", StringComparison.Ordinal)) printer.OnAnomaly(e.ApplicationMessage.Payload);
+                else printer.OnMessage(e.ApplicationMessage.Topic, e.ApplicationMessage.Payload);
+                return Task.CompletedTask;
+            };
             await subscriber.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("edgernn-demo-viewer").Build(), ct);
-            await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("edgernn/demo/+/forecast", MqttQualityOfServiceLevel.AtLeastOnce).Build(), ct);
+            await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("edgernn/demo/+/forecast", MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithTopicFilter("edgernn/demo/+/anomaly", MqttQualityOfServiceLevel.AtLeastOnce).Build(), ct);
 
             output.WriteLine($"edgernn demo: MQTT broker on 127.0.0.1:{port}, sensor: NAB machine_temperature_system_failure (5-min samples) replayed at {rateHz} Hz from row {live} (after {Warmup} rows of warm-up),");
-            output.WriteLine($"model {Path.GetFileName(modelPath)} (int8) with online fine-tuning; forecasts on edgernn/demo/machine-temp/forecast. Ctrl+C to stop.");
-            output.WriteLine("  seq  time              truth   forecast(1 step)   error  |  90% interval (1 step) | MAE model  MAE naive | forecast +H  leading expert   fine-tune");
+            output.WriteLine($"model {Path.GetFileName(modelPath)} (int8) with online fine-tuning; forecasts on edgernn/demo/machine-temp/forecast, anomaly scores on .../anomaly");
+            output.WriteLine($"(alert at score >= {settings.Anomaly!.Threshold}; NAB labels the machine's failure about 2014-02-08 14:30, replayed about {(int)((new DateTime(2014, 2, 8, 14, 30, 0, DateTimeKind.Utc) - DateTimeOffset.FromUnixTimeMilliseconds(times[live]).UtcDateTime).TotalMinutes / 5 / rateHz)} s after the start). Ctrl+C to stop.");
+            output.WriteLine("  seq  time              truth   forecast(1 step)   error  |  90% interval (1 step) | MAE model  MAE naive | forecast +H  leading expert   fine-tune                  | anomaly");
 
             using var host = DaemonHost.Build(settings, factories);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (durationSeconds is { } d) stop.CancelAfter(TimeSpan.FromSeconds(d));
             await host.RunAsync(stop.Token);
             output.WriteLine($"edgernn demo: {printer.Count} forecasts; MAE of the 1-step forecast {printer.Mae:F3} vs {printer.NaiveMae:F3} for repeating the last value");
+            output.WriteLine($"edgernn demo: {printer.Alerts.Count} anomaly alert(s){(printer.Alerts.Count > 0 ? ": " + string.Join(", ", printer.Alerts.Take(20).Select(t => DateTimeOffset.FromUnixTimeMilliseconds(t).UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture))) : "")}");
             await subscriber.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None);
             return printer.Count > 0 ? 0 : 1;
         }
@@ -132,6 +142,20 @@ public static class Demo
     private sealed class ForecastPrinter(TextWriter output, Dictionary<long, float> truth, long loopSpan, long firstTs, long liveTs)
     {
         private readonly Dictionary<long, float> _pending = new();
+        private readonly Dictionary<long, (double Score, bool Alert)> _anomaly = new();
+        public readonly List<long> Alerts = new();
+
+        /// <summary>Keeps the step's score for its forecast line (the anomaly message of a step is written just before its forecast).</summary>
+        public void OnAnomaly(System.Buffers.ReadOnlySequence<byte> payload)
+        {
+            using var doc = JsonDocument.Parse(payload);
+            var root = doc.RootElement;
+            long ts = root.GetProperty("ts").GetInt64();
+            bool alert = root.GetProperty("anomaly").GetBoolean();
+            if (_anomaly.Count > 64) _anomaly.Clear();
+            _anomaly[ts] = (root.GetProperty("score").GetDouble(), alert);
+            if (alert && ts >= liveTs) Alerts.Add(ts);
+        }
         private double _absErr, _absNaive;
         private long _scored;
         public long Count;
@@ -173,7 +197,8 @@ public static class Demo
             _pending[hts[0].GetInt64()] = next;
             if (_pending.Count > 64) _pending.Clear();
             string time = DateTimeOffset.FromUnixTimeMilliseconds(ts).UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
-            output.WriteLine(FormattableString.Invariant($"{seq,5}  {time}  {scored}  | [{lo,8:F2}, {hi,8:F2}]     | {Mae,9:F3}  {NaiveMae,9:F3} | {last,7:F2} (+{h})  {lead,-15} {ft.GetProperty("updates").GetInt64()} updates, loss {loss}"));
+            string anomaly = _anomaly.Remove(ts, out var a) ? FormattableString.Invariant($"{a.Score,5:F3}{(a.Alert ? "  ALERT" : "")}") : "    -";
+            output.WriteLine(FormattableString.Invariant($"{seq,5}  {time}  {scored}  | [{lo,8:F2}, {hi,8:F2}]     | {Mae,9:F3}  {NaiveMae,9:F3} | {last,7:F2} (+{h})  {lead,-15} {ft.GetProperty("updates").GetInt64(),5} updates, loss {loss,-7} | {anomaly}"));
         }
     }
 }

@@ -23,6 +23,9 @@ public sealed class StreamMetrics(string name)
     public double FineTuneWeight = double.NaN; // the aggregate's mean weight of the fine-tuned network (0..1)
     public double IntervalCoverage = double.NaN; // running fraction of forecast values inside their interval
     public long FineTuneUpdates, FineTuneRollbacks;
+    /// <summary>The latest anomaly score (0..1; NaN: detector off) and the samples scored at or above the alert threshold.</summary>
+    public double AnomalyScore = double.NaN;
+    public long AnomalyAlerts;
     public long LastCheckpointUnixMs;
     public long CheckpointFailures;
     /// <summary>Targets, and per target the latest forecast for the next step and for the horizon end (NaN before the first).</summary>
@@ -138,6 +141,8 @@ public sealed class DaemonMetrics
         Per("edgernn_finetune_loss", "gauge", "Last online fine-tuning loss (NaN when off or not yet).", s => s.FineTuneLoss);
         Per("edgernn_finetune_weight", "gauge", "Mean weight the online aggregate gives the fine-tuned network (0..1; NaN when off).", s => s.FineTuneWeight);
         Per("edgernn_interval_coverage", "gauge", "Running fraction of forecast values that fell inside their prediction interval (NaN: none scored yet).", s => s.IntervalCoverage);
+        Per("edgernn_anomaly_score", "gauge", "Latest anomaly score of the stream's samples (0..1, the highest over its targets; NaN when off).", s => Volatile.Read(ref s.AnomalyScore));
+        Per("edgernn_anomaly_alerts_total", "counter", "Samples whose anomaly score reached the alert threshold.", s => Interlocked.Read(ref s.AnomalyAlerts));
         Per("edgernn_finetune_updates_total", "counter", "Online fine-tuning updates.", s => Interlocked.Read(ref s.FineTuneUpdates));
         Per("edgernn_finetune_rollbacks_total", "counter", "Online fine-tuning updates rolled back by the guardrails.", s => Interlocked.Read(ref s.FineTuneRollbacks));
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

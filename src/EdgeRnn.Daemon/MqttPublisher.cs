@@ -52,17 +52,77 @@ public sealed class HaOrigin
     [JsonPropertyName("support_url")] public string SupportUrl { get; set; } = "https://github.com/edgernn/edgernn";
 }
 
+/// <summary>
+/// Home Assistant discovery config for an MQTT binary_sensor (the anomaly alert): the sensor's keys without state_class
+/// and unit, plus payload_on/payload_off.
+/// </summary>
+public sealed class HaBinarySensorConfig
+{
+    [JsonPropertyName("name")] public string Name { get; set; } = "";
+    [JsonPropertyName("unique_id")] public string UniqueId { get; set; } = "";
+    [JsonPropertyName("default_entity_id")] public string DefaultEntityId { get; set; } = "";
+    [JsonPropertyName("state_topic")] public string StateTopic { get; set; } = "";
+    [JsonPropertyName("value_template")] public string ValueTemplate { get; set; } = "";
+    [JsonPropertyName("payload_on")] public string PayloadOn { get; set; } = "ON";
+    [JsonPropertyName("payload_off")] public string PayloadOff { get; set; } = "OFF";
+    [JsonPropertyName("json_attributes_topic")] public string JsonAttributesTopic { get; set; } = "";
+    [JsonPropertyName("json_attributes_template")] public string JsonAttributesTemplate { get; set; } = "";
+    [JsonPropertyName("availability_topic")] public string AvailabilityTopic { get; set; } = "";
+    [JsonPropertyName("payload_available")] public string PayloadAvailable { get; set; } = "online";
+    [JsonPropertyName("payload_not_available")] public string PayloadNotAvailable { get; set; } = "offline";
+    [JsonPropertyName("device_class")] public string? DeviceClass { get; set; }
+    [JsonPropertyName("expire_after")] public int? ExpireAfter { get; set; }
+    [JsonPropertyName("device")] public HaDevice Device { get; set; } = new();
+    [JsonPropertyName("origin")] public HaOrigin Origin { get; set; } = new();
+}
+
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(HaSensorConfig))]
+[JsonSerializable(typeof(HaBinarySensorConfig))]
 public sealed partial class DaemonJsonContext : JsonSerializerContext;
 
 /// <summary>A stream as announced to Home Assistant: its period (for expire_after), unit and device class when known.</summary>
 public sealed record DiscoveryStream(string Name, string ForecastTopic, IReadOnlyList<string> Targets, string ModelName, string ModelVersion,
-    TimeSpan? SamplePeriod = null, string? Unit = null, string? DeviceClass = null);
+    TimeSpan? SamplePeriod = null, string? Unit = null, string? DeviceClass = null)
+{
+    /// <summary>
+    /// Per target, the unit the device announced in its hello frame (firmware-bridge), used when the configuration sets no
+    /// Unit; null entries or a null list: none announced.
+    /// </summary>
+    public IReadOnlyList<string?>? TargetUnits { get; init; }
+    /// <summary>The stream's anomaly topic (null: no anomaly score): announced as a score sensor and a problem binary_sensor.</summary>
+    public string? AnomalyTopic { get; init; }
+}
 
 /// <summary>Home Assistant discovery messages: topic and config per sensor, two per target (next step, horizon end).</summary>
 public static class HaDiscovery
 {
+    /// <summary>
+    /// A unit as a device spells it ("degC", "C", "%RH") → Home Assistant's spelling and the sensor device class HA accepts
+    /// with it; units not listed pass through unchanged with no device class (an ambiguous unit such as % or ppm could be
+    /// several classes, and a wrong one makes HA reject the entity).
+    /// </summary>
+    public static (string? Unit, string? DeviceClass) Unit(string? unit)
+    {
+        if (string.IsNullOrWhiteSpace(unit)) return (null, null);
+        string u = unit.Trim();
+        return u switch
+        {
+            "°C" or "degC" or "C" or "celsius" or "Celsius" => ("°C", "temperature"),
+            "°F" or "degF" or "F" or "fahrenheit" or "Fahrenheit" => ("°F", "temperature"),
+            "K" => ("K", "temperature"),
+            "%RH" or "%rh" or "RH" => ("%", "humidity"),
+            "Pa" or "hPa" or "kPa" or "bar" or "mbar" or "psi" or "inHg" or "mmHg" => (u, "pressure"),
+            "V" or "mV" => (u, "voltage"),
+            "A" or "mA" => (u, "current"),
+            "W" or "kW" => (u, "power"),
+            "Wh" or "kWh" => (u, "energy"),
+            "Hz" or "kHz" => (u, "frequency"),
+            "lx" => (u, "illuminance"),
+            _ => (u, null),
+        };
+    }
+
     /// <summary>HA ids (unique_id, object ids, discovery topic node ids) allow [a-zA-Z0-9_-] only; anything else becomes '_'.</summary>
     public static string Id(string s)
     {
@@ -72,16 +132,74 @@ public static class HaDiscovery
         return id.Length == 0 ? "x" : id;
     }
 
+    private static string Version => typeof(HaDiscovery).Assembly.GetName().Version?.ToString(3) ?? "0";
+
+    /// <summary>Three missed periods (at least a minute) and HA marks the entity stale.</summary>
+    private static int? ExpireAfter(DiscoveryStream s) => s.SamplePeriod is { } p && p > TimeSpan.Zero ? (int)Math.Max(60, Math.Ceiling(3 * p.TotalSeconds)) : null;
+
+    private static HaDevice Device(string gateway, DiscoveryStream s) =>
+        new() { Identifiers = [Id($"edgernn_{gateway}")], Name = $"EdgeRnn {gateway}", Model = $"{s.ModelName} {s.ModelVersion}", SwVersion = Version };
+
+    /// <summary>The object id of a stream's anomaly entities: edgernn_&lt;gateway&gt;_&lt;stream&gt;_anomaly (a target's ids end in _next/_horizon, so never this).</summary>
+    public static string AnomalyId(string gateway, string stream) => TopicNames.DiscoveryObjectId(gateway, stream, "anomaly");
+
+    /// <summary>Per stream with an anomaly topic: a binary_sensor of device class problem, on while "anomaly" is true.</summary>
+    public static IEnumerable<(string Topic, HaBinarySensorConfig Config)> BuildBinary(string discoveryPrefix, string gateway, string statusTopic,
+        IReadOnlyList<DiscoveryStream> streams)
+    {
+        foreach (var s in streams)
+        {
+            if (s.AnomalyTopic is null) continue;
+            string id = AnomalyId(gateway, s.Name);
+            yield return ($"{discoveryPrefix}/binary_sensor/{id}/config", new HaBinarySensorConfig
+            {
+                Name = $"{s.Name} anomaly",
+                UniqueId = id,
+                DefaultEntityId = "binary_sensor." + id.ToLowerInvariant(),
+                StateTopic = s.AnomalyTopic,
+                ValueTemplate = "{{ 'ON' if value_json.anomaly else 'OFF' }}",
+                JsonAttributesTopic = s.AnomalyTopic,
+                JsonAttributesTemplate = "{{ {'score': value_json.score, 'threshold': value_json.threshold, 'seq': value_json.seq} | tojson }}",
+                AvailabilityTopic = statusTopic,
+                DeviceClass = "problem",
+                ExpireAfter = ExpireAfter(s),
+                Device = Device(gateway, s),
+                Origin = new HaOrigin { SwVersion = Version },
+            });
+        }
+    }
+
     public static IEnumerable<(string Topic, HaSensorConfig Config)> Build(string discoveryPrefix, string gateway, string statusTopic,
         IReadOnlyList<DiscoveryStream> streams)
     {
-        string version = typeof(HaDiscovery).Assembly.GetName().Version?.ToString(3) ?? "0";
+        string version = Version;
         foreach (var s in streams)
         {
-            // three missed periods (at least a minute) and HA marks the forecast stale
-            int? expire = s.SamplePeriod is { } p && p > TimeSpan.Zero ? (int)Math.Max(60, Math.Ceiling(3 * p.TotalSeconds)) : null;
+            int? expire = ExpireAfter(s);
+            if (s.AnomalyTopic is not null)
+            {
+                string aid = AnomalyId(gateway, s.Name) + "_score";
+                yield return ($"{discoveryPrefix}/sensor/{aid}/config", new HaSensorConfig
+                {
+                    Name = $"{s.Name} anomaly score",
+                    UniqueId = aid,
+                    DefaultEntityId = "sensor." + aid.ToLowerInvariant(),
+                    StateTopic = s.AnomalyTopic,
+                    ValueTemplate = "{{ value_json.score }}",
+                    JsonAttributesTopic = s.AnomalyTopic,
+                    JsonAttributesTemplate = "{{ {'anomaly': value_json.anomaly, 'threshold': value_json.threshold, 'seq': value_json.seq} | tojson }}",
+                    AvailabilityTopic = statusTopic,
+                    ExpireAfter = expire,
+                    Device = Device(gateway, s),
+                    Origin = new HaOrigin { SwVersion = version },
+                });
+            }
             for (int t = 0; t < s.Targets.Count; t++)
             {
+                // configuration first; else what the device announced for this target, in HA's spelling with its device class
+                var (unit, deviceClass) = s.Unit is not null ? (s.Unit, s.DeviceClass)
+                    : s.TargetUnits is { } tu && t < tu.Count && tu[t] is { } announced ? Unit(announced) : (null, null);
+                deviceClass = s.DeviceClass ?? deviceClass;
                 foreach (var (suffix, index, label) in new[] { ("next", "0", "next step"), ("horizon", "-1", "horizon end") })
                 {
                     string id = TopicNames.DiscoveryObjectId(gateway, s.Name, s.Targets[t]) + "_" + suffix;
@@ -97,10 +215,10 @@ public static class HaDiscovery
                         JsonAttributesTopic = s.ForecastTopic,
                         JsonAttributesTemplate = $"{{{{ {{'horizon_ts': value_json.horizon_ts, 'forecast': value_json['values'] | map(attribute={t}) | list, 'lower': (value_json.lower | map(attribute={t}) | list) if value_json.lower is defined else none, 'upper': (value_json.upper | map(attribute={t}) | list) if value_json.upper is defined else none, 'seq': value_json.seq, 'model': value_json.model}} | tojson }}}}",
                         AvailabilityTopic = statusTopic,
-                        UnitOfMeasurement = s.Unit,
-                        DeviceClass = s.DeviceClass,
+                        UnitOfMeasurement = unit,
+                        DeviceClass = deviceClass,
                         ExpireAfter = expire,
-                        Device = new HaDevice { Identifiers = [Id($"edgernn_{gateway}")], Name = $"EdgeRnn {gateway}", Model = $"{s.ModelName} {s.ModelVersion}", SwVersion = version },
+                        Device = Device(gateway, s),
                         Origin = new HaOrigin { SwVersion = version },
                     });
                 }
@@ -121,13 +239,14 @@ public sealed class MqttPublisher
     private readonly DaemonSettings _settings;
     private readonly Outbox _outbox;
     private readonly DaemonMetrics _metrics;
-    private readonly IReadOnlyList<DiscoveryStream> _streams;
+    private readonly Func<IReadOnlyList<DiscoveryStream>> _streams;
     private readonly ILogger _log;
     private readonly string _statusTopic;
     private readonly IMqttClient _client;
     private int _discoveryDue;
 
-    public MqttPublisher(DaemonSettings settings, MqttSettings mqtt, Outbox outbox, DaemonMetrics metrics, IReadOnlyList<DiscoveryStream> streams, ILogger log)
+    /// <param name="streams">what to announce, asked again on every (re)send: a device's hello frame may add units later</param>
+    public MqttPublisher(DaemonSettings settings, MqttSettings mqtt, Outbox outbox, DaemonMetrics metrics, Func<IReadOnlyList<DiscoveryStream>> streams, ILogger log)
     {
         _settings = settings;
         _mqtt = mqtt;
@@ -149,6 +268,9 @@ public sealed class MqttPublisher
     }
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Re-sends discovery at the next chance (e.g. a device announced its units).</summary>
+    public void RequestDiscovery() => Volatile.Write(ref _discoveryDue, 1);
 
     private MqttClientOptions BuildOptions()
     {
@@ -287,9 +409,18 @@ public sealed class MqttPublisher
 
     private async Task PublishDiscoveryAsync(CancellationToken ct)
     {
-        foreach (var (topic, cfg) in HaDiscovery.Build(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, _streams))
+        if (!_settings.Discovery) return;
+        var streams = _streams();
+        foreach (var (topic, cfg) in HaDiscovery.Build(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, streams))
         {
             byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaSensorConfig);
+            await _client.PublishAsync(new MqttApplicationMessageBuilder()
+                .WithTopic(topic).WithPayload(payload).WithRetainFlag(true)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);
+        }
+        foreach (var (topic, cfg) in HaDiscovery.BuildBinary(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, streams))
+        {
+            byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaBinarySensorConfig);
             await _client.PublishAsync(new MqttApplicationMessageBuilder()
                 .WithTopic(topic).WithPayload(payload).WithRetainFlag(true)
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);

@@ -265,7 +265,7 @@ public sealed class Outbox : IDisposable
         if (seqFile is not null)
         {
             // outside the lock (it fsyncs); a rotation may write a newer one meanwhile, which only ever means higher numbers
-            try { DurableFile.WriteAtomic(SeqPath, seqFile); }
+            try { EdgeRnn.Model.AtomicFile.Write(SeqPath, seqFile); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 _log?.LogWarning("outbox seq file write failed: {Error}", e.Message);
@@ -332,7 +332,7 @@ public sealed class Outbox : IDisposable
         _writeHandle = h;
         seg.Length = snap.Length;
         _segments.Add(seg);
-        DurableFile.FsyncDirectory(_dir);
+        EdgeRnn.Model.AtomicFile.FsyncDirectory(_dir);
         try { WriteSeqFile(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _log?.LogWarning("outbox seq file write failed: {Error}", e.Message); }
         return seg;
@@ -400,7 +400,7 @@ public sealed class Outbox : IDisposable
     /// <summary>"ERSQ" | u16 count | (u16 name length, name, i64 last seq)* | u32 crc32 of all before it. Atomic, fsynced.</summary>
     private void WriteSeqFile()
     {
-        DurableFile.WriteAtomic(SeqPath, EncodeSeqFile());
+        EdgeRnn.Model.AtomicFile.Write(SeqPath, EncodeSeqFile());
         _seqDirty = false;
     }
 
@@ -551,7 +551,7 @@ public sealed class Outbox : IDisposable
             var seg = new Segment(1, SegmentPath(1), 0);
             _segments.Add(seg);
             File.OpenHandle(seg.Path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete).Dispose();
-            DurableFile.FsyncDirectory(_dir);
+            EdgeRnn.Model.AtomicFile.FsyncDirectory(_dir);
         }
         _writeHandle = File.OpenHandle(_segments[^1].Path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
 

@@ -54,20 +54,39 @@ public sealed class StreamPipeline : ISampleSink
 
     /// <summary>
     /// Warm start: feeds history rows (raw units, model input order) through the model without publishing, so the lookback
-    /// is full before live data arrives. Returns how many rows were used.
+    /// is full before live data arrives. Timed rows go through the stream's conditioner like live samples (the same grid,
+    /// gap and hold rules), which then carries on from the last history sample: the first live sample fills the grid up to
+    /// now and the forecast goes out at once, instead of after a second live sample. Untimed rows (a CSV without a time
+    /// column) are taken as one per period. Returns how many history rows were read.
     /// </summary>
-    public int Prefill(IEnumerable<float[]> rows)
+    public int Prefill(IReadOnlyList<Sources.HistoryRow> rows)
     {
-        int n = 0;
-        foreach (var r in rows)
+        bool timed = _conditioner is not null && rows.Count > 0 && rows.All(r => r.TimestampMs is not null);
+        if (!timed)
         {
-            if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
-            Interlocked.Increment(ref _observed);
-            for (int t = 0; t < _prevValue.Length; t++)
-                if (_targetInput[t] >= 0 && float.IsFinite(r[_targetInput[t]])) _prevValue[t] = r[_targetInput[t]];
-            n++;
+            foreach (var r in rows) PrefillStep(0, r.Values);
+            return rows.Count;
         }
-        return n;
+        _prefilling = true;
+        try
+        {
+            foreach (var r in rows) _conditioner!.OnSample(Name, r.TimestampMs!.Value, r.Values);
+        }
+        finally { _prefilling = false; }
+        return rows.Count;
+    }
+
+    private bool _prefilling;
+
+    /// <summary>One history row into the model and the detector, nothing published.</summary>
+    private void PrefillStep(long timestampMs, ReadOnlySpan<float> r)
+    {
+        if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
+        Anomaly?.Observe(r); // the detector learns from history too (its warm-up), nothing is published
+        Interlocked.Increment(ref _observed);
+        for (int t = 0; t < _prevValue.Length; t++)
+            if (_targetInput[t] >= 0 && float.IsFinite(r[_targetInput[t]])) _prevValue[t] = r[_targetInput[t]];
+        if (timestampMs != 0) _lastTs = timestampMs;
     }
 
     private static int IndexOf(IReadOnlyList<string> list, string name)
@@ -89,15 +108,56 @@ public sealed class StreamPipeline : ISampleSink
     /// <summary>Forwards the conditioner's output (grid-aligned samples) to the model step.</summary>
     private sealed class StepSink(StreamPipeline p) : ISampleSink
     {
-        public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values) => p.Step(timestampMs, values);
+        public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values)
+        {
+            if (p._prefilling) p.PrefillStep(timestampMs, values);
+            else p.Step(timestampMs, values);
+        }
     }
 
     public StreamMetrics Metrics { get; }
+    /// <summary>The stream's anomaly detector (null: off, or no target to score); set before the first sample.</summary>
+    public StreamAnomaly? Anomaly { get; set; }
     public string Name => _config.Name;
     public ResolvedStream Config => _config;
     public IStreamForecaster Forecaster => _forecaster;
     /// <summary>The channel names the source reports (null: unknown, values are taken in order).</summary>
     public Func<IReadOnlyList<string>>? SourceChannels { get; set; }
+    /// <summary>The units the source announces per channel (a firmware-bridge hello frame); null: none.</summary>
+    public Func<IReadOnlyList<string>?>? SourceUnits { get; set; }
+    /// <summary>Called (source thread) when the device announced units that change what discovery says.</summary>
+    public Action? UnitsChanged { get; set; }
+    private IReadOnlyList<string?>? _deviceUnits;
+    /// <summary>Per target, the unit the device announced for its channel (null entries: none); null until a hello names units.</summary>
+    public IReadOnlyList<string?>? DeviceUnits => Volatile.Read(ref _deviceUnits);
+
+    /// <summary>What Home Assistant discovery announces for this stream (configured unit first, else the device's).</summary>
+    public DiscoveryStream Discovery(string forecastTopic) => new(Name, forecastTopic, _forecaster.Targets, _forecaster.ModelName, _forecaster.ModelVersion,
+        _config.SamplePeriod ?? _forecaster.SamplePeriod, _config.Unit, _config.DeviceClass)
+    { TargetUnits = DeviceUnits, AnomalyTopic = Anomaly?.Topic };
+
+    private object? _unitsSeen;
+
+    /// <summary>
+    /// Takes each target's unit from the source's announcement once the channel map is known, and again whenever the
+    /// source has a new announcement (a device re-sends its hello frame; data frames may come first after a connect).
+    /// </summary>
+    private void LearnUnits(int sourceValues)
+    {
+        if (SourceUnits?.Invoke() is not { } units || ReferenceEquals(units, _unitsSeen) || units.Count != sourceValues || _channelMap is null) return;
+        _unitsSeen = units;
+        string? Unit(int t) => _targetInput[t] >= 0 && units[_channelMap[_targetInput[t]]] is { Length: > 0 } u ? u : null;
+        var old = DeviceUnits;
+        bool same = old is not null;
+        for (int t = 0; same && t < _targetInput.Length; t++) same = old![t] == Unit(t);
+        if (same) return;
+        var per = new string?[_targetInput.Length];
+        for (int t = 0; t < per.Length; t++) per[t] = Unit(t);
+        Volatile.Write(ref _deviceUnits, per);
+        _log.LogInformation("stream {Stream}: the device announces unit(s) [{Units}] for [{Targets}]", Name, string.Join(", ", per.Select(u => u ?? "-")), string.Join(", ", _forecaster.Targets));
+        UnitsChanged?.Invoke();
+    }
+
     /// <summary>Receives a captured checkpoint payload (from the source thread) to write it to disk off the hot path.</summary>
     public Action<StreamPipeline, byte[]>? CheckpointCaptured { get; set; }
 
@@ -125,7 +185,7 @@ public sealed class StreamPipeline : ISampleSink
         // resample onto the model's time grid and fill short gaps (Ingest's conditioner) when the period is known
         var period = config.SamplePeriod ?? forecaster.SamplePeriod;
         if (condition && period is { } pe && pe.TotalMilliseconds >= 1)
-            _conditioner = new SampleConditioner(new StepSink(this), _input.Length, new ConditionerOptions((long)pe.TotalMilliseconds));
+            _conditioner = new SampleConditioner(new StepSink(this), _input.Length, config.Conditioning with { PeriodMs = (long)pe.TotalMilliseconds });
     }
 
     /// <summary>The conditioner's counters (non-finite, out of range, out of order, gaps filled...), empty when not conditioning.</summary>
@@ -253,6 +313,7 @@ public sealed class StreamPipeline : ISampleSink
         _lastTs = timestampMs;
 
         ScoreOneStep(input);
+        if (Anomaly is { } an) PublishAnomaly(an, timestampMs, input);
         long t0 = Stopwatch.GetTimestamp();
         bool ready = _forecaster.Observe(input, _forecast, _lower, _upper);
         long observed = Interlocked.Increment(ref _observed);
@@ -307,6 +368,17 @@ public sealed class StreamPipeline : ISampleSink
         }
     }
 
+    /// <summary>Scores the step and appends its anomaly message (every sample, warm-up included, as `detect` writes every row).</summary>
+    private void PublishAnomaly(StreamAnomaly an, long timestampMs, ReadOnlySpan<float> input)
+    {
+        double score = an.Observe(input);
+        Volatile.Write(ref Metrics.AnomalyScore, score);
+        if (an.IsAlert(score)) Interlocked.Increment(ref Metrics.AnomalyAlerts);
+        long seq = _outbox.LastSeq(an.OutboxKey) + 1;
+        an.Write(seq, timestampMs, score);
+        _outbox.Append(an.OutboxKey, seq, an.Topic, _expiry, an.Payload);
+    }
+
     private readonly long _startTicks = Environment.TickCount64;
 
     /// <summary>
@@ -326,7 +398,7 @@ public sealed class StreamPipeline : ISampleSink
 
     private bool MapChannels(ReadOnlySpan<float> values)
     {
-        if (_mappedFrom == values.Length && _channelMap is not null) return true;
+        if (_mappedFrom == values.Length && _channelMap is not null) { LearnUnits(values.Length); return true; }
         if (_mappedFrom == values.Length) return false; // already reported as unusable
         _mappedFrom = values.Length;
         var want = _forecaster.InputChannels;
@@ -342,11 +414,12 @@ public sealed class StreamPipeline : ISampleSink
                 map[i] = j;
                 all = j >= 0;
             }
-            if (all) { _channelMap = map; return true; }
+            if (all) { _channelMap = map; LearnUnits(values.Length); return true; }
         }
         if (values.Length == want.Count)
         {
             _channelMap = Enumerable.Range(0, want.Count).ToArray();
+            LearnUnits(values.Length);
             return true;
         }
         _channelMap = null;
@@ -408,35 +481,22 @@ public sealed class StreamPipeline : ISampleSink
     }
 
     /// <summary>Model identity + the forecaster's own checkpoint. Call only between steps (source thread, or source stopped).</summary>
-    public byte[] CaptureCheckpoint()
-    {
-        using var ms = new MemoryStream();
-        using (var bw = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
-        {
-            bw.Write(_forecaster.ModelName);
-            bw.Write(_forecaster.ModelVersion);
-            bw.Write(_lastTs);
-        }
-        _forecaster.WriteCheckpoint(ms);
-        return ms.ToArray();
-    }
+    public byte[] CaptureCheckpoint() =>
+        CheckpointCodec.EncodeBody(new CheckpointIdentity(_forecaster.ModelName, _forecaster.ModelVersion, _lastTs), _forecaster);
 
     /// <summary>Restores from a checkpoint payload; false (with the reason logged) if it belongs to another model or does not load.</summary>
     public bool RestoreCheckpoint(byte[] payload, long generation)
     {
         try
         {
-            using var ms = new MemoryStream(payload, writable: false);
-            using var br = new BinaryReader(ms, Encoding.UTF8, leaveOpen: true);
-            string model = br.ReadString(), version = br.ReadString();
-            long lastTs = br.ReadInt64();
-            if (model != _forecaster.ModelName || version != _forecaster.ModelVersion)
+            var id = CheckpointCodec.ReadIdentity(payload);
+            if (id.Model != _forecaster.ModelName || id.ModelVersion != _forecaster.ModelVersion)
             {
                 _log.LogWarning("stream {Stream}: checkpoint generation {Gen} is for model {Model} {Version}, not {Now} {NowVersion}: starting fresh",
-                    Name, generation, model, version, _forecaster.ModelName, _forecaster.ModelVersion);
+                    Name, generation, id.Model, id.ModelVersion, _forecaster.ModelName, _forecaster.ModelVersion);
                 return false;
             }
-            _forecaster.ReadCheckpoint(ms);
+            long lastTs = CheckpointCodec.Restore(payload, _forecaster).LastTimestampMs;
             _restored = true;
             _lastTs = lastTs;
             return true;

@@ -5,8 +5,20 @@ using EdgeRnn.Model;
 
 namespace EdgeRnn.Forecasting;
 
-/// <summary>What a network-only file's outputs are, when its metadata does not say (the `--targets` / `--features` flags).</summary>
-public sealed record NetworkOnlyInfo(string[]? Targets, string[]? Features);
+/// <summary>What a network-only file's outputs are, when its metadata does not say (the `--targets` / `--features` flags
+/// of `forecast` and `run`, the Targets / Features settings of the daemon).</summary>
+public sealed record NetworkOnlyInfo(string[]? Targets, string[]? Features)
+{
+    /// <summary>Comma-separated names ("a,b"); null when neither is given. The one reader for flags and configuration.</summary>
+    public static NetworkOnlyInfo? Parse(string? targets, string? features, string targetsKey = "--targets", string featuresKey = "--features")
+    {
+        static string[]? Split(string? v) => v?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        string[]? t = Split(targets), f = Split(features);
+        if (t is { Length: 0 }) throw new FormatException($"{targetsKey} needs at least one name");
+        if (f is { Length: 0 }) throw new FormatException($"{featuresKey} needs at least one name");
+        return t is null && f is null ? null : new NetworkOnlyInfo(t, f);
+    }
+}
 
 /// <summary>
 /// The EdgeRnn forecaster file (docs/model-format.md), read and written in one place.

@@ -62,9 +62,14 @@ public interface IStreamForecaster : IDisposable
     /// </summary>
     OnlineLearningStats Stats { get; }
 
-    /// <summary>Everything needed to resume exactly: fine-tuned weights, recurrent state, recent history.</summary>
-    void WriteCheckpoint(Stream destination);
-    void ReadCheckpoint(Stream source);
+    /// <summary>
+    /// The forecaster's section of a checkpoint: everything needed to resume exactly (fine-tuned weights, recurrent state,
+    /// recent history). The daemon's CheckpointCodec frames it and records <see cref="CheckpointVersion"/>, the layout
+    /// written here; <see cref="ReadCheckpoint"/> gets back the version a section was written at (1..CheckpointVersion).
+    /// </summary>
+    int CheckpointVersion { get; }
+    void WriteCheckpoint(BinaryWriter w);
+    void ReadCheckpoint(BinaryReader r, int version);
 }
 
 public readonly record struct OnlineLearningStats(long Updates, long Rollbacks, long RejectedSamples, double LastLoss, double TunedWeight = double.NaN);

@@ -233,17 +233,15 @@ public sealed class StreamForecaster : IStreamForecaster
         }
     }
 
-    private const int CheckpointMagic = 0x4B435245; // "ERCK"
+    /// <summary>Section layouts: 1 and 2 (before the aggregate and the learner ring's scale column), 3 (both).</summary>
+    public int CheckpointVersion => 3;
 
     /// <summary>Weights (the master float weights when fine-tuning), the recurrent state, the stepper's history, the learner's ring,
     /// the frozen network's state, the experts' history and online linear models, the aggregate's weights and intervals.</summary>
-    public void WriteCheckpoint(Stream destination)
+    public void WriteCheckpoint(BinaryWriter w)
     {
         lock (_learnGate)
         {
-            using var w = new BinaryWriter(destination, System.Text.Encoding.UTF8, leaveOpen: true);
-            w.Write(CheckpointMagic);
-            w.Write(3);
             var stepState = _stepper.CaptureState();
             w.Write(stepState.Length);
             foreach (float v in stepState) w.Write(v);
@@ -263,16 +261,13 @@ public sealed class StreamForecaster : IStreamForecaster
         }
     }
 
-    /// <summary>Restores a version-3 checkpoint. Versions 1 and 2 (before the aggregate) restore the network, the stream state and
-    /// the learner; the aggregate then starts without evidence.</summary>
-    public void ReadCheckpoint(Stream source)
+    /// <summary>Restores a section of <paramref name="version"/> 3. Versions 1 and 2 (before the aggregate) restore the network,
+    /// the stream state and the learner; the aggregate then starts without evidence.</summary>
+    public void ReadCheckpoint(BinaryReader r, int version)
     {
         lock (_learnGate)
         {
-            using var r = new BinaryReader(source, System.Text.Encoding.UTF8, leaveOpen: true);
-            if (r.ReadInt32() != CheckpointMagic) throw new InvalidDataException("not an EdgeRnn checkpoint (bad magic)");
-            int version = r.ReadInt32();
-            if (version is not (1 or 2 or 3)) throw new InvalidDataException($"checkpoint version {version} is not supported");
+            if (version is not (1 or 2 or 3)) throw new InvalidDataException($"checkpoint section version {version} is not supported");
             int n = r.ReadInt32();
             if (n < 0 || n > 1 << 26) throw new InvalidDataException("checkpoint state length out of range");
             var state = new float[n];

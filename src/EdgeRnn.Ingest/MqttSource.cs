@@ -38,7 +38,9 @@ public sealed record MqttSourceOptions(string Host, int Port = 1883)
 /// configured dotted paths (<see cref="MqttSourceOptions.FieldPaths"/>, e.g. <c>sensor.temp</c>); values may be numbers,
 /// numeric strings or null;</item>
 /// <item>a Home Assistant state object, <c>{"entity_id": "sensor.t", "state": "21.5", "last_changed": "..."}</c>
-/// (one-channel streams: "state" is the value).</item>
+/// (one-channel streams: "state" is the value);</item>
+/// <item>a history: a JSON array of rows <c>[[ts, v1, ..., vn], ...]</c>, each row one sample (e.g. a retained history
+/// topic that `run --warm-start mqtt:TOPIC` reads).</item>
 /// </list>
 /// A "ts", "timestamp", "time", "last_changed" or "last_updated" field (epoch s/ms or ISO 8601) is the sample time, else the
 /// arrival time. A missing field is NaN. Payloads that fit none of these, or exceed the size limit, are counted, reported
@@ -175,6 +177,14 @@ public sealed class MqttSource : ISampleSource
         string? why;
         try
         {
+            if (FirstByte(payload) == (byte)'[')
+            {
+                why = HandleRows(topic, payload, sink);
+                if (why is null) return;
+                long n = Interlocked.Increment(ref _badPayloads);
+                Report(n, $"{topic}: history payload stopped: {why}");
+                return;
+            }
             long ts = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             if (TryParse(payload, ref ts, out why))
             {
@@ -186,6 +196,34 @@ public sealed class MqttSource : ISampleSource
         catch (JsonException e) { why = "not JSON: " + e.Message; }
         long bad = Interlocked.Increment(ref _badPayloads);
         Report(bad, $"{topic}: payload dropped: {why}");
+    }
+
+    /// <summary>
+    /// A history payload: a JSON array of rows [ts, v1, ..., vn] (ts epoch s/ms or ISO 8601; values in channel order, numbers,
+    /// numeric strings or null), each handed to the sink as one sample. Null when every row was good, else why the first bad
+    /// one is not (rows before it were delivered).
+    /// </summary>
+    private string? HandleRows(string topic, ReadOnlySequence<byte> payload, ISampleSink sink)
+    {
+        if (_fieldUtf8 is null) SetFields(["value"]);
+        var r = new Utf8JsonReader(payload);
+        r.Read(); // [
+        for (int row = 0; r.Read() && r.TokenType != JsonTokenType.EndArray; row++)
+        {
+            if (r.TokenType != JsonTokenType.StartArray) return $"element {row} is not a [ts, value...] row";
+            r.Read();
+            long ts = long.MinValue;
+            if (r.TokenType is JsonTokenType.Number or JsonTokenType.String) ReadTime(ref r, ref ts);
+            if (ts == long.MinValue) return $"row {row}: the first element is not a time (epoch s/ms or ISO 8601)";
+            Array.Fill(_values, float.NaN);
+            int i = 0;
+            for (; r.Read() && r.TokenType != JsonTokenType.EndArray; i++)
+                if (i >= _values.Length || !TryValue(ref r, out _values[i])) return $"row {row}: {(i >= _values.Length ? $"more than {_values.Length} value(s) ({string.Join(", ", _channels)})" : $"value {i + 1} is not a number")}";
+            if (i != _values.Length) return $"row {row}: {i} value(s) for the {_values.Length} channel(s) {string.Join(", ", _channels)}";
+            Interlocked.Increment(ref _samples);
+            sink.OnSample(topic, ts, _values);
+        }
+        return null;
     }
 
     private void Report(long count, string message)

@@ -103,6 +103,70 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("did you mean --source?", Assert.Throws<ConfigException>(() => DaemonConfig.Load(["--sorce", "stdin"], NoEnv)).Message);
     }
 
+    // issue 14: one type for defaults and stream entries; online-learning and conditioning settings reachable from the configuration.
+    [Fact]
+    public void Stream_entries_merge_over_top_level_defaults_including_online_and_conditioning_sections()
+    {
+        string json = Path.Combine(_dir, "nested.json");
+        File.WriteAllText(json, $$"""
+            { "Model": "{{_model}}", "Precision": "float32", "Unit": "°C", "Online": { "Every": 4, "LearningRate": 0.001 },
+              "Conditioning": { "GapPolicy": "mark-missing" },
+              "Streams": [ { "Name": "a", "Source": "stdin" },
+                           { "Name": "b", "Source": "csv:b.csv", "Unit": "K", "Online": { "Every": 2 }, "Conditioning": { "GapPolicy": "hold", "MaxHoldSeconds": 90 } } ] }
+            """);
+        var env = new Dictionary<string, string?> { ["EDGERNN_ONLINE__BATCH"] = "3" };
+        var s = DaemonConfig.Resolve(DaemonConfig.Load(["--config", json], env).Options, env);
+        ResolvedStream a = s.Streams[0], b = s.Streams[1];
+        Assert.Equal((Precision.Float32, "°C"), (a.Precision, a.Unit));
+        Assert.Equal((Precision.Float32, "K"), (b.Precision, b.Unit));
+        Assert.Equal((4, 3, 1e-3f), (a.Online.Every, a.Online.Batch, a.Online.LearningRate));
+        Assert.Equal((2, 3, 1e-3f), (b.Online.Every, b.Online.Batch, b.Online.LearningRate)); // the entry's key wins, the rest are the defaults
+        Assert.Equal(new EdgeRnn.Forecasting.OnlineOptions().Chunk, b.Online.Chunk);        // unset everywhere: the learner's own default
+        Assert.Equal(EdgeRnn.Ingest.GapPolicy.MarkMissing, a.Conditioning.GapPolicy);
+        Assert.Null(a.Conditioning.MaxHoldMs);
+        Assert.Equal((EdgeRnn.Ingest.GapPolicy.Hold, 90_000L), (b.Conditioning.GapPolicy, b.Conditioning.MaxHoldMs));
+
+        File.WriteAllText(json, $$"""
+            { "Source": "stdin", "Model": "{{_model}}", "Online": { "Evrey": 4 }, "Streams": [ { "Name": "a", "Conditioning": { "MaxGapSecond": 5 } } ] }
+            """);
+        var e = Assert.Throws<ConfigException>(() => DaemonConfig.Load(["--config", json], NoEnv));
+        Assert.Contains("unknown key \"Online.Evrey\" (did you mean \"Every\"?)", e.Message);
+        Assert.Contains("unknown key \"Streams[0].Conditioning.MaxGapSecond\" (did you mean \"MaxGapSeconds\"?)", e.Message);
+        File.WriteAllText(json, $$"""
+            { "Source": "stdin", "Model": "{{_model}}", "Streams": [ { "Name": "a", "Online": { "Every": 0, "LearningRate": 2 }, "Conditioning": { "GapPolicy": "zero" } } ] }
+            """);
+        var bad = Assert.Throws<ConfigException>(() => DaemonConfig.Resolve(DaemonConfig.Load(["--config", json], NoEnv).Options, NoEnv)).Message;
+        Assert.Contains("Streams[0].Online.Every: 0 is outside 1..", bad);
+        Assert.Contains("Streams[0].Online.LearningRate: 2 must be in (0, 1)", bad);
+        Assert.Contains("Streams[0].Conditioning.GapPolicy: 'zero' is not hold or mark-missing", bad);
+        // a top-level name is the one stream's; beside a Streams list it would be silently meaningless, so it is an error
+        File.WriteAllText(json, $$"""
+            { "Name": "x", "Source": "stdin", "Model": "{{_model}}", "Streams": [ { "Name": "a" } ] }
+            """);
+        Assert.Contains("Name: names the one stream", Assert.Throws<ConfigException>(() => DaemonConfig.Resolve(DaemonConfig.Load(["--config", json], NoEnv).Options, NoEnv)).Message);
+        File.WriteAllText(json, $$"""
+            { "Name": "x", "Source": "stdin", "Model": "{{_model}}" }
+            """);
+        Assert.Equal("x", Assert.Single(DaemonConfig.Resolve(DaemonConfig.Load(["--config", json], NoEnv).Options, NoEnv).Streams).Name);
+    }
+
+    // issue 14: the flags are read off the settings: every scalar key is a flag, and nothing else is.
+    [Fact]
+    public void Every_scalar_setting_is_a_flag_named_after_its_key()
+    {
+        Assert.Equal("TopicPrefix", DaemonConfig.FlagKeys["topic-prefix"]);
+        Assert.Equal("SourceMqttPasswordFile", DaemonConfig.FlagKeys["source-mqtt-password-file"]);
+        Assert.Equal("CsvRateHz", DaemonConfig.FlagKeys["rate"]);
+        Assert.Equal("SamplePeriodSeconds", DaemonConfig.FlagKeys["period"]);
+        Assert.Equal("Targets", DaemonConfig.FlagKeys["targets"]);
+        Assert.False(DaemonConfig.FlagKeys.ContainsKey("streams") || DaemonConfig.FlagKeys.ContainsKey("online") || DaemonConfig.FlagKeys.ContainsKey("name"));
+        var (o, _) = DaemonConfig.Load(["--source", "stdin", "--model", _model, "--device-class", "temperature", "--outbox-max-bytes", "65536",
+            "--targets", "t", "--features", "t,u", "--drain-timeout-seconds", "3"], NoEnv);
+        Assert.Equal(("temperature", 65536L, "t", "t,u", 3.0), (o.DeviceClass, o.OutboxMaxBytes, o.Targets, o.Features, o.DrainTimeoutSeconds));
+        var s = DaemonConfig.Resolve(o, NoEnv);
+        Assert.Equal(["t", "u"], s.Streams[0].NetworkOnly!.Features!);
+    }
+
     // issue 15: one flag vocabulary: --rate/--csv-rate-hz, --period 5m/--sample-period-seconds, on/off for every switch.
     [Fact]
     public void Old_flag_names_are_aliases_and_switches_take_on_off_or_true_false()

@@ -14,8 +14,12 @@ public sealed class Subscriber : IAsyncDisposable
     private readonly Task _loop;
     private readonly object _gate = new();
     public List<(string Stream, long Seq)> Received { get; } = new();
+    /// <summary>Seq of every anomaly message (issue 17), in arrival order.</summary>
+    public List<long> AnomalySeqs { get; } = new();
     public List<string> Statuses { get; } = new();
     public List<string> DiscoveryTopics { get; } = new();
+    /// <summary>The last discovery payload per topic (retained: the last one sent is what Home Assistant keeps).</summary>
+    public Dictionary<string, string> DiscoveryPayloads { get; } = new();
     public string? LastForecast;
 
     public Subscriber(int port, string filterPrefix)
@@ -32,8 +36,13 @@ public sealed class Subscriber : IAsyncDisposable
                     Received.Add((doc.RootElement.GetProperty("stream").GetString()!, doc.RootElement.GetProperty("seq").GetInt64()));
                     LastForecast = text;
                 }
+                else if (m.Topic.EndsWith("/anomaly", StringComparison.Ordinal))
+                {
+                    using var doc = JsonDocument.Parse(text);
+                    AnomalySeqs.Add(doc.RootElement.GetProperty("seq").GetInt64());
+                }
                 else if (m.Topic.EndsWith("/status", StringComparison.Ordinal)) Statuses.Add(text);
-                else if (m.Topic.StartsWith("homeassistant/", StringComparison.Ordinal)) DiscoveryTopics.Add(m.Topic);
+                else if (m.Topic.StartsWith("homeassistant/", StringComparison.Ordinal)) { DiscoveryTopics.Add(m.Topic); DiscoveryPayloads[m.Topic] = text; }
             }
             return Task.CompletedTask;
         };
@@ -66,6 +75,7 @@ public sealed class Subscriber : IAsyncDisposable
     }
 
     public List<(string Stream, long Seq)> Snapshot() { lock (_gate) return Received.ToList(); }
+    public List<long> AnomalySnapshot() { lock (_gate) return AnomalySeqs.ToList(); }
     public bool IsConnected => _client.IsConnected;
 
     public async ValueTask DisposeAsync()
@@ -133,10 +143,11 @@ public sealed class EndToEndTests(ITestOutputHelper output)
         Assert.Equal(0, daemon.Process.ExitCode);
         daemon.Dispose();
 
-        long produced;
+        long produced, anomalies;
         using (var outbox = new Outbox(Path.Combine(state, "outbox"), 32L << 20, TimeSpan.Zero))
         {
             produced = outbox.LastSeq("machine");
+            anomalies = outbox.LastSeq("machine/anomaly");
             Assert.Equal(0, outbox.Depth); // drained on SIGTERM
             Assert.Equal(0, outbox.Dropped);
         }
@@ -150,10 +161,21 @@ public sealed class EndToEndTests(ITestOutputHelper output)
         var seen = new HashSet<long>();
         foreach (var (_, seq) in got) if (seen.Add(seq)) firsts.Add(seq);
         Assert.Equal(Enumerable.Range(1, (int)produced).Select(i => (long)i), firsts);
+        // issue 17: the anomaly messages ride the same outbox: every seq arrived, first arrivals in order, across the same kills
+        await Harness.WaitUntil(() => sub.AnomalySnapshot().Contains(anomalies), TimeSpan.FromSeconds(10), $"anomaly seq {anomalies}");
+        var anomalySeqs = sub.AnomalySnapshot().Distinct().ToList();
+        Assert.True(anomalies >= produced, $"{anomalies} anomaly messages for {produced} forecasts"); // one per sample, warm-up included
+        Assert.Equal(Enumerable.Range(1, (int)anomalies).Select(i => (long)i), anomalySeqs);
         // the broker was told online, and offline at the end
         Assert.Contains("online", sub.Statuses);
         Assert.Equal("offline", sub.Statuses[^1]);
         Assert.Contains(sub.DiscoveryTopics, t => t.StartsWith("homeassistant/sensor/edgernn_e2e_machine_value", StringComparison.Ordinal));
+        // issue 15: no --unit given; the sensor's hello frame says "degF", so discovery (re-sent once the hello arrived) says °F
+        using (var next = JsonDocument.Parse(sub.DiscoveryPayloads["homeassistant/sensor/edgernn_e2e_machine_value_next/config"]))
+        {
+            Assert.Equal("°F", next.RootElement.GetProperty("unit_of_measurement").GetString());
+            Assert.Equal("temperature", next.RootElement.GetProperty("device_class").GetString());
+        }
         using var last = JsonDocument.Parse(sub.LastForecast!);
         var root = last.RootElement;
         Assert.Equal(6, root.GetProperty("values").GetArrayLength());

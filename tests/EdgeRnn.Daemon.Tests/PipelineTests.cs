@@ -27,8 +27,9 @@ internal sealed class StepForecaster(int channels = 1, int horizon = 3) : IStrea
         return Inputs.Count >= 2;
     }
 
-    public void WriteCheckpoint(Stream destination) { using var w = new BinaryWriter(destination, System.Text.Encoding.UTF8, true); w.Write(_last); w.Write(Inputs.Count); }
-    public void ReadCheckpoint(Stream source) { using var r = new BinaryReader(source, System.Text.Encoding.UTF8, true); _last = r.ReadSingle(); int n = r.ReadInt32(); for (int i = 0; i < n; i++) Inputs.Add([_last]); }
+    public int CheckpointVersion => 1;
+    public void WriteCheckpoint(BinaryWriter w) { w.Write(_last); w.Write(Inputs.Count); }
+    public void ReadCheckpoint(BinaryReader r, int version) { _last = r.ReadSingle(); int n = r.ReadInt32(); for (int i = 0; i < n; i++) Inputs.Add([_last]); }
     public void Dispose() { }
 }
 

@@ -270,7 +270,7 @@ public sealed class ReliabilityTests : IDisposable
     {
         string target = Path.Combine(_dir, "ck");
         Directory.CreateDirectory(target); // the rename over it fails, as a full disk or a read-only remount would
-        Assert.ThrowsAny<IOException>(() => DurableFile.WriteAtomic(target, new byte[1000]));
+        Assert.ThrowsAny<IOException>(() => EdgeRnn.Model.AtomicFile.Write(target, new byte[1000]));
         Assert.Empty(Directory.GetFiles(_dir, "*.tmp"));
     }
 

@@ -112,10 +112,10 @@ public class StreamForecasterTests
         var f = new float[4];
         for (int t = 0; t < 1200; t++) a.Observe([x[t]], f);
         var ms = new MemoryStream();
-        a.WriteCheckpoint(ms);
+        using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) a.WriteCheckpoint(w);
         using var b = new StreamForecaster(model.Clone(), opts);
         ms.Position = 0;
-        b.ReadCheckpoint(ms);
+        using (var r = new BinaryReader(ms, System.Text.Encoding.UTF8, leaveOpen: true)) b.ReadCheckpoint(r, a.CheckpointVersion);
         var fa = new float[4]; var fb = new float[4];
         Assert.Equal(a.Stats.Updates, b.Stats.Updates);
         // Until the next update (every 4 rows) the resumed stream is the same stream: weights, state, lookback, history.
@@ -129,7 +129,8 @@ public class StreamForecasterTests
         for (int t = 1203; t < 1300; t++) { a.Observe([x[t]], fa); b.Observe([x[t]], fb); }
         Assert.True(b.Stats.Updates > a.Stats.Updates - 30 && b.Stats.Updates > 0);
         for (int k = 0; k < 4; k++) Assert.InRange(fa[k] - fb[k], -0.5f, 0.5f);
-        Assert.Throws<InvalidDataException>(() => b.ReadCheckpoint(new MemoryStream([1, 2, 3, 4, 5, 6, 7, 8])));
+        Assert.Throws<InvalidDataException>(() => b.ReadCheckpoint(new BinaryReader(new MemoryStream([1, 2, 3, 4, 5, 6, 7, 8])), 4));
+        Assert.Throws<InvalidDataException>(() => b.ReadCheckpoint(new BinaryReader(new MemoryStream([255, 255, 255, 127, 5, 6, 7, 8])), 3));
     }
 
     [Fact]

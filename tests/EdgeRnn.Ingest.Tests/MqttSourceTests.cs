@@ -46,6 +46,32 @@ public class MqttSourceTests
         Assert.Equal(3, src.Counters["bad_payloads"]);
     }
 
+    // issue 15: a history payload (what `run --warm-start mqtt:TOPIC` reads): rows [ts, v1..vn], each one sample.
+    [Fact]
+    public void A_json_array_of_ts_value_rows_is_one_sample_per_row_and_a_bad_row_stops_it_with_the_reason()
+    {
+        var log = new List<string>();
+        var rows = new Rows();
+        var two = new MqttSource("h/#", new MqttSourceOptions("unused") { Fields = ["temp", "hum"], Log = log.Add });
+        void Send(MqttSource src, string p) => src.Handle("h/a", new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(p)), rows);
+        Send(two, """[[1700000000, 21.5, 40], [1700000300123, "22", null], ["2023-11-14T22:23:20Z", 23, 41]]""");
+        var got = rows.Got.ToArray();
+        Assert.Equal(new long[] { 1_700_000_000_000, 1_700_000_300_123, 1_700_000_600_000 }, got.Select(g => g.Ts));
+        Assert.Equal(new[] { 21.5f, 40f }, got[0].V);
+        Assert.Equal(22f, got[1].V[0]);
+        Assert.True(float.IsNaN(got[1].V[1]));
+        Assert.Equal(0, two.Counters["bad_payloads"]);
+        Send(two, """[[1700000900, 24, 42], [1700001200, 25], [1700001500, 26, 43]]""");
+        Assert.Equal(4, rows.Got.Count); // the first row went through; the short one stops the payload
+        Assert.Equal(1, two.Counters["bad_payloads"]);
+        Assert.Contains(log, l => l.Contains("row 1: 1 value(s) for the 2 channel(s) temp, hum", StringComparison.Ordinal));
+        Send(two, """[["yesterday", 1, 2]]""");
+        Assert.Contains(log, l => l.Contains("row 0: the first element is not a time", StringComparison.Ordinal));
+        var one = new MqttSource("h/#", new MqttSourceOptions("unused") { Fields = ["value"] });
+        Send(one, """[[1700000000, 61.5], [1700000060, 62]]""");
+        Assert.Equal(new[] { 61.5f, 62f }, rows.Got.Skip(4).Select(g => g.V[0]));
+    }
+
     // issue 15: plain numbers, a configured JSON path, Home Assistant state objects; bad payloads are logged, not just counted.
     [Fact]
     public void Plain_numbers_field_paths_and_home_assistant_state_payloads()

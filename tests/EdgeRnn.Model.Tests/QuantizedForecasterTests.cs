@@ -76,10 +76,10 @@ public class QuantizedForecasterTests(QuantModels models)
     public void EveryKernelPathGivesBitIdenticalOutputs(string name)
     {
         var (p, x, _) = models.Load(name);
-        var reference = Run(new Int8Forecaster(p, Int8Kernels.For(KernelPath.Scalar)), x);
+        var reference = Run(new Int8Forecaster(p, KernelPath.Scalar.Kernels), x);
         foreach (var path in Int8Kernels.SupportedPaths)
         {
-            var y = Run(new Int8Forecaster(p, Int8Kernels.For(path)), x);
+            var y = Run(new Int8Forecaster(p, path.Kernels), x);
             for (int i = 0; i < y.Length; i++)
                 Assert.True(BitConverter.SingleToInt32Bits(reference[i]) == BitConverter.SingleToInt32Bits(y[i]),
                     $"{name} {path}: output {i} is {y[i]:R}, scalar path gives {reference[i]:R}");
@@ -119,12 +119,12 @@ public class QuantizedForecasterTests(QuantModels models)
             for (int i = 0; i < p.Arena.Length; i++) p.Arena[i] = (float)(rng.NextDouble() * 2 - 1) * 1.5f / MathF.Sqrt(hidden);
             var x = new float[200 * inputs];
             for (int i = 0; i < x.Length; i++) x[i] = MathF.Sin(0.37f * i) * 2 + (float)rng.NextDouble();
-            var reference = Run(new Int8Forecaster(p, Int8Kernels.For(KernelPath.Scalar), Int8Forecaster.EpilogueLanes.Scalar), x);
+            var reference = Run(new Int8Forecaster(p, KernelPath.Scalar.Kernels, Int8Forecaster.EpilogueLanes.Scalar), x);
             Assert.All(reference, v => Assert.True(float.IsFinite(v)));
             foreach (var path in Int8Kernels.SupportedPaths)
                 foreach (var lanes in new[] { Int8Forecaster.EpilogueLanes.Vector256, Int8Forecaster.EpilogueLanes.Vector128x2 })
                 {
-                    var f = new Int8Forecaster(p, Int8Kernels.For(path), lanes);
+                    var f = new Int8Forecaster(p, path.Kernels, lanes);
                     var y = Run(f, x);
                     Assert.True(reference.AsSpan().SequenceEqual(y), $"{arch} {inputs}-{hidden}x{layers} {path} {lanes} differs from the scalar reference");
                 }

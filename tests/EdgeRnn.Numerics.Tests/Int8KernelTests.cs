@@ -5,10 +5,11 @@ namespace EdgeRnn.Numerics.Tests;
 
 public class Int8KernelTests
 {
-    public static TheoryData<KernelPath> Paths()
+    /// <summary>Supported paths by name (serializable theory data: one test case per path).</summary>
+    public static TheoryData<string> Paths()
     {
-        var d = new TheoryData<KernelPath>();
-        foreach (var p in Int8Kernels.SupportedPaths) d.Add(p);
+        var d = new TheoryData<string>();
+        foreach (var p in Int8Kernels.SupportedPaths) d.Add(p.Name);
         return d;
     }
 
@@ -20,9 +21,9 @@ public class Int8KernelTests
     }
 
     [Theory, MemberData(nameof(Paths))]
-    public void MatVecPackedMatchesScalarAtEveryLength0To300AndModelShapes(KernelPath path)
+    public void MatVecPackedMatchesScalarAtEveryLength0To300AndModelShapes(string path)
     {
-        var k = Int8Kernels.For(path);
+        var k = KernelPath.Find(path)!.Kernels;
         var rng = new Random(77);
         var shapes = new List<(int Rows, int Cols)>();
         // every column count 0..300 (partial quads, every tail) with row counts that leave partial and whole blocks
@@ -56,9 +57,9 @@ public class Int8KernelTests
     }
 
     [Theory, MemberData(nameof(Paths))]
-    public void MatVecPackedExtremeOperandsDoNotSaturate(KernelPath path)
+    public void MatVecPackedExtremeOperandsDoNotSaturate(string path)
     {
-        var k = Int8Kernels.For(path);
+        var k = KernelPath.Find(path)!.Kernels;
         foreach (int c in new[] { 1, 4, 63, 64, 65, 256, 300 })
         {
             int r = 17;
@@ -96,7 +97,7 @@ public class Int8KernelTests
         var p = PackedInt8Matrix.Pack(new sbyte[12], 3, 4, 4);
         foreach (var path in Int8Kernels.SupportedPaths)
         {
-            var k = Int8Kernels.For(path);
+            var k = path.Kernels;
             Assert.Throws<ArgumentException>(() => k.MatVecPacked(p, new sbyte[5], new int[3]));
             Assert.Throws<ArgumentException>(() => k.MatVecPacked(p, new sbyte[4], new int[4]));
             Assert.Throws<ArgumentException>(() => k.MatVecPacked(p, new int[2], new int[3]));
@@ -116,10 +117,17 @@ public class Int8KernelTests
     [Fact]
     public void ActivePathIsSupportedAndUnsupportedPathsThrow()
     {
-        Assert.True(Int8Kernels.IsSupported(Int8Kernels.ActivePath));
+        Assert.True(Int8Kernels.ActivePath.IsSupported);
+        Assert.Same(Int8Kernels.ActivePath.Kernels, Int8Kernels.Active);
         Assert.Contains(KernelPath.Scalar, Int8Kernels.SupportedPaths);
-        foreach (var p in Enum.GetValues<KernelPath>())
-            if (!Int8Kernels.IsSupported(p)) Assert.Throws<PlatformNotSupportedException>(() => Int8Kernels.For(p));
+        Assert.Same(KernelPath.Scalar, KernelPath.Table[^1]); // the reference is the last resort
+        Assert.Equal(KernelPath.Table.Count, KernelPath.Table.Select(p => p.Name.ToLowerInvariant()).Distinct().Count());
+        Assert.Same(KernelPath.Avx2, KernelPath.Find("AVX2"));
+        Assert.Null(KernelPath.Find("avx3"));
+        // without EDGERNN_KERNEL the active path is the first supported row
+        if (Environment.GetEnvironmentVariable("EDGERNN_KERNEL") is null or "") Assert.Same(KernelPath.Table.First(p => p.IsSupported), Int8Kernels.ActivePath);
+        foreach (var p in KernelPath.Table)
+            if (!p.IsSupported) Assert.Throws<PlatformNotSupportedException>(() => p.Kernels);
         if (System.Runtime.Intrinsics.X86.Avx2.IsSupported) Assert.NotEqual(KernelPath.Scalar, Int8Kernels.ActivePath);
     }
 

@@ -93,10 +93,7 @@ public static class ForecastCommand
     /// <summary>--targets / --features: what a network-only file's outputs and inputs are (null when neither is given).</summary>
     public static NetworkOnlyInfo? ParseNetworkOnly(Args a)
     {
-        static string[]? Split(string? v) => v?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        string[]? targets = Split(a.Get("targets")), features = Split(a.Get("features"));
-        if (targets is { Length: 0 }) throw new UsageException("--targets needs at least one name");
-        if (features is { Length: 0 }) throw new UsageException("--features needs at least one name");
-        return targets is null && features is null ? null : new NetworkOnlyInfo(targets, features);
+        try { return NetworkOnlyInfo.Parse(a.Get("targets"), a.Get("features")); }
+        catch (FormatException e) { throw new UsageException(e.Message); }
     }
 }

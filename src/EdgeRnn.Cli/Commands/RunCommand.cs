@@ -6,6 +6,7 @@ namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
 /// edgernn run [--config edgernn.json] [--validate] [--source S] [--model M] [--precision int8|float32] [--mqtt URL] ...
+/// A network-only model file is named by --targets A,B [--features A,B,C], as for `forecast`.
 /// Every setting is also a JSON key and an EDGERNN_* environment variable (see deploy/edgernn.json and the README).
 /// </summary>
 public static class RunCommand
@@ -34,10 +35,14 @@ public static class RunCommand
                 try
                 {
                     Sources.Validate(s.Source);
-                    using var f = StreamForecaster.Load(s.Model, s.Precision, fineTune: false);
+                    using var f = s.LoadForecaster(fineTune: false);
                     if (TopicNames.CheckTargets(settings.Gateway, s.Name, f.Targets) is [var first, ..]) throw new InvalidDataException(first);
-                    Console.WriteLine($"stream {s.Name}: {s.Source} -> {f.ModelName} {f.ModelVersion} ({s.Precision}, inputs [{string.Join(",", f.InputChannels)}], horizon {f.Horizon}, fine-tune {(s.FineTune ? "on" : "off")})");
+                    Console.WriteLine($"stream {s.Name}: {s.Source} -> {f.ModelName} {f.ModelVersion} ({s.Precision}, inputs [{string.Join(",", f.InputChannels)}], horizon {f.Horizon}, fine-tune {(!s.FineTune ? "off" : f.Model.IsNetworkOnly ? "off: a network-only file is served as is" : "on")})");
                     Console.WriteLine($"stream {s.Name}: reads {Sources.Check(s, f.InputChannels)}");
+                    if (settings.Anomaly is { } an)
+                        Console.WriteLine(StreamAnomaly.Create(s.Name, $"{settings.TopicPrefix}/{settings.Gateway}/{s.Name}/anomaly", f.InputChannels, f.Targets, s.SamplePeriod ?? f.SamplePeriod, an) is { } det
+                            ? $"stream {s.Name}: anomaly score of [{string.Join(",", det.Targets)}] on {det.Topic}, alert at >= {an.Threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)} (warm-up {det.DetectorOptions.WarmupRows} samples, season {det.DetectorOptions.SeasonRows})"
+                            : $"stream {s.Name}: no anomaly score (none of the model's targets is one of its inputs)");
                 }
                 catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException or NotSupportedException or ConfigException)
                 {
@@ -60,7 +65,7 @@ public static class RunCommand
         {
             CreateForecaster = s =>
             {
-                var f = StreamForecaster.Load(s.Model, s.Precision, s.FineTune);
+                var f = s.LoadForecaster(s.FineTune);
                 lock (channels) channels[s.Name] = f.InputChannels;
                 return f;
             },

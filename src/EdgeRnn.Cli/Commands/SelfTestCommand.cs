@@ -29,7 +29,7 @@ public static class SelfTestCommand
         var scalar = ScalarInt8Kernels.Instance;
         foreach (var path in Int8Kernels.SupportedPaths)
         {
-            var k = Int8Kernels.For(path);
+            var k = path.Kernels;
             var rng = new Random(2024);
             // the row-interleaved layout the forecaster runs on, against plain row-major loops: every column count
             // 0..300 (every tail of a quad and of a 512-bit pair), partial row blocks, model sizes; x given as it is and
@@ -112,7 +112,7 @@ public static class SelfTestCommand
             }
             foreach (var path in Int8Kernels.SupportedPaths)
             {
-                var yp = RunAll(new Int8Forecaster(p, Int8Kernels.For(path)), x);
+                var yp = RunAll(new Int8Forecaster(p, path.Kernels), x);
                 bool same = true;
                 for (int i = 0; i < yp.Length; i++) same &= BitConverter.SingleToInt32Bits(yp[i]) == BitConverter.SingleToInt32Bits(yq[i]);
                 Report(same, $"int8 forecaster ({arch.ToSpecName()}) on {path}: outputs bit-identical to the scalar path");

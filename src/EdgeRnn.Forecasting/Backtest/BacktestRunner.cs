@@ -21,6 +21,8 @@ public sealed record BacktestOptions
     public double Coverage { get; init; } = 0.9;
     /// <summary>Score this model instead of training one (its targets, features and horizon replace Target, Features and Horizon).</summary>
     public HybridModel? Model { get; init; }
+    /// <summary>Receives the served forecaster's windows in sensor units (backtest --output, --plot); null: none kept.</summary>
+    public IBacktestWindowSink? Windows { get; init; }
 }
 
 /// <summary>
@@ -134,12 +136,15 @@ public static class BacktestRunner
             bool experts = aggregate && name == expertsFrom;
             var expertAcc = experts ? sf.ExpertNames.Select(_ => new ScoreAccumulator()).ToArray() : [];
             sf.LearningEnabled = false; // learning starts with the test stream: train and validation are the offline part
+            var sink = name == expertsFrom ? o.Windows : null;   // expertsFrom is the served variant
+            sink?.Begin(name, channels[..C], H, aggregate);
             for (int t = 0; t <= lastWindow; t++)
             {
                 if (t == testStart) sf.LearningEnabled = true;
                 for (int i = 0; i < sample.Length; i++) sample[i] = raw[i][t];
                 sf.Observe(sample, fc, lo, hi);
                 if (t < firstWindow) continue;
+                sink?.Window(t, fc, lo, hi);
                 for (int k = 0; k < H; k++)
                     for (int c = 0; c < C; c++)
                     {

@@ -5,9 +5,13 @@ namespace EdgeRnn.Model;
 /// <summary>
 /// Replaces a file so that a crash at any moment leaves either the old file or the complete new one, never a mix:
 /// write a temp file beside it, fsync it, rename over the target, fsync the directory (so the rename itself is durable).
+/// The one atomic-write helper: models, forecasts, plots, checkpoints and the daemon's outbox files all go through it.
+/// A failed write removes its temp file (a full disk must not be left fuller).
 /// </summary>
 public static class AtomicFile
 {
+    public static void Write(string path, byte[] content) => Write(path, s => s.Write(content));
+
     public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);
@@ -33,7 +37,8 @@ public static class AtomicFile
     /// <summary>Whether the directory fsync after the rename can run here (libc found), for diagnostics and tests.</summary>
     public static bool DirectorySyncAvailable => !OperatingSystem.IsWindows() && Libc.Available;
 
-    private static void FsyncDirectory(string dir)
+    /// <summary>Makes a rename or a new file in <paramref name="dir"/> durable (best effort: a filesystem may refuse).</summary>
+    public static void FsyncDirectory(string dir)
     {
         if (OperatingSystem.IsWindows()) return; // NTFS journals the rename; there is no directory handle to flush.
         // .NET refuses to open a directory as a file, so this goes to libc: open(dir, O_RDONLY), fsync, close.

@@ -15,7 +15,6 @@ public sealed class Avx2Int8Kernels : Int8Kernels
     public static readonly Avx2Int8Kernels Instance = new();
     private Avx2Int8Kernels() { }
 
-    public override KernelPath Path => KernelPath.Avx2;
     public override string PathName => "avx2 (vpsignb+vpmaddubsw+vpmaddwd, 256-bit)";
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -16,7 +16,6 @@ public sealed class Avx512Int8Kernels : Int8Kernels
     public static readonly Avx512Int8Kernels Instance = new();
     private Avx512Int8Kernels() { }
 
-    public override KernelPath Path => KernelPath.Avx512BW;
     public override string PathName => "avx512bw (vpmaddubsw+vpmaddwd, 512-bit)";
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -15,7 +15,6 @@ public sealed class AvxVnniInt8Kernels : Int8Kernels
     public static readonly AvxVnniInt8Kernels Instance = new();
     private AvxVnniInt8Kernels() { }
 
-    public override KernelPath Path => KernelPath.AvxVnni;
     public override string PathName => "avx-vnni (vpdpbusd, 256-bit; row-interleaved matvec feeds x+128)";
 
     /// <summary>XOR 0x80 in every byte: x + 128 as unsigned (padding bytes flip too, but meet zero weights).</summary>

@@ -14,7 +14,6 @@ public sealed class DotProdInt8Kernels : Int8Kernels
     public static readonly DotProdInt8Kernels Instance = new();
     private DotProdInt8Kernels() { }
 
-    public override KernelPath Path => KernelPath.Dp;
     public override string PathName => "neon-dotprod (sdot, 128-bit)";
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,13 +1,50 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.Arm;
-using System.Runtime.Intrinsics.X86;
+using Arm = System.Runtime.Intrinsics.Arm;
+using X86 = System.Runtime.Intrinsics.X86;
 
 namespace EdgeRnn.Numerics.Int8;
 
-/// <summary>The instruction-set path an <see cref="Int8Kernels"/> set runs on.</summary>
-public enum KernelPath { Scalar, Avx2, AvxVnni, Avx512BW, AdvSimd, Dp, Ssse3 }
+/// <summary>
+/// One row of the int8 kernel table: an instruction-set path, whether this CPU runs it, and its kernels. The rows of
+/// <see cref="Table"/>, in preference order, are the only place a path is named, tested for support or chosen.
+/// </summary>
+public sealed class KernelPath
+{
+    private readonly Int8Kernels _kernels;
+    private KernelPath(string name, bool isSupported, Int8Kernels kernels) { Name = name; IsSupported = isSupported; _kernels = kernels; }
+
+    /// <summary>The path's name (EDGERNN_KERNEL, self-test, bench and version print it).</summary>
+    public string Name { get; }
+    public bool IsSupported { get; }
+    /// <summary>The path's kernels; <see cref="PlatformNotSupportedException"/> if this CPU lacks the path.</summary>
+    public Int8Kernels Kernels => IsSupported ? _kernels : throw new PlatformNotSupportedException($"kernel path {Name} is not supported by this CPU");
+    public override string ToString() => Name;
+
+    // Intrinsic classes by their full names: inside this class "Avx2" is the row.
+    public static readonly KernelPath AvxVnni = new("AvxVnni", X86.Avx2.IsSupported && X86.AvxVnni.IsSupported, AvxVnniInt8Kernels.Instance);
+    public static readonly KernelPath Avx2 = new("Avx2", X86.Avx2.IsSupported, Avx2Int8Kernels.Instance);
+    public static readonly KernelPath Avx512BW = new("Avx512BW", X86.Avx512BW.IsSupported, Avx512Int8Kernels.Instance);
+    public static readonly KernelPath Ssse3 = new("Ssse3", X86.Ssse3.IsSupported, Ssse3Int8Kernels.Instance);
+    public static readonly KernelPath Dp = new("Dp", Arm.AdvSimd.IsSupported && Arm.Dp.IsSupported, DotProdInt8Kernels.Instance);
+    public static readonly KernelPath AdvSimd = new("AdvSimd", Arm.AdvSimd.IsSupported, NeonInt8Kernels.Instance);
+    public static readonly KernelPath Scalar = new("Scalar", true, ScalarInt8Kernels.Instance);
+
+    /// <summary>
+    /// Every path, fastest first; the first supported one is <see cref="Int8Kernels.Active"/>. Order measured on Zen 4
+    /// (packed 256×64 product, the LSTM-64 recurrent one): AVX-VNNI 105 ns, AVX2 188, AVX-512BW 303 (its sign emulation
+    /// and two-quad broadcasts cost more than 512 bits save), SSSE3 377, scalar 16,360. On ARM: SDOT before plain NEON.
+    /// </summary>
+    public static IReadOnlyList<KernelPath> Table { get; } = [AvxVnni, Avx2, Avx512BW, Ssse3, Dp, AdvSimd, Scalar];
+
+    /// <summary>The row named <paramref name="name"/> (any case), or null.</summary>
+    public static KernelPath? Find(string name)
+    {
+        foreach (var p in Table) if (string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase)) return p;
+        return null;
+    }
+}
 
 /// <summary>
 /// Integer products of an int8 matrix (<see cref="PackedInt8Matrix"/>) and an int8 vector with int32 accumulation: the
@@ -17,12 +54,11 @@ public enum KernelPath { Scalar, Avx2, AvxVnni, Avx512BW, AdvSimd, Dp, Ssse3 }
 /// lets the SSSE3, AVX2 and AVX-512BW paths use pmaddubsw without saturation: |x| * sign(w, x) pairs sum to at most
 /// 2*127*127 = 32258 &lt; 32767, and the NEON path's int16 products (SMULL) stay within ±16129. AVX-VNNI (x + 128 as
 /// unsigned) and SDOT accumulate straight into int32.
-/// The path is chosen once, at type initialization (<see cref="Active"/>); <see cref="For"/> forces one for tests.
+/// The path is chosen once, at type initialization (<see cref="Active"/>), from <see cref="KernelPath.Table"/>; tests and
+/// self-test take any supported row's <see cref="KernelPath.Kernels"/>.
 /// </summary>
 public abstract class Int8Kernels
 {
-    public abstract KernelPath Path { get; }
-
     /// <summary>Human-readable: path and the instructions it uses.</summary>
     public abstract string PathName { get; }
 
@@ -74,68 +110,20 @@ public abstract class Int8Kernels
 
     // ---- dispatch: decided once ----
 
-    /// <summary>The fastest path this CPU supports, selected once per process.</summary>
-    public static readonly Int8Kernels Active = SelectActive();
+    /// <summary>The first supported row of <see cref="KernelPath.Table"/>, selected once per process. EDGERNN_KERNEL=avx2
+    /// (etc.) pins a supported path for benchmarks and for comparing ISAs on one machine.</summary>
+    public static readonly KernelPath ActivePath = SelectActive();
 
-    public static KernelPath ActivePath => Active.Path;
+    public static Int8Kernels Active => ActivePath.Kernels;
 
-    /// <summary>Paths this CPU can run, scalar first.</summary>
-    public static IReadOnlyList<KernelPath> SupportedPaths { get; } = ComputeSupported();
+    /// <summary>Paths this CPU can run, in preference order (scalar last).</summary>
+    public static IReadOnlyList<KernelPath> SupportedPaths { get; } = KernelPath.Table.Where(p => p.IsSupported).ToArray();
 
-    public static bool IsSupported(KernelPath path) => path switch
+    private static KernelPath SelectActive()
     {
-        KernelPath.Scalar => true,
-        KernelPath.Avx2 => Avx2.IsSupported,
-        KernelPath.AvxVnni => Avx2.IsSupported && AvxVnni.IsSupported,
-        KernelPath.Avx512BW => Avx512BW.IsSupported,
-        KernelPath.AdvSimd => AdvSimd.IsSupported,
-        KernelPath.Dp => AdvSimd.IsSupported && Dp.IsSupported,
-        KernelPath.Ssse3 => Ssse3.IsSupported,
-        _ => false,
-    };
-
-    /// <summary>The kernel set of one path; throws <see cref="PlatformNotSupportedException"/> if this CPU lacks it.</summary>
-    public static Int8Kernels For(KernelPath path)
-    {
-        if (!IsSupported(path)) throw new PlatformNotSupportedException($"kernel path {path} is not supported by this CPU");
-        return path switch
-        {
-            KernelPath.Scalar => ScalarInt8Kernels.Instance,
-            KernelPath.Avx2 => Avx2Int8Kernels.Instance,
-            KernelPath.AvxVnni => AvxVnniInt8Kernels.Instance,
-            KernelPath.Avx512BW => Avx512Int8Kernels.Instance,
-            KernelPath.AdvSimd => NeonInt8Kernels.Instance,
-            KernelPath.Dp => DotProdInt8Kernels.Instance,
-            KernelPath.Ssse3 => Ssse3Int8Kernels.Instance,
-            _ => throw new ArgumentOutOfRangeException(nameof(path)),
-        };
-    }
-
-    public static bool TryParse(string name, out KernelPath path)
-    {
-        foreach (var p in Enum.GetValues<KernelPath>())
-            if (string.Equals(p.ToString(), name, StringComparison.OrdinalIgnoreCase)) { path = p; return true; }
-        path = default;
-        return false;
-    }
-
-    private static IReadOnlyList<KernelPath> ComputeSupported()
-    {
-        var list = new List<KernelPath>();
-        foreach (var p in Enum.GetValues<KernelPath>()) if (IsSupported(p)) list.Add(p);
-        return list;
-    }
-
-    private static Int8Kernels SelectActive()
-    {
-        // EDGERNN_KERNEL=avx2 (etc.) pins the path for benchmarks and for comparing ISAs on one machine.
-        string? forced = Environment.GetEnvironmentVariable("EDGERNN_KERNEL");
-        if (!string.IsNullOrEmpty(forced) && TryParse(forced, out var fp) && IsSupported(fp)) return For(fp);
-        // Preference measured on Zen 4 (packed 256×64 product, the LSTM-64 recurrent one: AVX-VNNI 105 ns, AVX2 188,
-        // AVX-512BW 303 (its sign emulation and two-quad broadcasts cost more than 512 bits save), SSSE3 377, scalar 16,360).
-        foreach (var p in new[] { KernelPath.AvxVnni, KernelPath.Avx2, KernelPath.Avx512BW, KernelPath.Ssse3, KernelPath.Dp, KernelPath.AdvSimd })
-            if (IsSupported(p)) return For(p);
-        return ScalarInt8Kernels.Instance;
+        if (Environment.GetEnvironmentVariable("EDGERNN_KERNEL") is { Length: > 0 } forced && KernelPath.Find(forced) is { IsSupported: true } pinned) return pinned;
+        foreach (var p in KernelPath.Table) if (p.IsSupported) return p;
+        throw new InvalidOperationException("the kernel table has no supported row (scalar is always supported)");
     }
 
     // ---- shared helpers for the SIMD paths ----

@@ -14,7 +14,6 @@ public sealed class NeonInt8Kernels : Int8Kernels
     public static readonly NeonInt8Kernels Instance = new();
     private NeonInt8Kernels() { }
 
-    public override KernelPath Path => KernelPath.AdvSimd;
     public override string PathName => "neon (smull+smlal2+sadalp, 128-bit)";
 
     /// <summary>

@@ -13,7 +13,6 @@ public sealed class ScalarInt8Kernels : Int8Kernels
     public static readonly ScalarInt8Kernels Instance = new();
     private ScalarInt8Kernels() { }
 
-    public override KernelPath Path => KernelPath.Scalar;
     public override string PathName => "scalar (reference loops)";
 
     /// <summary>Σ a[k]·b[k]. a: [n], b: [n].</summary>

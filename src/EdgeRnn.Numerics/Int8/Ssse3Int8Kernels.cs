@@ -15,7 +15,6 @@ public sealed class Ssse3Int8Kernels : Int8Kernels
     public static readonly Ssse3Int8Kernels Instance = new();
     private Ssse3Int8Kernels() { }
 
-    public override KernelPath Path => KernelPath.Ssse3;
     public override string PathName => "ssse3 (psignb+pmaddubsw+pmaddwd, 128-bit)";
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
