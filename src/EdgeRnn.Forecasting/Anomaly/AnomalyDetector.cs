@@ -64,7 +64,7 @@ public sealed record AnomalyOptions
     /// of a noisy stream are rare events, the range alerts are precise.
     /// </summary>
     public int LikelihoodQuietRows { get; init; } = 800;
-    public double LikelihoodQuietFactor { get; init; }
+    public double LikelihoodQuietFactor { get; init; } = 0.5;
     /// <summary>Whether a range or flat-line alert also quiets the likelihood.</summary>
     public bool QuietAfterAny { get; init; } = true;
     /// <summary>
