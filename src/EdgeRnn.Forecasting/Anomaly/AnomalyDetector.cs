@@ -49,7 +49,7 @@ public sealed record AnomalyOptions
     public double DiffScore { get; init; }
     public double DiffTolerance { get; init; } = 0.01;
     public double MeanScore { get; init; } = 0.995;
-    public int MeanRows { get; init; } = 12;
+    public int MeanRows { get; init; } = 20;
     public double MeanTolerance { get; init; } = 0.01;
     public double FlatScore { get; init; } = 0.995;
     /// <summary>
