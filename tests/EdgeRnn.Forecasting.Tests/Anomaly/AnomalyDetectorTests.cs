@@ -81,7 +81,7 @@ public class AnomalyDetectorTests
     public void A_level_shift_inside_the_seen_range_alerts_through_the_running_mean()
     {
         // Wide noise around 5, then from row 1000 narrow noise around 5.8: every value stays inside the range seen
-        // (no range alert), but the 12-row mean leaves the range of the means seen.
+        // (no range alert), but the running mean leaves the range of the means seen.
         var rng = new Random(5);
         var v = new double[1300];
         for (int i = 0; i < v.Length; i++) v[i] = i < 1000 ? 5 + 2 * (rng.NextDouble() - 0.5) : 5.8 + 0.4 * (rng.NextDouble() - 0.5);
@@ -96,7 +96,7 @@ public class AnomalyDetectorTests
     public void An_alert_quiets_the_likelihood_but_not_the_range_alerts()
     {
         // The spike at 1200 raises a range alert. From 1600 the daily pattern turns upside down (every value and every
-        // 12-row mean inside the ranges seen: only the forecasters are surprised), and at 1700 a value leaves the range.
+        // mean inside the ranges seen: only the forecasters are surprised), and at 1700 a value leaves the range.
         var rng = new Random(9);
         var v = new double[1800];
         for (int i = 0; i < v.Length; i++)
