@@ -54,13 +54,15 @@ public sealed class StreamPipeline : ISampleSink
 
     /// <summary>
     /// Warm start: feeds history rows (raw units, model input order) through the model without publishing, so the lookback
-    /// is full before live data arrives. Returns how many rows were used.
+    /// is full before live data arrives. Returns how many rows were used. <paramref name="detectorOnly"/>: only the anomaly
+    /// detector learns from them (the model already resumed from a checkpoint; the detector's state is not in it).
     /// </summary>
-    public int Prefill(IEnumerable<float[]> rows)
+    public int Prefill(IEnumerable<float[]> rows, bool detectorOnly = false)
     {
         int n = 0;
         foreach (var r in rows)
         {
+            if (detectorOnly) { Anomaly?.Observe(r); n++; continue; }
             if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
             Anomaly?.Observe(r); // the detector learns from history too (its warm-up), nothing is published
             Interlocked.Increment(ref _observed);
