@@ -230,20 +230,21 @@ public sealed class ConfigException(string message) : Exception(message);
 public static class DaemonConfig
 {
     /// <summary>
-    /// Flags `edgernn run` accepts; each maps to the configuration key of the same name without dashes, except --rate
-    /// (CsvRateHz) and --period (SamplePeriodSeconds; a duration such as 300, 5m or 1h). The old names --csv-rate-hz and
-    /// --sample-period-seconds are aliases (<see cref="Args.Aliases"/>).
+    /// Flags `edgernn run` accepts (besides --config and --validate), read off the settings themselves so a new setting is a
+    /// flag at once: every scalar key of <see cref="DaemonOptions"/> and <see cref="StreamOptions"/>, kebab-cased
+    /// (TopicPrefix: --topic-prefix), except --rate (CsvRateHz) and --period (SamplePeriodSeconds; a duration such as 300,
+    /// 5m or 1h), whose old names --csv-rate-hz and --sample-period-seconds are aliases (<see cref="Args.Aliases"/>).
+    /// The sections (Streams, Online, Conditioning) and Name (--stream names the one stream) are configuration only.
+    /// Flag name → configuration key.
     /// </summary>
-    public static readonly string[] ValueFlags =
-    [
-        "config", "stream", "source", "model", "precision", "fine-tune", "period", "condition", "rate", "id", "id-column", "field",
-        "unit", "device-class", "warm-start", "targets", "features",
-        "mqtt", "mqtt-ca", "mqtt-cert", "mqtt-key", "mqtt-username", "mqtt-password-file", "mqtt-client-id",
-        "source-mqtt", "source-mqtt-username", "source-mqtt-password-file",
-        "topic-prefix", "gateway", "discovery-prefix", "discovery", "message-expiry-seconds", "session-expiry-seconds",
-        "state-dir", "outbox-max-bytes", "outbox-fsync-seconds", "checkpoint-interval-seconds", "drain-timeout-seconds",
-        "metrics", "log-level", "anomaly", "anomaly-threshold", "anomaly-settings",
-    ];
+    public static readonly IReadOnlyDictionary<string, string> FlagKeys = typeof(DaemonOptions).GetProperties()
+        .Where(p => p.Name is not (nameof(DaemonOptions.Streams) or nameof(StreamOptions.Online) or nameof(StreamOptions.Conditioning) or nameof(StreamOptions.Name)))
+        .ToDictionary(p => p.Name switch
+        {
+            nameof(StreamOptions.CsvRateHz) => "rate",
+            nameof(StreamOptions.SamplePeriodSeconds) => "period",
+            _ => string.Concat(p.Name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "-" : "") + char.ToLowerInvariant(c) : c.ToString())),
+        }, p => p.Name, StringComparer.Ordinal);
 
     /// <summary>Parses flags (<see cref="Args"/>), then layers JSON file, environment, flags; returns bound options plus whether --validate was given.</summary>
     public static (DaemonOptions Options, bool ValidateOnly) Load(string[] args, IDictionary<string, string?>? environment = null)
@@ -258,10 +259,9 @@ public static class DaemonConfig
                 throw new ConfigException("--mqtt-password is not accepted: a password on the command line is visible to every user (ps); use --mqtt-password-file FILE or the EDGERNN_MQTT_PASSWORD environment variable");
             validate = a.GetSwitch("validate");
             configPath = a.Get("config");
-            foreach (string name in ValueFlags)
+            foreach (var (name, key) in FlagKeys)
             {
-                if (name == "config" || a.Get(name) is not { } value) continue;
-                string key = name switch { "rate" => "CsvRateHz", "period" => "SamplePeriodSeconds", _ => name.Replace("-", "", StringComparison.Ordinal) };
+                if (a.Get(name) is not { } value) continue;
                 if (name == "period") value = DaemonConfig.Invariant(Args.ParseDuration(value)!.Value.TotalSeconds);
                 flags[key] = value;
             }

@@ -87,7 +87,7 @@ public sealed class AnomalyTests : IDisposable
             p.Anomaly = StreamAnomaly.Create("s1", "a", f.InputChannels, f.Targets, f.SamplePeriod, new AnomalySettings(0.9, "WarmupRows=100"));
             if (warm)
             {
-                Assert.Equal(290, p.Prefill(v.Take(290).Select(x => new[] { x }), detectorOnly: true));
+                Assert.Equal(290, p.Prefill(v.Take(290).Select(x => new Sources.HistoryRow(null, [x])).ToList(), detectorOnly: true));
                 Assert.Empty(f.Inputs); // the model (restored from its checkpoint) is not fed the history again
             }
             for (int i = 290; i < 301; i++) p.OnSample("x", 1_000_000 + i * 10_000L, [v[i]]);

@@ -150,6 +150,23 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal("x", Assert.Single(DaemonConfig.Resolve(DaemonConfig.Load(["--config", json], NoEnv).Options, NoEnv).Streams).Name);
     }
 
+    // issue 14: the flags are read off the settings: every scalar key is a flag, and nothing else is.
+    [Fact]
+    public void Every_scalar_setting_is_a_flag_named_after_its_key()
+    {
+        Assert.Equal("TopicPrefix", DaemonConfig.FlagKeys["topic-prefix"]);
+        Assert.Equal("SourceMqttPasswordFile", DaemonConfig.FlagKeys["source-mqtt-password-file"]);
+        Assert.Equal("CsvRateHz", DaemonConfig.FlagKeys["rate"]);
+        Assert.Equal("SamplePeriodSeconds", DaemonConfig.FlagKeys["period"]);
+        Assert.Equal("Targets", DaemonConfig.FlagKeys["targets"]);
+        Assert.False(DaemonConfig.FlagKeys.ContainsKey("streams") || DaemonConfig.FlagKeys.ContainsKey("online") || DaemonConfig.FlagKeys.ContainsKey("name"));
+        var (o, _) = DaemonConfig.Load(["--source", "stdin", "--model", _model, "--device-class", "temperature", "--outbox-max-bytes", "65536",
+            "--targets", "t", "--features", "t,u", "--drain-timeout-seconds", "3"], NoEnv);
+        Assert.Equal(("temperature", 65536L, "t", "t,u", 3.0), (o.DeviceClass, o.OutboxMaxBytes, o.Targets, o.Features, o.DrainTimeoutSeconds));
+        var s = DaemonConfig.Resolve(o, NoEnv);
+        Assert.Equal(["t", "u"], s.Streams[0].NetworkOnly!.Features!);
+    }
+
     // issue 15: one flag vocabulary: --rate/--csv-rate-hz, --period 5m/--sample-period-seconds, on/off for every switch.
     [Fact]
     public void Old_flag_names_are_aliases_and_switches_take_on_off_or_true_false()

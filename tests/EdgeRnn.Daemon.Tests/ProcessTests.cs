@@ -39,7 +39,7 @@ public sealed partial class ProcessTests(ITestOutputHelper output)
             using var daemon = new Child("edgernn", "dotnet", [Harness.CliDll, "run", "--source", $"serial:{pty.DaemonEnd}@115200", "--model", Harness.Model,
                 "--precision", "float32", "--fine-tune", "on", "--gateway", "ck", "--stream", "machine", "--sample-period-seconds", "0.01", "--state-dir", state, "--metrics", "off",
                 "--checkpoint-interval-seconds", "0.02", "--log-level", "Debug"]);
-            await Harness.WaitUntil(() => daemon.Log.Contains("next seq", StringComparison.Ordinal) || daemon.Process.HasExited, TimeSpan.FromSeconds(30), "the daemon to start");
+            await Harness.WaitUntil(() => daemon.Log.Contains("/forecast; next seq", StringComparison.Ordinal) || daemon.Process.HasExited, TimeSpan.FromSeconds(30), "the daemon to start");
             Assert.False(daemon.Process.HasExited, daemon.Log);
             string log = daemon.Log;
             if (valid.Count > 0)

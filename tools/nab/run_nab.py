@@ -2,6 +2,7 @@
 """Runs `edgernn detect` on every file of a NAB corpus, writes NAB's results layout and runs NAB's official scorer.
 
 usage: tools/nab/run_nab.py --nab NAB_DIR [--edgernn "CMD"] [--work DIR] [--files SUBSTR,...] [--set Name=V,...]
+                           [--model M.safetensors [--precision int8|float32]] [--json out.json]
 
 NAB_DIR is a NAB checkout (data/, labels/combined_windows.json, config/, nab/); it is only read:
 the scorer runs in a copy under --work. With --files only the matching data files are scored, against the labels of
@@ -32,6 +33,8 @@ def main():
     ap.add_argument("--work", help="scratch directory (default: a fresh temporary one)")
     ap.add_argument("--files", help="comma-separated substrings: score only data files whose path contains one")
     ap.add_argument("--set", help="detector settings passed to edgernn detect --set")
+    ap.add_argument("--model", help="passed to edgernn detect --model (a forecaster file whose served forecast is a surprise channel)")
+    ap.add_argument("--precision", help="passed to edgernn detect --precision (int8 or float32, with --model)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
 
@@ -70,6 +73,10 @@ def main():
         call = cmd + ["detect", "--data", src, "--output", raw]
         if args.set:
             call += ["--set", args.set]
+        if args.model:
+            call += ["--model", os.path.abspath(args.model)]
+        if args.precision:
+            call += ["--precision", args.precision]
         r = subprocess.run(call, capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit(f"run_nab: {' '.join(call)} failed ({r.returncode}):\n{r.stderr}")

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using EdgeRnn.Forecasting;
 using EdgeRnn.Forecasting.Anomaly;
 using EdgeRnn.Forecasting.Data;
 using EdgeRnn.Model;
@@ -8,10 +9,13 @@ namespace EdgeRnn.Cli.Commands;
 
 /// <summary>
 /// edgernn detect --input in.csv --output out.csv [--column value] [--warmup N] [--set Name=V[,Name=V...]]
+///                [--model M.safetensors [--precision int8|float32]]
 /// Reads a time series (NAB's timestamp,value format, or any CSV SeriesTable reads) and writes
 /// timestamp,value,anomaly_score, one row per input row, each score computed from that row and the rows before it only.
 /// Without --warmup the warm-up is NAB's probationary period, min(floor(15% of the rows), 750), as NAB's own detectors
-/// are given it. The forecaster is built online (no --model: the detector's experts learn from the warm-up onwards).
+/// are given it. The detector's own experts learn online from the warm-up onwards. With --model, the model's served
+/// forecast (<see cref="StreamForecaster"/>: the online aggregate of the network and the simple experts, as `edgernn run`
+/// serves it, frozen weights) is fed row by row beside the value, and its residuals are one more surprise channel.
 /// </summary>
 public static class DetectCommand
 {
@@ -23,8 +27,8 @@ public static class DetectCommand
         string? column = a.Get("column");
         int warmup = a.GetInt("warmup", -1);
         string? set = a.Get("set");
-        if (a.Has("model"))
-            throw new UsageException("--model is not supported yet: detect builds its forecaster online from the warm-up rows");
+        string? modelPath = a.Get("model");
+        Precision precision = a.GetPrecision();
         var format = TrainCommand.CsvFormatFrom(a);
         a.RejectUnknown();
         if (a.Positional.Count > 0) throw new UsageException($"unexpected argument '{a.Positional[0]}'");
@@ -44,7 +48,26 @@ public static class DetectCommand
         var detector = new AnomalyDetector(options);
         float[] values = table.Columns[col];
         var scores = new double[rows];
-        for (int r = 0; r < rows; r++) scores[r] = detector.Observe(values[r]);
+        if (modelPath is null)
+        {
+            for (int r = 0; r < rows; r++) scores[r] = detector.Observe(values[r]);
+        }
+        else
+        {
+            using var forecaster = StreamForecaster.Load(modelPath,
+                new StreamForecasterOptions { Precision = precision, FineTune = false, BackgroundLearning = false });
+            if (forecaster.InputChannels.Count != 1 || forecaster.Targets.Count != 1)
+                throw new UsageException($"{modelPath}: detect needs a model of one input channel and one target (it has " +
+                                         $"inputs {string.Join(",", forecaster.InputChannels)}, targets {string.Join(",", forecaster.Targets)})");
+            var sample = new float[1];
+            var forecast = new float[forecaster.Horizon];
+            for (int r = 0; r < rows; r++)
+            {
+                sample[0] = values[r];
+                bool ready = forecaster.Observe(sample, forecast);
+                scores[r] = detector.Observe(values[r], ready ? forecast : ReadOnlySpan<float>.Empty);
+            }
+        }
 
         AtomicFile.Write(output, stream =>
         {
@@ -59,7 +82,8 @@ public static class DetectCommand
                 w.WriteLine(scores[r].ToString("R", CultureInfo.InvariantCulture));
             }
         });
-        Console.Error.WriteLine($"edgernn detect: {rows} rows, warm-up {options.WarmupRows}, season {options.SeasonRows}, wrote {output}");
+        string with = modelPath is null ? "" : $", model {modelPath} ({precision.Name()})";
+        Console.Error.WriteLine($"edgernn detect: {rows} rows, warm-up {options.WarmupRows}, season {options.SeasonRows}{with}, wrote {output}");
         return 0;
     }
 

@@ -42,6 +42,15 @@ public sealed record AnomalyOptions
     /// <summary>A constant run longer than this factor times the longest seen (plus FlatMinRows) is a flat-line anomaly.</summary>
     public double FlatFactor { get; init; } = 2.0;
     public int FlatMinRows { get; init; } = 10;
+    /// <summary>
+    /// The range test applied to the step from the previous value (DiffScore, 0 = off) and to the mean of the last
+    /// MeanRows values (MeanScore, 0 = off), each over SpatialWindow rows, with its own tolerance.
+    /// </summary>
+    public double DiffScore { get; init; }
+    public double DiffTolerance { get; init; } = 0.01;
+    public double MeanScore { get; init; } = 0.995;
+    public int MeanRows { get; init; } = 12;
+    public double MeanTolerance { get; init; } = 0.01;
     public double FlatScore { get; init; } = 0.995;
     /// <summary>
     /// Alert suppression: for this many rows after a reported score, a score is reported only when it beats the highest
@@ -49,6 +58,20 @@ public sealed record AnomalyOptions
     /// by SuppressedFactor.
     /// </summary>
     public int SuppressRows { get; init; } = 35;
+    /// <summary>
+    /// After a likelihood alert (the likelihood at its cap), the likelihood's score is multiplied by LikelihoodQuietFactor
+    /// for LikelihoodQuietRows rows, while the value-novelty alerts (range, flat-line) still fire: the likelihood alerts
+    /// of a noisy stream are rare events, the range alerts are precise.
+    /// </summary>
+    public int LikelihoodQuietRows { get; init; } = 800;
+    public double LikelihoodQuietFactor { get; init; }
+    /// <summary>Whether a range or flat-line alert also quiets the likelihood.</summary>
+    public bool QuietAfterAny { get; init; } = true;
+    /// <summary>
+    /// Weight of the external forecaster's residual log-likelihood (the forecasts passed to Observe(value, forecast),
+    /// e.g. a network's served forecast) against the experts' (0 = ignore them).
+    /// </summary>
+    public double ModelWeight { get; init; } = 1.0;
     public double SuppressMargin { get; init; } = 0.02;
     public double SuppressedFactor { get; init; }
 }
@@ -76,7 +99,10 @@ public sealed class AnomalyDetector
     private readonly int _bootRows;
     private double _mu, _sigma;                // normalization fixed after the first _bootRows rows
     private readonly double _scaleDecay;
-    private readonly Likelihood _forecastLikelihood, _seasonLikelihood;
+    private readonly Likelihood _forecastLikelihood, _seasonLikelihood, _modelLikelihood;
+    private readonly double[] _modelPending;   // [H slots, H] external forecasts made at row r (slot r % H), normalized
+    private bool _modelSeen;                   // an external forecast has been passed
+    private readonly double[] _modelAbsRes;    // [H] forgotten mean |residual| of the external forecasts per step
     private readonly double[] _valueRing;      // last SeasonRows + 1 normalized values (seasonal residual)
     private double _seasonScale;
     private double _lastDisagreement;
@@ -87,6 +113,10 @@ public sealed class AnomalyDetector
     private bool _flatFired;
     private double _holdLevel;
     private long _holdUntil;
+    private long _likelyQuietUntil;
+    private readonly RangeWindow? _diffRange, _meanRange;
+    private readonly double[] _meanRing;
+    private double _meanSum, _derived;
 
     public AnomalyDetector(AnomalyOptions options)
     {
@@ -104,8 +134,15 @@ public sealed class AnomalyDetector
         _boot = new double[_bootRows];
         _scaleDecay = 1.0 - 1.0 / options.ScaleMemory;
         _range = new RangeWindow(options.SpatialWindow);
+        if (options.DiffScore > 0) _diffRange = new RangeWindow(options.SpatialWindow);
+        if (options.MeanScore > 0) _meanRange = new RangeWindow(options.SpatialWindow);
+        _meanRing = new double[Math.Max(1, options.MeanRows)];
         _forecastLikelihood = new Likelihood(options);
         _seasonLikelihood = new Likelihood(options);
+        _modelLikelihood = new Likelihood(options);
+        _modelAbsRes = new double[_h];
+        _modelPending = new double[_h * _h];
+        Array.Fill(_modelPending, double.NaN);
         _valueRing = new double[Math.Max(1, options.SeasonRows)];
     }
 
@@ -118,7 +155,15 @@ public sealed class AnomalyDetector
     /// Feeds the next value and returns its anomaly score in [0, 1] (0 during warm-up). A non-finite value (a gap) is
     /// not learned from and scores 0.
     /// </summary>
-    public double Observe(double value)
+    public double Observe(double value) => Observe(value, ReadOnlySpan<float>.Empty);
+
+    /// <summary>
+    /// As <see cref="Observe(double)"/>, with an external forecaster's forecasts made after seeing this value (rows t+1,
+    /// t+2, ... in the value's units, e.g. a network's served forecast): their standardized residuals, scored as each truth
+    /// arrives, are one more surprise channel (weight <see cref="AnomalyOptions.ModelWeight"/>). Up to Horizon steps are
+    /// used; an empty span (or NaN) means no forecast for those rows.
+    /// </summary>
+    public double Observe(double value, ReadOnlySpan<float> forecast)
     {
         if (!double.IsFinite(value)) return 0.0;
         long t = _row++;
@@ -138,6 +183,9 @@ public sealed class AnomalyDetector
         PlanForecasts(t);
 
         double logTail = _forecastLikelihood.Next(raw);
+        if (_modelSeen && _o.ModelWeight > 0)
+            logTail = Math.Min(logTail, _o.ModelWeight * _modelLikelihood.Next(ModelSurprise(x, t)));
+        PlanModelForecasts(forecast, t);
         if (_o.SeasonRows > 0 && _o.SeasonWeight > 0)
         {
             // Seasonal surprise: the value against the same phase one season ago, in its own scale.
@@ -155,9 +203,13 @@ public sealed class AnomalyDetector
 
         if (t < _o.WarmupRows) return 0.0;
 
-        double score = Math.Min(-logTail / (_o.TailDecades * Math.Log(10)), _o.LikelihoodCap);
+        double likely = Math.Min(-logTail / (_o.TailDecades * Math.Log(10)), _o.LikelihoodCap);
+        bool quiet = t < _likelyQuietUntil;
+        if (quiet) likely *= _o.LikelihoodQuietFactor;
+        double score = likely;
         if (spatial) score = Math.Max(score, _o.SpatialScore);
         if (flat) score = Math.Max(score, _o.FlatScore);
+        if (t >= _o.WarmupRows + _o.MeanRows) score = Math.Max(score, _derived);
         score = Math.Clamp(score, 0.0, 1.0);
 
         // One event, one alert: within SuppressRows of a reported score, only a score above it by SuppressMargin is reported.
@@ -168,6 +220,7 @@ public sealed class AnomalyDetector
             _holdLevel = holding ? Math.Max(_holdLevel, score) : score;
             _holdUntil = t + _o.SuppressRows;
         }
+        if (likely >= _o.LikelihoodCap || (_o.QuietAfterAny && score >= _o.LikelihoodCap)) _likelyQuietUntil = t + _o.LikelihoodQuietRows;
         return score;
     }
 
@@ -185,6 +238,37 @@ public sealed class AnomalyDetector
             _experts.Observe((_boot[i] - _mu) / _sigma);
             PlanForecasts(i);
         }
+    }
+
+    /// <summary>Keeps the external forecasts made at row t (normalized) until their truth arrives.</summary>
+    private void PlanModelForecasts(ReadOnlySpan<float> forecast, long t)
+    {
+        if (forecast.IsEmpty && !_modelSeen) return;
+        _modelSeen = true;
+        int slot = (int)(t % _h);
+        for (int s = 0; s < _h; s++)
+            _modelPending[slot * _h + s] = s < forecast.Length ? (forecast[s] - _mu) / _sigma : double.NaN;
+    }
+
+    /// <summary>Mean standardized residual of the external forecasts landing on this row (0 when none has).</summary>
+    private double ModelSurprise(double x, long t)
+    {
+        double zSum = 0;
+        int n = 0;
+        for (int s = 0; s < _h; s++)
+        {
+            long made = t - 1 - s;
+            if (made < _bootRows) break;
+            double f = _modelPending[(int)(made % _h) * _h + s];
+            if (!double.IsFinite(f)) continue;
+            double r = Math.Abs(x - f);
+            double scale = _modelAbsRes[s];
+            double z = scale > 1e-6 ? r / (1.2533 * scale) : (r > 1e-6 ? _o.ZCap : 0);
+            zSum += Math.Min(z, _o.ZCap);
+            n++;
+            _modelAbsRes[s] = scale == 0 ? r : _scaleDecay * scale + (1 - _scaleDecay) * r;
+        }
+        return n == 0 ? 0 : zSum / n;
     }
 
     /// <summary>Forecasts made now for rows t+1..t+H, kept until their truth arrives.</summary>
@@ -251,14 +335,29 @@ public sealed class AnomalyDetector
 
     private void UpdateValueStats(double v, out bool spatial, out bool flat)
     {
-        spatial = false; flat = false;
-        double lo = _range.Min, hi = _range.Max, range = hi - lo;
-        if (_row > _bootRows && range > 0)
-        {
-            double tol = range * _o.SpatialTolerance;
-            spatial = v > hi + tol || v < lo - tol;
-        }
+        flat = false;
+        spatial = Novel(_range, v, _o.SpatialTolerance);
         _range.Push(v);
+        // The same test on the step from the previous value and on the mean of the last MeanRows values.
+        _derived = 0;
+        if (_diffRange is not null && !double.IsNaN(_prev))
+        {
+            double d = v - _prev;
+            if (Novel(_diffRange, d, _o.DiffTolerance)) _derived = Math.Max(_derived, _o.DiffScore);
+            _diffRange.Push(d);
+        }
+        if (_meanRange is not null)
+        {
+            int slot = (int)((_row - 1) % _meanRing.Length);
+            _meanSum += v - _meanRing[slot];
+            _meanRing[slot] = v;
+            if (_row >= _meanRing.Length)
+            {
+                double m = _meanSum / _meanRing.Length;
+                if (Novel(_meanRange, m, _o.MeanTolerance)) _derived = Math.Max(_derived, _o.MeanScore);
+                _meanRange.Push(m);
+            }
+        }
 
         if (v == _prev) _run++;
         else
@@ -274,6 +373,15 @@ public sealed class AnomalyDetector
             flat = true;
             _flatFired = true;
         }
+    }
+
+    /// <summary>Whether x lies outside the window's range widened by tolerance × its width (never during the first rows).</summary>
+    private bool Novel(RangeWindow w, double x, double tolerance)
+    {
+        double lo = w.Min, hi = w.Max, range = hi - lo;
+        if (!(_row > _bootRows && range > 0)) return false;
+        double tol = range * tolerance;
+        return x > hi + tol || x < lo - tol;
     }
 
     /// <summary>
