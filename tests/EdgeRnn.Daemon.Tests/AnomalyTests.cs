@@ -289,7 +289,7 @@ public sealed class AnomalyEndToEndTests(ITestOutputHelper output)
         }
         output.WriteLine($"{expected.Count} rows: {scored} scored above 0, {alerts} alerts at >= {Threshold}, all equal to edgernn detect");
         Assert.InRange(alerts, 1, 100);
-        Assert.True(scored > 100, $"only {scored} rows scored above 0"); // scores are sparse: one event, one peak
+        Assert.True(scored >= 20, $"only {scored} rows scored above 0"); // scores are sparse: one event, one peak
         Assert.Contains(discovery, d => d.StartsWith("homeassistant/binary_sensor/edgernn_e2e_machine_anomaly/config ", StringComparison.Ordinal) && d.Contains("\"device_class\":\"problem\""));
         Assert.Contains(discovery, d => d.StartsWith("homeassistant/sensor/edgernn_e2e_machine_anomaly_score/config ", StringComparison.Ordinal));
         try { Directory.Delete(dir, true); } catch (IOException) { }
