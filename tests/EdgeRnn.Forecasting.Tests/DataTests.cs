@@ -92,7 +92,7 @@ public class DataTests
     public void Forward_fill_and_zscore_ignore_missing_values()
     {
         float n = float.NaN;
-        Assert.Equal([2f, 2f, 3f, 3f], SeriesPrep.ForwardFill([n, 2, 3, n]));
+        Assert.Equal([2f, 2f, 3f, 3f], MissingValues.ForwardFill([n, 2, 3, n]));
         var (m, s) = SeriesPrep.FitZScore([1, n, 3]);
         Assert.Equal(2f, m);
         Assert.Equal(1f, s, 5);

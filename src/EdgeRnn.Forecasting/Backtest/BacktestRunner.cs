@@ -1,3 +1,4 @@
+using EdgeRnn.Ingest;
 using EdgeRnn.Forecasting.Baselines;
 using EdgeRnn.Forecasting.Data;
 
@@ -80,7 +81,7 @@ public static class BacktestRunner
         {
             var (m, s) = SeriesPrep.FitZScore(raw[c].AsSpan(0, trainEnd));
             zt[c] = raw[c].Select(v => (v - m) / s).ToArray();
-            zf[c] = SeriesPrep.ForwardFill(zt[c]);
+            zf[c] = MissingValues.ForwardFill(zt[c]);
         }
         int season = o.Season ?? SeriesPrep.DetectSeason(zf[0].AsSpan(0, trainEnd), period);
         var report = new BacktestReport
