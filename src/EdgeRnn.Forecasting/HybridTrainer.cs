@@ -146,7 +146,7 @@ public static class HybridTrainer
                 for (int k = 0; k < h; k++)
                 {
                     float y = truth[c][t + 1 + k];
-                    if (!float.IsFinite(y)) continue;
+                    if (MissingValues.IsMissing(y)) continue; // a missing target is skipped, never filled
                     double d = pred[k] - last, e0 = last - y;
                     ed += e0 * d; dd += d * d;
                 }
