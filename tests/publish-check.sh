@@ -312,6 +312,7 @@ lone_binary_reads_serial_pty() {
     sleep 1
     samples=$(curl -fs "http://127.0.0.1:$port/metrics" 2>/dev/null | sed -n 's/^edgernn_samples_total{stream="ett"} \([0-9]*\).*/\1/p')
     if [ "${samples:-0}" -ge 40 ]; then rc=0; break; fi
+    if grep -qs "Unable to load shared library" "$dir/run.log" "$dir/simulate.log"; then break; fi   # the old failure
   done
   curl -fs "http://127.0.0.1:$port/metrics" 2>/dev/null | grep -E '^edgernn_(samples_total|source_frames_total|source_bytes_total)' || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done

@@ -26,19 +26,23 @@ public static class Sources
             Log = log,
         });
 
+    /// <summary>One warm-start history row: its time (null when the CSV has no time column) and its values in model input order.</summary>
+    public readonly record struct HistoryRow(long? TimestampMs, float[] Values);
+
     /// <summary>
     /// Warm start: the last <paramref name="keep"/> readable rows of the stream's history CSV (<see cref="ResolvedStream.WarmStart"/>),
     /// columns in the model's input order, long format by the stream's Id; bad rows are reported and skipped.
     /// </summary>
-    public static List<float[]> ReadHistory(ResolvedStream stream, IReadOnlyList<string> channels, int keep, Action<string>? log = null)
+    public static List<HistoryRow> ReadHistory(ResolvedStream stream, IReadOnlyList<string> channels, int keep, Action<string>? log = null)
     {
         string path = stream.WarmStart ?? throw new InvalidOperationException("no WarmStart file");
         using var r = new CsvReader(new StreamReader(path), path, channels, format: new CsvFormat { Id = stream.Id, IdColumn = stream.IdColumn, OnBadRow = log });
-        var ring = new Queue<float[]>(keep + 1);
+        var ring = new Queue<HistoryRow>(keep + 1);
         var v = new float[channels.Count];
-        while (r.Read(out _, v))
+        bool timed = r.TimestampColumn is not null;
+        while (r.Read(out long ts, v))
         {
-            ring.Enqueue((float[])v.Clone());
+            ring.Enqueue(new HistoryRow(timed ? ts : null, (float[])v.Clone()));
             if (ring.Count > keep) ring.Dequeue();
         }
         return ring.ToList();
@@ -53,7 +57,7 @@ public static class Sources
     /// once (retained messages, a retained history payload) until nothing new came for <paramref name="quiet"/> or
     /// <paramref name="limit"/> passed, and returns the last <paramref name="keep"/> rows in time order, model input order.
     /// </summary>
-    public static async Task<List<float[]>> ReadMqttHistoryAsync(ResolvedStream stream, MqttSettings? broker, IReadOnlyList<string> channels, int keep,
+    public static async Task<List<HistoryRow>> ReadMqttHistoryAsync(ResolvedStream stream, MqttSettings? broker, IReadOnlyList<string> channels, int keep,
         TimeSpan quiet, TimeSpan limit, Action<string>? log, CancellationToken ct)
     {
         var spec = SourceSpec.Parse(stream.WarmStart ?? throw new InvalidOperationException("no WarmStart"));
@@ -73,7 +77,7 @@ public static class Sources
         stop.Cancel();
         try { await run; } catch (OperationCanceledException) { }
         if (subscribedAt is null) throw new IOException($"{source.Description}: not subscribed within {limit.TotalSeconds:F0} s");
-        var rows = sink.Rows.OrderBy(r => r.Ts).Select(r => r.Values).ToList(); // OrderBy is stable: equal stamps keep arrival order
+        var rows = sink.Rows.OrderBy(r => r.Ts).Select(r => new HistoryRow(r.Ts, r.Values)).ToList(); // OrderBy is stable: equal stamps keep arrival order
         return rows.Count > keep ? rows.GetRange(rows.Count - keep, keep) : rows;
 
         TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;

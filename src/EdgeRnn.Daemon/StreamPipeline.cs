@@ -54,21 +54,39 @@ public sealed class StreamPipeline : ISampleSink
 
     /// <summary>
     /// Warm start: feeds history rows (raw units, model input order) through the model without publishing, so the lookback
-    /// is full before live data arrives. Returns how many rows were used.
+    /// is full before live data arrives. Timed rows go through the stream's conditioner like live samples (the same grid,
+    /// gap and hold rules), which then carries on from the last history sample: the first live sample fills the grid up to
+    /// now and the forecast goes out at once, instead of after a second live sample. Untimed rows (a CSV without a time
+    /// column) are taken as one per period. Returns how many history rows were read.
     /// </summary>
-    public int Prefill(IEnumerable<float[]> rows)
+    public int Prefill(IReadOnlyList<Sources.HistoryRow> rows)
     {
-        int n = 0;
-        foreach (var r in rows)
+        bool timed = _conditioner is not null && rows.Count > 0 && rows.All(r => r.TimestampMs is not null);
+        if (!timed)
         {
-            if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
-            Anomaly?.Observe(r); // the detector learns from history too (its warm-up), nothing is published
-            Interlocked.Increment(ref _observed);
-            for (int t = 0; t < _prevValue.Length; t++)
-                if (_targetInput[t] >= 0 && float.IsFinite(r[_targetInput[t]])) _prevValue[t] = r[_targetInput[t]];
-            n++;
+            foreach (var r in rows) PrefillStep(0, r.Values);
+            return rows.Count;
         }
-        return n;
+        _prefilling = true;
+        try
+        {
+            foreach (var r in rows) _conditioner!.OnSample(Name, r.TimestampMs!.Value, r.Values);
+        }
+        finally { _prefilling = false; }
+        return rows.Count;
+    }
+
+    private bool _prefilling;
+
+    /// <summary>One history row into the model and the detector, nothing published.</summary>
+    private void PrefillStep(long timestampMs, ReadOnlySpan<float> r)
+    {
+        if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
+        Anomaly?.Observe(r); // the detector learns from history too (its warm-up), nothing is published
+        Interlocked.Increment(ref _observed);
+        for (int t = 0; t < _prevValue.Length; t++)
+            if (_targetInput[t] >= 0 && float.IsFinite(r[_targetInput[t]])) _prevValue[t] = r[_targetInput[t]];
+        if (timestampMs != 0) _lastTs = timestampMs;
     }
 
     private static int IndexOf(IReadOnlyList<string> list, string name)
@@ -90,7 +108,11 @@ public sealed class StreamPipeline : ISampleSink
     /// <summary>Forwards the conditioner's output (grid-aligned samples) to the model step.</summary>
     private sealed class StepSink(StreamPipeline p) : ISampleSink
     {
-        public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values) => p.Step(timestampMs, values);
+        public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values)
+        {
+            if (p._prefilling) p.PrefillStep(timestampMs, values);
+            else p.Step(timestampMs, values);
+        }
     }
 
     public StreamMetrics Metrics { get; }

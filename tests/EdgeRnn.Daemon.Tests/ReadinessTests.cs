@@ -38,6 +38,42 @@ public sealed class ReadinessTests : IDisposable
     }
 
     [Fact]
+    public void Warm_start_through_the_conditioner_forecasts_at_the_first_live_sample_of_a_conditioned_stream()
+    {
+        // a Home Assistant export: long format, on-change times a few seconds off the 5-minute grid, an 'unavailable' cell
+        string model = Repo("models", "machine_temperature.safetensors");
+        string nab = Repo("models", "data", "nab", "machine_temperature_system_failure.csv");
+        string csv = Path.Combine(_dir, "history.csv");
+        var lines = File.ReadLines(nab).Skip(1).Take(600).ToList();
+        var start = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+        using (var w = new StreamWriter(csv))
+        {
+            w.WriteLine("entity_id,value,last_changed"); // the model's input is named value
+            for (int i = 0; i < lines.Count; i++)
+            {
+                var t = start.AddMinutes(5 * i).AddSeconds(i * 7 % 10);
+                string v = i == 300 ? "unavailable" : lines[i].Split(',')[1];
+                w.WriteLine($"sensor.machine,{v},{t:yyyy-MM-ddTHH:mm:ss}+00:00");
+                if (i % 4 == 0) w.WriteLine($"sensor.other,1,{t:yyyy-MM-ddTHH:mm:ss}+00:00");
+            }
+        }
+        long last = start.AddMinutes(5 * (lines.Count - 1)).AddSeconds((lines.Count - 1) * 7 % 10).ToUnixTimeMilliseconds();
+        var s = new ResolvedStream("machine", "mqtt:m", model, Precision.Float32, false, TimeSpan.FromMinutes(5), Id: "sensor.machine", WarmStart: csv);
+        using var f = StreamForecaster.Load(model, Precision.Float32, fineTune: false);
+        using var outbox = new Outbox(Path.Combine(_dir, "warm"), 1 << 20, TimeSpan.Zero);
+        var p = new StreamPipeline(s, f, outbox, "t/warm", 60, new ListLogger(), condition: true);
+        var rows = Sources.ReadHistory(s, f.InputChannels, p.WarmupNeeded + 64);
+        Assert.All(rows, r => Assert.NotNull(r.TimestampMs));
+        p.Prefill(rows);
+        Assert.Equal("ready", p.Readiness);
+        Assert.Equal(0, outbox.Depth); // history is not published
+        // the sensor's next value, one period after the export's last row: the grid point in between goes out at once
+        p.OnSample("x", last + 5 * 60_000, [70f]);
+        Assert.Equal(1, outbox.Depth);
+        Assert.Equal(0, p.ConditionerCounters["grid_resets"]);
+    }
+
+    [Fact]
     public void Silence_limits_follow_the_sample_period()
     {
         using var outbox = new Outbox(Path.Combine(_dir, "o"), 1 << 20, TimeSpan.Zero);
