@@ -17,9 +17,9 @@ echo "f.csv: $(head -1 f.csv | cut -c1-120)..."; tail -1 f.csv | cut -c1-120; ls
 PORT=18830
 mosquitto -p $PORT >/dev/null 2>&1 & MQ=$!; sleep 1
 mosquitto_sub -p $PORT -t 'edgernn/#' -t 'homeassistant/#' -v -F '@s.@N %t %p' > sub.log 2>&1 & SUB=$!
-echo "\$ edgernn run --source mqtt:home/machine/temperature --field state --model m.safetensors --mqtt mqtt://localhost:$PORT --warm-start history.csv --id sensor.machine_temperature --stream machine --unit °C --device-class temperature --state-dir state --metrics 127.0.0.1:19108"
+echo "\$ edgernn run --source mqtt:home/machine/temperature --model m.safetensors --mqtt mqtt://localhost:$PORT --warm-start history.csv --id sensor.machine_temperature --stream machine --unit °C --device-class temperature --state-dir state --metrics 127.0.0.1:19108"
 T0=$(date +%s.%N)
-$E run --source mqtt:home/machine/temperature --field state --model m.safetensors --mqtt mqtt://localhost:$PORT --warm-start history.csv \
+$E run --source mqtt:home/machine/temperature --model m.safetensors --mqtt mqtt://localhost:$PORT --warm-start history.csv \
    --id sensor.machine_temperature --stream machine --unit °C --device-class temperature --state-dir state --metrics 127.0.0.1:19108 > run.log 2>&1 & RUN=$!
 sleep 3; echo "healthz at +3 s: $(curl -s 127.0.0.1:19108/healthz | tr '\n' ' ')"
 # the sensor's next reading, as Home Assistant's MQTT statestream would send it
