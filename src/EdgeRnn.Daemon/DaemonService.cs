@@ -107,19 +107,22 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                     break;
                 }
             }
-            if (p.Metrics.LastCheckpointUnixMs == 0 && s.WarmStart is not null)
+            // a checkpoint restores the model but not the anomaly detector: the warm-start history then warms the detector alone
+            bool restored = p.Metrics.LastCheckpointUnixMs != 0;
+            if (s.WarmStart is not null && (!restored || p.Anomaly is not null))
             {
                 try
                 {
-                    int keep = Math.Max(p.WarmupNeeded, 1) + 64;
+                    int keep = restored ? 0 : Math.Max(p.WarmupNeeded, 1) + 64;
                     if (p.Anomaly is { } det) keep = Math.Max(keep, det.DetectorOptions.WarmupRows + det.DetectorOptions.ReferenceShort);
                     Action<string> warn = msg => log.LogWarning("stream {Stream}: warm start: {Message}", s.Name, msg);
                     var rows = Sources.IsMqttWarmStart(s.WarmStart)
                         ? await Sources.ReadMqttHistoryAsync(s, settings.SourceMqtt, f.InputChannels, keep, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10),
                             msg => log.LogInformation("stream {Stream}: warm start: {Message}", s.Name, msg), stoppingToken)
                         : Sources.ReadHistory(s, f.InputChannels, keep, warn);
-                    int used = p.Prefill(rows);
-                    log.LogInformation("stream {Stream}: warm start from {File}: {Rows} history rows, {Readiness}", s.Name, s.WarmStart, used, p.Readiness);
+                    int used = p.Prefill(rows, detectorOnly: restored);
+                    log.LogInformation("stream {Stream}: warm start from {File}: {Rows} history rows{Which}, {Readiness}", s.Name, s.WarmStart, used,
+                        restored ? " for the anomaly detector (the model resumed from its checkpoint)" : "", p.Readiness);
                 }
                 catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException)
                 {

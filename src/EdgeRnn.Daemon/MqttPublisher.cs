@@ -412,18 +412,13 @@ public sealed class MqttPublisher
         if (!_settings.Discovery) return;
         var streams = _streams();
         foreach (var (topic, cfg) in HaDiscovery.Build(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, streams))
-        {
-            byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaSensorConfig);
-            await _client.PublishAsync(new MqttApplicationMessageBuilder()
-                .WithTopic(topic).WithPayload(payload).WithRetainFlag(true)
-                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);
-        }
+            await PublishConfigAsync(topic, JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaSensorConfig), ct);
         foreach (var (topic, cfg) in HaDiscovery.BuildBinary(_settings.DiscoveryPrefix, _settings.Gateway, _statusTopic, streams))
-        {
-            byte[] payload = JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaBinarySensorConfig);
-            await _client.PublishAsync(new MqttApplicationMessageBuilder()
-                .WithTopic(topic).WithPayload(payload).WithRetainFlag(true)
-                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);
-        }
+            await PublishConfigAsync(topic, JsonSerializer.SerializeToUtf8Bytes(cfg, DaemonJsonContext.Default.HaBinarySensorConfig), ct);
     }
+
+    private async Task PublishConfigAsync(string topic, byte[] payload, CancellationToken ct) =>
+        await _client.PublishAsync(new MqttApplicationMessageBuilder()
+            .WithTopic(topic).WithPayload(payload).WithRetainFlag(true)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithContentType("application/json").Build(), ct);
 }

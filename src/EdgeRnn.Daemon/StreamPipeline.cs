@@ -57,10 +57,16 @@ public sealed class StreamPipeline : ISampleSink
     /// is full before live data arrives. Timed rows go through the stream's conditioner like live samples (the same grid,
     /// gap and hold rules), which then carries on from the last history sample: the first live sample fills the grid up to
     /// now and the forecast goes out at once, instead of after a second live sample. Untimed rows (a CSV without a time
-    /// column) are taken as one per period. Returns how many history rows were read.
+    /// column) are taken as one per period. Returns how many history rows were read. <paramref name="detectorOnly"/>: only
+    /// the anomaly detector learns from them (the model already resumed from a checkpoint; the detector's state is not in it).
     /// </summary>
-    public int Prefill(IReadOnlyList<Sources.HistoryRow> rows)
+    public int Prefill(IReadOnlyList<Sources.HistoryRow> rows, bool detectorOnly = false)
     {
+        if (detectorOnly)
+        {
+            foreach (var r in rows) Anomaly?.Observe(r.Values);
+            return rows.Count;
+        }
         bool timed = _conditioner is not null && rows.Count > 0 && rows.All(r => r.TimestampMs is not null);
         if (!timed)
         {

@@ -73,6 +73,14 @@ public sealed class ChannelScaler
     /// <summary>A target's value on the normalized scale (NaN stays NaN).</summary>
     public float Normalize(int target, float value) => (value - TargetMean[target]) / TargetStd[target];
 
+    /// <summary>A target's whole series on the normalized scale (NaN stays NaN): what the skip path is fitted on.</summary>
+    public float[] Normalize(int target, ReadOnlySpan<float> values)
+    {
+        var z = new float[values.Length];
+        for (int t = 0; t < z.Length; t++) z[t] = Normalize(target, values[t]);
+        return z;
+    }
+
     /// <summary>A normalized forecast back in sensor units.</summary>
     public float Denormalize(int target, float normalized) => TargetMean[target] + TargetStd[target] * normalized;
 

@@ -1,3 +1,4 @@
+using EdgeRnn.Ingest;
 using EdgeRnn.Forecasting.Baselines;
 using EdgeRnn.Model;
 
@@ -83,8 +84,8 @@ public sealed class HybridModel
 }
 
 /// <summary>
-/// Runs a <see cref="HybridModel"/> over a stream, one sample at a time, allocation-free: gap-fills inputs (the one
-/// missing-value policy: carry the last observation forward; before any, the channel mean), has the scaler build the
+/// Runs a <see cref="HybridModel"/> over a stream, one sample at a time, allocation-free: gap-fills inputs (<see cref="MissingValues"/>,
+/// the one missing-value policy: carry the last observation forward; before any, the channel mean), has the scaler build the
 /// network's features, steps the (float or int8) network, adds the skip path. Also exposes the normalized pieces the
 /// online learner stores (features, skip forecast), so training and inference share one path.
 /// </summary>
@@ -163,7 +164,7 @@ public sealed class HybridStepper
         for (int i = 0; i < _in; i++)
         {
             float v = sample[i];
-            if (!float.IsFinite(v)) v = _last[i]; // gap policy: carry the last observation forward
+            v = MissingValues.Carry(v, _last[i]); // the one missing-value policy, unbounded hold
             // Drift scale (off for a network-only file, whose network scales inside itself): the unclamped feature's
             // running mean square in trained standard deviations; beyond the threshold the feature is divided by RMS / threshold.
             float z0 = sc.RawFeature(i, v, _last[i], _count == 0);

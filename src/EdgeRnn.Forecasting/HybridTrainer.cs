@@ -1,3 +1,4 @@
+using EdgeRnn.Ingest;
 using System.Diagnostics;
 using EdgeRnn.Forecasting.Baselines;
 using EdgeRnn.Forecasting.Data;
@@ -56,13 +57,15 @@ public static class HybridTrainer
         var filled = new float[nIn][];
         for (int i = 0; i < nIn; i++)
         {
-            filled[i] = SeriesPrep.ForwardFill(channelsRaw[i]);
+            filled[i] = MissingValues.ForwardFill(channelsRaw[i]);
             (mean[i], std[i]) = SeriesPrep.FitZScore(channelsRaw[i].AsSpan(0, split.TrainEnd));
             var d = new float[split.TrainEnd - 1];
             for (int t = 1; t < split.TrainEnd; t++) d[t - 1] = filled[i][t] - filled[i][t - 1];
             dstd[i] = MathF.Max(SeriesPrep.FitZScore(d).Std, 1e-6f * std[i]);
         }
 
+        // The one place that scales: the skip path is fitted on the model's own scaler (the model is built on it below).
+        var scaler = new ChannelScaler(mean, std, dstd, o.Transform, targetCount);
         LinearSkip? skip = null;
         double skipShrink = double.NaN;
         int lookback = Math.Min(o.Lookback, split.TrainEnd / 4);
@@ -71,8 +74,8 @@ public static class HybridTrainer
             var zf = new List<float[]>(); var zt = new List<float[]>();
             for (int c = 0; c < targetCount; c++)
             {
-                zf.Add(filled[c].Select(v => (v - mean[c]) / std[c]).ToArray());
-                zt.Add(channelsRaw[c].Select(v => (v - mean[c]) / std[c]).ToArray());
+                zf.Add(scaler.Normalize(c, filled[c]));
+                zt.Add(scaler.Normalize(c, channelsRaw[c]));
             }
             skip = o.Skip == SkipKind.NLinear
                 ? LinearSkip.Fit(zf, zt, split.TrainEnd, lookback, horizon, relative: true)
@@ -84,7 +87,8 @@ public static class HybridTrainer
         var shape = new ForecasterShape(o.Arch, nIn, o.Hidden, o.Layers, horizon * targetCount);
         var p = new ForecasterParameters(shape);
         InitPyTorchStyle(p, o.Seed);
-        var model = new HybridModel(p, skip, channels, channels[..targetCount], horizon, o.Transform, mean, std, dstd, period);
+        // A fresh network's own normalization is identity (null): it learns on the scaler's features and residuals.
+        var model = new HybridModel(p, skip, scaler, channels, channels[..targetCount], horizon, period);
         var series = ArraySeries.Build(model, channelsRaw);
 
         var learner = new ResidualLearner(p, horizon, skipL, o.Chunk, o.Batch, o.Warmup, o.LearningRate);
@@ -142,7 +146,7 @@ public static class HybridTrainer
                 for (int k = 0; k < h; k++)
                 {
                     float y = truth[c][t + 1 + k];
-                    if (!float.IsFinite(y)) continue;
+                    if (MissingValues.IsMissing(y)) continue; // a missing target is skipped, never filled
                     double d = pred[k] - last, e0 = last - y;
                     ed += e0 * d; dd += d * d;
                 }

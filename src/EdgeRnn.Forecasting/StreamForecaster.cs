@@ -1,3 +1,4 @@
+using EdgeRnn.Ingest;
 using EdgeRnn.Model;
 using EdgeRnn.Model.Quantized;
 using EdgeRnn.Forecasting.Experts;
@@ -171,7 +172,7 @@ public sealed class StreamForecaster : IStreamForecaster
         {
             // Score the earlier forecasts on this row's truth, then every expert forecasts from this row. One wild value
             // (1e30) must not overflow the experts' sums: bounded at ±1e4 training standard deviations.
-            for (int c = 0; c < C; c++) _bounded[c] = float.IsFinite(_truth[c]) ? Math.Clamp(_truth[c], -1e4f, 1e4f) : float.NaN;
+            for (int c = 0; c < C; c++) _bounded[c] = MissingValues.IsMissing(_truth[c]) ? float.NaN : Math.Clamp(_truth[c], -1e4f, 1e4f); // a missing target stays masked
             _aggregate.Score(_bounded);
             _panel!.Push(_bounded);
             _panel.Forecast(_experts);

@@ -33,7 +33,8 @@ public sealed record ConditionerOptions(long PeriodMs)
 /// <summary>
 /// An <see cref="ISampleSink"/> decorator between a source and the model: rejects and counts NaN/Inf and out-of-range values
 /// (they are never passed on as numbers), resamples every stream onto a grid of multiples of the model's period by linear
-/// interpolation between consecutive inputs, and fills gaps per <see cref="GapPolicy"/> (missing is NaN, explicitly).
+/// interpolation between consecutive inputs, and fills gaps per <see cref="GapPolicy"/> through <see cref="MissingValues"/>
+/// (the one missing-value policy; missing is NaN, explicitly).
 /// Out-of-order and wrong-width samples are dropped and counted; a jump forward beyond MaxFillSteps periods or back beyond
 /// MaxLateSteps periods restarts the grid (counted in grid_resets), so no single bad timestamp can freeze a stream. Per stream state is allocated once; nothing per sample.
 /// Emits on the source's thread, like any sink; not thread-safe, so use one conditioner per source.
@@ -55,7 +56,8 @@ public sealed class SampleConditioner : ISampleSink
     private readonly ISampleSink _inner;
     private readonly int _channels;
     private readonly ConditionerOptions _o;
-    private readonly long _maxHold, _maxGap;
+    private readonly long _maxGap;
+    private readonly MissingValues _missing; // the hold decision (Hold: MaxHoldMs; MarkMissing: never)
     private readonly Dictionary<string, State> _streams = new(StringComparer.Ordinal);
     private long _accepted, _emitted, _nonFinite, _outOfRange, _outOfOrder, _wrongWidth, _missingOut, _heldOut, _resets;
 
@@ -67,7 +69,7 @@ public sealed class SampleConditioner : ISampleSink
         _inner = inner;
         _channels = channels;
         _o = options;
-        _maxHold = options.MaxHoldMs ?? 5 * options.PeriodMs;
+        _missing = options.GapPolicy == GapPolicy.Hold ? new MissingValues(options.MaxHoldMs ?? 5 * options.PeriodMs) : MissingValues.MarkMissing;
         _maxGap = options.MaxGapMs ?? 3 * options.PeriodMs;
     }
 
@@ -137,7 +139,7 @@ public sealed class SampleConditioner : ISampleSink
         {
             float v = s.Cur[i];
             s.Prev[i] = v;
-            if (!float.IsNaN(v)) { s.Held[i] = v; s.HeldTs[i] = ts; }
+            if (!MissingValues.IsMissing(v)) { s.Held[i] = v; s.HeldTs[i] = ts; }
         }
         s.PrevTs = ts;
     }
@@ -153,12 +155,12 @@ public sealed class SampleConditioner : ISampleSink
             else if (!gap && !float.IsNaN(prev) && !float.IsNaN(cur))
                 v = prev + (cur - prev) * ((g - s.PrevTs) / (float)(ts - s.PrevTs));
             else v = float.NaN;
-            if (float.IsNaN(v) && _o.GapPolicy == GapPolicy.Hold && g - s.HeldTs[i] <= _maxHold && s.HeldTs[i] <= g)
+            if (MissingValues.IsMissing(v) && _missing.MayHold(s.HeldTs[i], g))
             {
                 v = s.Held[i];
                 _heldOut++;
             }
-            if (float.IsNaN(v)) _missingOut++;
+            if (MissingValues.IsMissing(v)) _missingOut++;
             s.Out[i] = v;
         }
         _emitted++;

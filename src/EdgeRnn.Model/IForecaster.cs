@@ -28,3 +28,16 @@ public interface IForecaster
     /// </summary>
     IForecaster WithWeights(ForecasterParameters parameters);
 }
+
+public static class ForecasterExtensions
+{
+    /// <summary>Steps through every sample of <paramref name="inputs"/> from the current state and returns every output
+    /// (offline use: self-test, comparisons; it allocates the result). inputs: [T, InputSize]; returns [T, OutputSize].</summary>
+    public static float[] StepAll(this IForecaster f, ReadOnlySpan<float> inputs)
+    {
+        int inSize = f.Shape.InputSize, outSize = f.Shape.OutputSize, steps = inputs.Length / inSize;
+        var y = new float[steps * outSize];
+        for (int t = 0; t < steps; t++) f.Step(inputs.Slice(t * inSize, inSize), y.AsSpan(t * outSize, outSize));
+        return y;
+    }
+}

@@ -79,39 +79,56 @@ public static class Activations
 
     /// <summary>y = tanh(x), eight lanes at a time (<see cref="Lanes256"/> where 256-bit vectors are fast, else
     /// <see cref="Lanes128x2"/>), then the scalar form. x: [n], y: [n] (may alias x).</summary>
-    public static void Tanh(ReadOnlySpan<float> x, Span<float> y)
-    {
-        if (Vector256.IsHardwareAccelerated) Tanh<Lanes256>(x, y);
-        else Tanh<Lanes128x2>(x, y);
-    }
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => Apply<TanhOp>(x, y);
 
     /// <summary>y = tanh(x) on a forced lane width (tests run both against the scalar form). x: [n], y: [n].</summary>
-    public static void Tanh<V>(ReadOnlySpan<float> x, Span<float> y) where V : struct, ILanes8<V>
-    {
-        if (y.Length < x.Length) throw new ArgumentException("destination too short", nameof(y));
-        int n = x.Length, k = 0;
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        for (; k + 8 <= n; k += 8) V.Store(Tanh(V.Load(ref xr, k)), ref yr, k);
-        for (; k < n; k++) Unsafe.Add(ref yr, k) = Tanh(Unsafe.Add(ref xr, k));
-    }
+    public static void Tanh<V>(ReadOnlySpan<float> x, Span<float> y) where V : struct, ILanes8<V> => Apply<V, TanhOp>(x, y);
 
     /// <summary>y = sigmoid(x) = 0.5·tanh(0.5·x) + 0.5. x: [n], y: [n] (may alias x).</summary>
-    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y)
-    {
-        if (Vector256.IsHardwareAccelerated) Sigmoid<Lanes256>(x, y);
-        else Sigmoid<Lanes128x2>(x, y);
-    }
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y) => Apply<SigmoidOp>(x, y);
 
     /// <summary>y = sigmoid(x) on a forced lane width. x: [n], y: [n].</summary>
-    public static void Sigmoid<V>(ReadOnlySpan<float> x, Span<float> y) where V : struct, ILanes8<V>
+    public static void Sigmoid<V>(ReadOnlySpan<float> x, Span<float> y) where V : struct, ILanes8<V> => Apply<V, SigmoidOp>(x, y);
+
+    // One activation as a struct, so the span loop below is written once and specialised per activation and width.
+    private interface IActivation
+    {
+        static abstract float Invoke(float x);
+        static abstract V Invoke<V>(V x) where V : struct, ILanes8<V>;
+    }
+
+    private readonly struct TanhOp : IActivation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Invoke(float x) => Tanh(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V Invoke<V>(V x) where V : struct, ILanes8<V> => Tanh(x);
+    }
+
+    private readonly struct SigmoidOp : IActivation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Invoke(float x) => Sigmoid(x);
+
+        // The same operations in the same order as Sigmoid(float).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static V Invoke<V>(V x) where V : struct, ILanes8<V>
+        {
+            var h = V.Splat(0.5f);
+            return h * Tanh(h * x) + h;
+        }
+    }
+
+    private static void Apply<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IActivation
+    {
+        if (Vector256.IsHardwareAccelerated) Apply<Lanes256, TOp>(x, y);
+        else Apply<Lanes128x2, TOp>(x, y);
+    }
+
+    private static void Apply<V, TOp>(ReadOnlySpan<float> x, Span<float> y) where V : struct, ILanes8<V> where TOp : struct, IActivation
     {
         if (y.Length < x.Length) throw new ArgumentException("destination too short", nameof(y));
         int n = x.Length, k = 0;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
-        var h = V.Splat(0.5f);
-        for (; k + 8 <= n; k += 8) V.Store(h * Tanh(h * V.Load(ref xr, k)) + h, ref yr, k);
-        for (; k < n; k++) Unsafe.Add(ref yr, k) = Sigmoid(Unsafe.Add(ref xr, k));
+        for (; k + 8 <= n; k += 8) V.Store(TOp.Invoke(V.Load(ref xr, k)), ref yr, k);
+        for (; k < n; k++) Unsafe.Add(ref yr, k) = TOp.Invoke(Unsafe.Add(ref xr, k));
     }
 }

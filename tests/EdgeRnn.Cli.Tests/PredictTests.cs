@@ -131,24 +131,28 @@ public sealed class PredictTests(PredictFixtures fx, ITestOutputHelper log) : IC
     public void Bad_number_names_line_and_column()
     {
         string msg = RunExpectingError("a,b,c\n1,2,3\n4,5,6\n7,oops,9\n");
-        Assert.Contains("line 4, column 2", msg);
+        Assert.Contains(".csv:4: column 2 (b)", msg);
         Assert.Contains("oops", msg);
     }
 
     [Fact]
-    public void Non_finite_value_is_refused() => Assert.Contains("line 2, column 3", RunExpectingError("a,b,c\n1,2,NaN\n"));
+    public void Non_finite_value_is_refused() => Assert.Contains(".csv:2: column 3 (c)", RunExpectingError("a,b,c\n1,2,NaN\n"));
 
     [Fact]
-    public void Short_row_names_line() => Assert.Contains("line 3: 2 columns, expected 3", RunExpectingError("a,b,c\n1,2,3\n1,2\n"));
+    public void Short_row_names_line() => Assert.Contains(".csv:3: 2 fields, the header has 3", RunExpectingError("a,b,c\n1,2,3\n1,2\n"));
 
     [Fact]
-    public void Long_row_names_line() => Assert.Contains("line 2: more than 3 columns", RunExpectingError("a,b,c\n1,2,3,4\n"));
+    public void Long_row_names_line() => Assert.Contains(".csv:2: 4 fields, the header has 3", RunExpectingError("a,b,c\n1,2,3,4\n"));
 
     [Fact]
-    public void Header_width_must_match_the_model() => Assert.Contains("line 1: header has 2 columns", RunExpectingError("a,b\n1,2\n"));
+    public void Header_width_must_match_the_model() => Assert.Contains(".csv:1: header has 2 columns", RunExpectingError("a,b\n1,2\n"));
 
     [Fact]
-    public void Empty_file_is_refused() => Assert.Contains("line 1", RunExpectingError(""));
+    public void Empty_file_is_refused() => Assert.Contains(".csv: empty file", RunExpectingError(""));
+
+    [Fact]
+    public void Comment_lines_are_skipped_and_a_bad_row_after_them_names_its_physical_line() =>
+        Assert.Contains(".csv:5: column 1 (a)", RunExpectingError("# exported by a logger\na,b,c\n1,2,3\n# note\nx,2,3\n"));
 
     [Fact]
     public void Blank_lines_are_skipped_and_state_starts_at_zero()

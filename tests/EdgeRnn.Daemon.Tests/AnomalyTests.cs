@@ -76,6 +76,28 @@ public sealed class AnomalyTests : IDisposable
     }
 
     [Fact]
+    public void After_a_checkpoint_restore_the_warm_start_history_warms_the_detector_alone()
+    {
+        float[] v = Series(400); // spike at row 300
+        double SpikeScore(bool warm)
+        {
+            using var outbox = new Outbox(Path.Combine(_dir, warm ? "warm" : "cold"), 4 << 20, TimeSpan.Zero);
+            var f = new StepForecaster();
+            var p = new StreamPipeline(new ResolvedStream("s1", "test", "step.safetensors", Precision.Int8, true, null), f, outbox, "f", 60, new ListLogger());
+            p.Anomaly = StreamAnomaly.Create("s1", "a", f.InputChannels, f.Targets, f.SamplePeriod, new AnomalySettings(0.9, "WarmupRows=100"));
+            if (warm)
+            {
+                Assert.Equal(290, p.Prefill(v.Take(290).Select(x => new Sources.HistoryRow(null, [x])).ToList(), detectorOnly: true));
+                Assert.Empty(f.Inputs); // the model (restored from its checkpoint) is not fed the history again
+            }
+            for (int i = 290; i < 301; i++) p.OnSample("x", 1_000_000 + i * 10_000L, [v[i]]);
+            return p.Metrics.AnomalyScore;
+        }
+        Assert.Equal(0.0, SpikeScore(warm: false)); // a cold detector is still in its warm-up at the spike
+        Assert.True(SpikeScore(warm: true) >= 0.9);
+    }
+
+    [Fact]
     public void Scoring_and_writing_a_sample_allocates_nothing()
     {
         var an = StreamAnomaly.Create("s", "t", ["a", "b"], ["a", "b"], TimeSpan.FromMinutes(5), new AnomalySettings(0.9, "WarmupRows=50"))!;
@@ -267,7 +289,7 @@ public sealed class AnomalyEndToEndTests(ITestOutputHelper output)
         }
         output.WriteLine($"{expected.Count} rows: {scored} scored above 0, {alerts} alerts at >= {Threshold}, all equal to edgernn detect");
         Assert.InRange(alerts, 1, 100);
-        Assert.True(scored > 100, $"only {scored} rows scored above 0"); // scores are sparse: one event, one peak
+        Assert.True(scored >= 20, $"only {scored} rows scored above 0"); // scores are sparse: one event, one peak
         Assert.Contains(discovery, d => d.StartsWith("homeassistant/binary_sensor/edgernn_e2e_machine_anomaly/config ", StringComparison.Ordinal) && d.Contains("\"device_class\":\"problem\""));
         Assert.Contains(discovery, d => d.StartsWith("homeassistant/sensor/edgernn_e2e_machine_anomaly_score/config ", StringComparison.Ordinal));
         try { Directory.Delete(dir, true); } catch (IOException) { }

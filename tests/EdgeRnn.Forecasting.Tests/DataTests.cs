@@ -1,3 +1,4 @@
+using EdgeRnn.Forecasting.Baselines;
 using EdgeRnn.Ingest;
 using EdgeRnn.Forecasting.Data;
 
@@ -92,9 +93,34 @@ public class DataTests
     public void Forward_fill_and_zscore_ignore_missing_values()
     {
         float n = float.NaN;
-        Assert.Equal([2f, 2f, 3f, 3f], SeriesPrep.ForwardFill([n, 2, 3, n]));
+        Assert.Equal([2f, 2f, 3f, 3f], MissingValues.ForwardFill([n, 2, 3, n]));
         var (m, s) = SeriesPrep.FitZScore([1, n, 3]);
         Assert.Equal(2f, m);
         Assert.Equal(1f, s, 5);
+    }
+
+    [Fact]
+    public void Trainer_fits_the_skip_path_on_the_models_own_scaler()
+    {
+        var x = TestData.Drifting(1000, 10_000, 3);
+        x[100] = float.NaN; // a gap in the training rows: filled for inputs, skipped as a target
+        var split = new TrainSplit(600, 599, 800 - 1 - 4, 800);
+        var o = new TrainOptions { Epochs = 0, Hidden = 4, StepsPerEpoch = 1, Chunk = 48, Warmup = 8, Batch = 2, Lookback = 48, Seed = 1 };
+        var (model, _) = HybridTrainer.Train([x], ["v"], 1, 4, TimeSpan.FromHours(1), split, o);
+
+        var (m, s) = SeriesPrep.FitZScore(x.AsSpan(0, split.TrainEnd));
+        Assert.Equal(m, model.Scaler.Mean[0]);
+        Assert.Equal(s, model.Scaler.Std[0]);
+        Assert.Equal(m, model.Scaler.TargetMean[0]);
+        Assert.Equal(s, model.Scaler.TargetStd[0]);
+
+        // Refit the skip path on series normalized by the model's scaler: bit-identical to what the trainer shipped.
+        var zf = model.Scaler.Normalize(0, MissingValues.ForwardFill(x));
+        var zt = model.Scaler.Normalize(0, x);
+        Assert.True(float.IsNaN(zt[100]));
+        var skip = LinearSkip.Fit([zf], [zt], split.TrainEnd, model.Skip!.Lookback, 4, relative: true);
+        HybridTrainer.ShrinkTowardLast(skip, [zf], [zt], split);
+        Assert.Equal(skip.Weight, model.Skip.Weight);
+        Assert.Equal(skip.Bias, model.Skip.Bias);
     }
 }

@@ -100,6 +100,22 @@ public class SerialSourceTests
         }
     }
 
+    // A source on socat's B end, logging to a queue, connected before the body runs; configure adds settings.
+    private static async Task WithConnectedSource(Func<SerialSettings, SerialSettings> configure,
+                                                  Func<Socat, Recorder, ConcurrentQueue<string>, SerialSource, Task> body)
+    {
+        using var dir = new TestPaths.TempDir();
+        using var socat = new Socat(dir.Path);
+        var rec = new Recorder();
+        var log = new ConcurrentQueue<string>();
+        await WithSource(configure(new SerialSettings(socat.B) { Log = log.Enqueue }), rec, async src =>
+        {
+            WaitFor(() => src.Connected, TimeSpan.FromSeconds(3), "connect");
+            await body(socat, rec, log, src);
+            return 0;
+        });
+    }
+
     private static void WaitFor(Func<bool> condition, TimeSpan timeout, string what) => WaitFor(condition, timeout, () => what);
 
     private static void WaitFor(Func<bool> condition, TimeSpan timeout, Func<string> what)
@@ -115,13 +131,8 @@ public class SerialSourceTests
     [Fact]
     public async Task Frames_at_1kHz_arrive_complete_and_in_order()
     {
-        using var dir = new TestPaths.TempDir();
-        using var socat = new Socat(dir.Path);
-        var rec = new Recorder();
-        var log = new ConcurrentQueue<string>();
-        await WithSource(new SerialSettings(socat.B) { Log = log.Enqueue }, rec, async src =>
+        await WithConnectedSource(s => s, async (socat, rec, log, src) =>
         {
-            WaitFor(() => src.Connected, TimeSpan.FromSeconds(3), "connect");
             using var dev = new Device(socat.A, 3000);
             dev.Join();
             WaitFor(() => rec.Samples.Count >= 3000, TimeSpan.FromSeconds(10),
@@ -143,20 +154,14 @@ public class SerialSourceTests
             var ts = rec.Samples.Select(s => s.Ts).ToArray();
             Assert.True(Enumerable.Range(1, ts.Length - 1).All(i => ts[i] - ts[i - 1] == 1), "device time spacing is kept");
             Assert.InRange(ts[0], DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 60_000, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            return 0;
         });
     }
 
     [Fact]
     public async Task Unplug_and_replug_reconnects_within_two_seconds_and_counts_the_loss()
     {
-        using var dir = new TestPaths.TempDir();
-        using var socat = new Socat(dir.Path);
-        var rec = new Recorder();
-        var log = new ConcurrentQueue<string>();
-        await WithSource(new SerialSettings(socat.B) { Log = log.Enqueue }, rec, async src =>
+        await WithConnectedSource(s => s, async (socat, rec, log, src) =>
         {
-            WaitFor(() => src.Connected, TimeSpan.FromSeconds(3), "connect");
             using var dev = new Device(socat.A, 5000);
             WaitFor(() => rec.Samples.Count >= 1500, TimeSpan.FromSeconds(5), "first 1500 samples");
             socat.Kill();                                   // unplug: both ptys vanish
@@ -185,7 +190,6 @@ public class SerialSourceTests
             // more than a few would mean the decoder lost sync
             Assert.True(c["bad_frames"] <= 4, $"bad frames: {c["bad_frames"]}");
             Assert.Contains(log, l => l.Contains("device lost", StringComparison.Ordinal) || l.Contains("vanished", StringComparison.Ordinal));
-            return 0;
         });
     }
 
@@ -310,13 +314,8 @@ public class SerialSourceTests
     [Fact]
     public async Task A_storm_of_bad_frames_is_reported_as_a_possible_baud_rate_mismatch()
     {
-        using var dir = new TestPaths.TempDir();
-        using var socat = new Socat(dir.Path);
-        var rec = new Recorder();
-        var log = new ConcurrentQueue<string>();
-        await WithSource(new SerialSettings(socat.B) { BaudRate = 9600, Log = log.Enqueue }, rec, async src =>
+        await WithConnectedSource(s => s with { BaudRate = 9600 }, async (socat, rec, log, src) =>
         {
-            WaitFor(() => src.Connected, TimeSpan.FromSeconds(3), "connect");
             // what a 115200-baud device looks like when read at the wrong rate: bytes, the odd 0x00, never a valid frame
             var rng = new Random(5);
             byte[] noise = new byte[2000];
@@ -334,7 +333,6 @@ public class SerialSourceTests
             Assert.Contains(log, l => l.Contains("possible baud-rate mismatch", StringComparison.Ordinal));
             Assert.True(src.Counters["bad_frames"] >= 3);
             Assert.Empty(rec.Samples);
-            return 0;
         });
     }
 }

@@ -66,17 +66,10 @@ public sealed class FloatKernelTests
                 foreach (int n in Rows)
                 {
                     var dy = Random(m * n, k + 5); var w = Random(n * k, k + 6);
-                    var fast = Random(m * k, 7); var slow = (float[])fast.Clone();
-                    var start = (float[])fast.Clone();
-                    FloatKernels.MatMulAccumulate(fast, dy, w, m, n, k);
-                    FloatReference.MatMulAccumulate(slow, dy, w, m, n, k);
-                    for (int i = 0; i < m; i++)
-                        for (int q = 0; q < k; q++)
-                        {
-                            double s = Math.Abs(start[i * k + q]);
-                            for (int j = 0; j < n; j++) s += Math.Abs(dy[i * n + j] * w[j * k + q]);
-                            Close(slow[i * k + q], fast[i * k + q], s, $"m={m} n={n} k={k} [{i},{q}]");
-                        }
+                    CheckAccumulate(Random(m * k, 7), m, k, n,
+                        fast => FloatKernels.MatMulAccumulate(fast, dy, w, m, n, k),
+                        slow => FloatReference.MatMulAccumulate(slow, dy, w, m, n, k),
+                        (i, q, j) => dy[i * n + j] * w[j * k + q], $"m={m} n={n} k={k}");
                 }
     });
 
@@ -88,19 +81,29 @@ public sealed class FloatKernelTests
                 foreach (int n in Rows)
                 {
                     var dy = Random(m * n, k + 8); var a = Random(m * k, k + 9);
-                    var fast = Random(n * k, 10); var slow = (float[])fast.Clone();
-                    var start = (float[])fast.Clone();
-                    FloatKernels.MatMulTransposedLeftAccumulate(fast, dy, a, m, n, k);
-                    FloatReference.MatMulTransposedLeftAccumulate(slow, dy, a, m, n, k);
-                    for (int j = 0; j < n; j++)
-                        for (int q = 0; q < k; q++)
-                        {
-                            double s = Math.Abs(start[j * k + q]);
-                            for (int i = 0; i < m; i++) s += Math.Abs(dy[i * n + j] * a[i * k + q]);
-                            Close(slow[j * k + q], fast[j * k + q], s, $"m={m} n={n} k={k} [{j},{q}]");
-                        }
+                    CheckAccumulate(Random(n * k, 10), n, k, m,
+                        fast => FloatKernels.MatMulTransposedLeftAccumulate(fast, dy, a, m, n, k),
+                        slow => FloatReference.MatMulTransposedLeftAccumulate(slow, dy, a, m, n, k),
+                        (j, q, i) => dy[i * n + j] * a[i * k + q], $"m={m} n={n} k={k}");
                 }
     });
+
+    /// <summary>Runs an accumulating kernel and its reference from the same start ([rows, k]) and checks every output,
+    /// bounded by |start| + Σ|term(row, q, t)| over the <paramref name="terms"/> products summed into it.</summary>
+    private static void CheckAccumulate(float[] start, int rows, int k, int terms, Action<float[]> fastKernel,
+                                        Action<float[]> referenceKernel, Func<int, int, int, float> term, string where)
+    {
+        var fast = (float[])start.Clone(); var slow = (float[])start.Clone();
+        fastKernel(fast);
+        referenceKernel(slow);
+        for (int r = 0; r < rows; r++)
+            for (int q = 0; q < k; q++)
+            {
+                double s = Math.Abs(start[r * k + q]);
+                for (int t = 0; t < terms; t++) s += Math.Abs(term(r, q, t));
+                Close(slow[r * k + q], fast[r * k + q], s, $"{where} [{r},{q}]");
+            }
+    }
 
     [Fact]
     public void SumRowsAccumulate_matches_reference()

@@ -98,8 +98,7 @@ public static class DetectCommand
         for (int i = 1; i < times.Length; i++) gaps[i - 1] = (times[i] - times[i - 1]).TotalSeconds;
         Array.Sort(gaps);
         double median = gaps[gaps.Length / 2];
-        if (!(median > 0)) return 0;
-        int season = (int)Math.Round(86400 / median);
-        return season is >= 4 and <= 4096 ? season : 0;
+        // the daemon's rule for a stream's period, so `run` scores a stream as `detect` scores its file
+        return median > 0 ? EdgeRnn.Daemon.StreamAnomaly.DailySeason(TimeSpan.FromSeconds(median)) : 0;
     }
 }

@@ -20,13 +20,9 @@ public static class NextCharTrainCommand
     {
         string data = a.Require("input"), outPath = a.Require("output");
         var d = new CharTrainOptions();
-        string? arch = a.Get("arch");
-        RnnArch ar = d.Arch;
-        if (arch is not null && !RnnArchInfo.TryParse(arch, out ar))
-            throw new UsageException($"--arch must be lstm, gru, rnn_tanh or rnn_relu, got '{arch}'");
         var o = d with
         {
-            Arch = ar,
+            Arch = TrainCommand.ParseArch(a, d.Arch, allowRelu: true),
             Hidden = a.GetInt("hidden", d.Hidden),
             Layers = a.GetInt("layers", d.Layers),
             Batch = a.GetInt("batch", d.Batch),

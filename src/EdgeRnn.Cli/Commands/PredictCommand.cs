@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using EdgeRnn.Model;
 using EdgeRnn.Forecasting;
+using EdgeRnn.Ingest;
 
 namespace EdgeRnn.Cli.Commands;
 
@@ -40,16 +41,18 @@ public static class PredictCommand
         return 0;
     }
 
-    /// <summary>Runs every row of a CSV through the forecaster (its current state; Reset first for a fresh start).</summary>
+    /// <summary>
+    /// Runs every row of a CSV through the forecaster (its current state; Reset first for a fresh start). The rows come from
+    /// the one CSV reader (<see cref="CsvRecords"/>, strict): blank and '#' lines are skipped, and every error names file and line.
+    /// </summary>
     /// <returns>The number of data rows.</returns>
     public static int Predict(IForecaster forecaster, TextReader input, string inputName, TextWriter output)
     {
         int inSize = forecaster.Shape.InputSize, outSize = forecaster.Shape.OutputSize;
-        string? header = input.ReadLine();
-        if (header is null) throw new InvalidDataException($"{inputName}: line 1: empty file, expected a header row");
-        int headerColumns = header.TrimEnd('\r').Split(',').Length;
-        if (headerColumns != inSize)
-            throw new InvalidDataException($"{inputName}: line 1: header has {headerColumns} columns, the model takes {inSize} inputs");
+        // Not disposed here: the caller owns the reader.
+        var records = new CsvRecords(input, inputName, new CsvFormat { Strict = true });
+        if (records.Header.Count != inSize)
+            throw new InvalidDataException($"{inputName}:{records.Line}: header has {records.Header.Count} columns, the model takes {inSize} inputs");
 
         var sb = new StringBuilder();
         for (int j = 0; j < outSize; j++) sb.Append(j == 0 ? "" : ",").Append('y').Append(j.ToString(CultureInfo.InvariantCulture));
@@ -57,29 +60,16 @@ public static class PredictCommand
 
         var x = new float[inSize];
         var y = new float[outSize];
-        int lineNumber = 1, rows = 0;
-        string? line;
-        while ((line = input.ReadLine()) is not null)
+        int rows = 0;
+        while (records.Read() is { } cells)
         {
-            lineNumber++;
-            ReadOnlySpan<char> rest = line.AsSpan().TrimEnd('\r');
-            if (rest.IsWhiteSpace()) continue;
-            int column = 0;
-            while (true)
+            for (int j = 0; j < inSize; j++)
             {
-                int comma = rest.IndexOf(',');
-                ReadOnlySpan<char> field = (comma < 0 ? rest : rest[..comma]).Trim();
-                column++;
-                if (column > inSize)
-                    throw new InvalidDataException($"{inputName}: line {lineNumber}: more than {inSize} columns");
+                ReadOnlySpan<char> field = cells[j].AsSpan().Trim();
                 if (!float.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) || !float.IsFinite(v))
-                    throw new InvalidDataException($"{inputName}: line {lineNumber}, column {column}: '{field.ToString()}' is not a finite number");
-                x[column - 1] = v;
-                if (comma < 0) break;
-                rest = rest[(comma + 1)..];
+                    throw new InvalidDataException($"{inputName}:{records.Line}: column {j + 1} ({records.Header[j]}): '{field.ToString()}' is not a finite number");
+                x[j] = v;
             }
-            if (column != inSize)
-                throw new InvalidDataException($"{inputName}: line {lineNumber}: {column} columns, expected {inSize}");
             forecaster.Step(x, y);
             sb.Clear();
             for (int j = 0; j < outSize; j++)

@@ -132,13 +132,7 @@ public static class SelfTestCommand
         return a;
     }
 
-    private static float[] RunAll(IForecaster f, float[] x)
-    {
-        int i = f.Shape.InputSize, o = f.Shape.OutputSize, steps = x.Length / i;
-        var y = new float[steps * o];
-        for (int t = 0; t < steps; t++) f.Step(x.AsSpan(t * i, i), y.AsSpan(t * o, o));
-        return y;
-    }
+    private static float[] RunAll(IForecaster f, float[] x) => f.StepAll(x);
 
     /// <summary>PyTorch-like uniform(±1/√H) weights, scaled up so the gates leave their linear range. Deterministic.</summary>
     internal static ForecasterParameters SyntheticModel(RnnArch arch, int input, int hidden, int layers, int output, int seed = 7)

@@ -77,13 +77,11 @@ public static class TrainCommand
     internal static TrainOptions ParseTrainOptions(Args a)
     {
         var o = new TrainOptions();
-        string? arch = a.Get("arch");
-        if (arch is not null && (!RnnArchInfo.TryParse(arch, out var ar) || ar == RnnArch.RnnRelu))
-            throw new UsageException($"--arch must be lstm, gru or rnn_tanh, got '{arch}'");
+        RnnArch arch = ParseArch(a, o.Arch, allowRelu: false);
         string? skip = a.Get("skip"), inputs = a.Get("inputs");
         return o with
         {
-            Arch = arch is null ? o.Arch : (RnnArchInfo.TryParse(arch, out var r) ? r : o.Arch),
+            Arch = arch,
             Hidden = a.GetInt("hidden", o.Hidden),
             Layers = a.GetInt("layers", o.Layers),
             Epochs = a.GetInt("epochs", o.Epochs),
@@ -104,6 +102,16 @@ public static class TrainCommand
                 _ => throw new UsageException($"--inputs must be diff or level, got '{inputs}'"),
             },
         };
+    }
+
+    /// <summary>--arch, or <paramref name="fallback"/> when absent; rnn_relu only where <paramref name="allowRelu"/>.</summary>
+    internal static RnnArch ParseArch(Args a, RnnArch fallback, bool allowRelu)
+    {
+        string? name = a.Get("arch");
+        if (name is null) return fallback;
+        if (!RnnArchInfo.TryParse(name, out var arch) || (!allowRelu && arch == RnnArch.RnnRelu))
+            throw new UsageException($"--arch must be {(allowRelu ? "lstm, gru, rnn_tanh or rnn_relu" : "lstm, gru or rnn_tanh")}, got '{name}'");
+        return arch;
     }
 
     internal static OnlineOptions ParseOnlineOptions(Args a)

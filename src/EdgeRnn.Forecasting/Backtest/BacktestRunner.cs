@@ -1,3 +1,4 @@
+using EdgeRnn.Ingest;
 using EdgeRnn.Forecasting.Baselines;
 using EdgeRnn.Forecasting.Data;
 
@@ -76,11 +77,13 @@ public static class BacktestRunner
 
         // Normalized truth and filled inputs of the targets (z-score of training rows).
         var zt = new float[C][]; var zf = new float[C][];
+        var zMean = new float[C]; var zStd = new float[C];
+        for (int c = 0; c < C; c++) (zMean[c], zStd[c]) = SeriesPrep.FitZScore(raw[c].AsSpan(0, trainEnd));
+        var zScaler = new ChannelScaler(zMean, zStd, null, InputTransform.Level, C);
         for (int c = 0; c < C; c++)
         {
-            var (m, s) = SeriesPrep.FitZScore(raw[c].AsSpan(0, trainEnd));
-            zt[c] = raw[c].Select(v => (v - m) / s).ToArray();
-            zf[c] = SeriesPrep.ForwardFill(zt[c]);
+            zt[c] = zScaler.Normalize(c, raw[c]);
+            zf[c] = MissingValues.ForwardFill(zt[c]);
         }
         int season = o.Season ?? SeriesPrep.DetectSeason(zf[0].AsSpan(0, trainEnd), period);
         var report = new BacktestReport

@@ -1,3 +1,4 @@
+using EdgeRnn.Ingest;
 using System.Numerics.Tensors;
 
 namespace EdgeRnn.Forecasting.Baselines;
@@ -57,7 +58,7 @@ public sealed class LinearSkip
             {
                 double last = relative ? x[t] : 0;
                 bool ok = true;
-                for (int k = 0; k < h; k++) { double v = tr[t + 1 + k]; if (!double.IsFinite(v)) { ok = false; break; } y[k] = v - last; }
+                for (int k = 0; k < h; k++) { double v = tr[t + 1 + k]; if (MissingValues.IsMissing(v)) { ok = false; break; } y[k] = v - last; } // a missing target: window skipped, never filled
                 if (!ok) continue;
                 for (int j = 0; j < l; j++) row[j] = x[t - l + 1 + j] - last;
                 row[l] = 1;

@@ -1,6 +1,6 @@
 namespace EdgeRnn.Forecasting.Data;
 
-/// <summary>Sampling period, seasonal period, gap policy and z-score: the pieces every protocol shares.</summary>
+/// <summary>Sampling period, seasonal period and z-score fit: the pieces every protocol shares (missing values: <see cref="EdgeRnn.Ingest.MissingValues"/>).</summary>
 public static class SeriesPrep
 {
     /// <summary>The median spacing of the timestamps (robust to the odd gap), or null without a time column.</summary>
@@ -54,25 +54,6 @@ public static class SeriesPrep
             prev = cur; cur = next;
         }
         return best;
-    }
-
-    /// <summary>
-    /// Gap policy for model inputs: a missing value (NaN) is replaced by the last observed value of its channel
-    /// (leading NaNs by the first observed value). Targets are not filled: windows whose truth holds NaN are not scored
-    /// and not learned from.
-    /// </summary>
-    public static float[] ForwardFill(ReadOnlySpan<float> x)
-    {
-        var y = new float[x.Length];
-        float last = float.NaN;
-        for (int i = 0; i < x.Length; i++) if (float.IsFinite(x[i])) { last = x[i]; break; }
-        if (float.IsNaN(last)) throw new InvalidDataException("a channel has no finite value");
-        for (int i = 0; i < x.Length; i++)
-        {
-            if (float.IsFinite(x[i])) last = x[i];
-            y[i] = last;
-        }
-        return y;
     }
 
     /// <summary>Mean and standard deviation of the finite values in x[0..count) (population std; 1 when constant).</summary>

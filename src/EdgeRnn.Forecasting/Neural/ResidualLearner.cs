@@ -43,7 +43,7 @@ public sealed class ArraySeries(int inputs, int outputs, int targets, float[] fe
             stepper.Features.CopyTo(f.AsSpan(t * inputs, inputs));
             stepper.SkipForecast.CopyTo(s.AsSpan((int)((long)t * o), o));
             stepper.OutputScale.CopyTo(sc.AsSpan(t * c, c));
-            for (int j = 0; j < c; j++) y[t * c + j] = (sample[j] - model.ChannelMean[j]) / model.ChannelStd[j];
+            for (int j = 0; j < c; j++) y[t * c + j] = model.Scaler.Normalize(j, sample[j]); // NaN truth stays NaN
         }
         return new ArraySeries(inputs, o, c, f, s, y, sc);
     }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace EdgeRnn.Model.Quantized;
@@ -120,27 +121,19 @@ public static class OnnxExporter
         return dst;
     }
 
-    private static void Init(Pb graph, string name, long[] dims, float[] data)
-    {
-        var t = new Pb();
-        foreach (long d in dims) t.Int(1, d);
-        t.Int(2, FloatType);
-        t.Str(8, name);
-        var raw = new byte[data.Length * 4];
-        for (int i = 0; i < data.Length; i++) BitConverter.TryWriteBytes(raw.AsSpan(i * 4), data[i]); // little-endian on every target
-        t.Bytes(9, raw);
-        graph.Msg(5, t);
-    }
+    private static void Init(Pb graph, string name, long[] dims, float[] data) => Init(graph, name, dims, FloatType, data);
 
-    private static void Init64(Pb graph, string name, long[] dims, long[] data)
+    private static void Init64(Pb graph, string name, long[] dims, long[] data) => Init(graph, name, dims, Int64Type, data);
+
+    // An initializer tensor: dims, element type, name and raw_data in the machine's byte order (little-endian on every
+    // target), as BitConverter writes each element.
+    private static void Init<T>(Pb graph, string name, long[] dims, int type, T[] data) where T : unmanaged
     {
         var t = new Pb();
         foreach (long d in dims) t.Int(1, d);
-        t.Int(2, Int64Type);
+        t.Int(2, type);
         t.Str(8, name);
-        var raw = new byte[data.Length * 8];
-        for (int i = 0; i < data.Length; i++) BitConverter.TryWriteBytes(raw.AsSpan(i * 8), data[i]);
-        t.Bytes(9, raw);
+        t.Bytes(9, MemoryMarshal.AsBytes(data.AsSpan()));
         graph.Msg(5, t);
     }
 

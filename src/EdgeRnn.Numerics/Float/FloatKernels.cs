@@ -53,42 +53,29 @@ public static class FloatKernels
     // Four dot products sharing one read of a: out[r] = a · w[r]. w: [4, K]; out: [4]
     private static void Dot4(ReadOnlySpan<float> a, ReadOnlySpan<float> w, int k, Span<float> result)
     {
+        if (Use256 && k >= Vector256<float>.Count) Dot4<Width256>(a, w, k, result);
+        else Dot4<Width128>(a, w, k, result); // 128-bit lanes: ARM64 NEON (the Raspberry Pi) and x64 without AVX.
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot4<W>(ReadOnlySpan<float> a, ReadOnlySpan<float> w, int k, Span<float> result) where W : struct, IWidth<W>
+    {
         ref float pa = ref MemoryMarshal.GetReference(a);
         ref float p0 = ref MemoryMarshal.GetReference(w);
         ref float p1 = ref Unsafe.Add(ref p0, k);
         ref float p2 = ref Unsafe.Add(ref p0, 2 * k);
         ref float p3 = ref Unsafe.Add(ref p0, 3 * k);
         int i = 0;
-        float r0, r1, r2, r3;
-        if (Use256 && k >= Vector256<float>.Count)
+        W s0 = W.Zero, s1 = W.Zero, s2 = W.Zero, s3 = W.Zero;
+        for (; i + W.Count <= k; i += W.Count)
         {
-            var s0 = Vector256<float>.Zero; var s1 = Vector256<float>.Zero;
-            var s2 = Vector256<float>.Zero; var s3 = Vector256<float>.Zero;
-            for (; i + Vector256<float>.Count <= k; i += Vector256<float>.Count)
-            {
-                var va = Vector256.LoadUnsafe(ref pa, (nuint)i);
-                s0 = Vector256.MultiplyAddEstimate(va, Vector256.LoadUnsafe(ref p0, (nuint)i), s0);
-                s1 = Vector256.MultiplyAddEstimate(va, Vector256.LoadUnsafe(ref p1, (nuint)i), s1);
-                s2 = Vector256.MultiplyAddEstimate(va, Vector256.LoadUnsafe(ref p2, (nuint)i), s2);
-                s3 = Vector256.MultiplyAddEstimate(va, Vector256.LoadUnsafe(ref p3, (nuint)i), s3);
-            }
-            r0 = Vector256.Sum(s0); r1 = Vector256.Sum(s1); r2 = Vector256.Sum(s2); r3 = Vector256.Sum(s3);
+            var va = W.Load(ref pa, i);
+            s0 = W.MultiplyAddEstimate(va, W.Load(ref p0, i), s0);
+            s1 = W.MultiplyAddEstimate(va, W.Load(ref p1, i), s1);
+            s2 = W.MultiplyAddEstimate(va, W.Load(ref p2, i), s2);
+            s3 = W.MultiplyAddEstimate(va, W.Load(ref p3, i), s3);
         }
-        else
-        {
-            // 128-bit lanes: ARM64 NEON (the Raspberry Pi) and x64 without AVX.
-            var s0 = Vector128<float>.Zero; var s1 = Vector128<float>.Zero;
-            var s2 = Vector128<float>.Zero; var s3 = Vector128<float>.Zero;
-            for (; i + Vector128<float>.Count <= k; i += Vector128<float>.Count)
-            {
-                var va = Vector128.LoadUnsafe(ref pa, (nuint)i);
-                s0 = Vector128.MultiplyAddEstimate(va, Vector128.LoadUnsafe(ref p0, (nuint)i), s0);
-                s1 = Vector128.MultiplyAddEstimate(va, Vector128.LoadUnsafe(ref p1, (nuint)i), s1);
-                s2 = Vector128.MultiplyAddEstimate(va, Vector128.LoadUnsafe(ref p2, (nuint)i), s2);
-                s3 = Vector128.MultiplyAddEstimate(va, Vector128.LoadUnsafe(ref p3, (nuint)i), s3);
-            }
-            r0 = Vector128.Sum(s0); r1 = Vector128.Sum(s1); r2 = Vector128.Sum(s2); r3 = Vector128.Sum(s3);
-        }
+        float r0 = W.Sum(s0), r1 = W.Sum(s1), r2 = W.Sum(s2), r3 = W.Sum(s3);
         // Tail shorter than a vector: plain scalar, so every k works.
         for (; i < k; i++)
         {
@@ -148,34 +135,65 @@ public static class FloatKernels
         ref float p2 = ref Unsafe.Add(ref p0, 2 * k);
         ref float p3 = ref Unsafe.Add(ref p0, 3 * k);
         int i = 0;
-        if (Use256)
-        {
-            var v0 = Vector256.Create(s0); var v1 = Vector256.Create(s1); var v2 = Vector256.Create(s2); var v3 = Vector256.Create(s3);
-            for (; i + Vector256<float>.Count <= k; i += Vector256<float>.Count)
-            {
-                var acc = Vector256.LoadUnsafe(ref py, (nuint)i);
-                acc = Vector256.MultiplyAddEstimate(v0, Vector256.LoadUnsafe(ref p0, (nuint)i), acc);
-                acc = Vector256.MultiplyAddEstimate(v1, Vector256.LoadUnsafe(ref p1, (nuint)i), acc);
-                acc = Vector256.MultiplyAddEstimate(v2, Vector256.LoadUnsafe(ref p2, (nuint)i), acc);
-                acc = Vector256.MultiplyAddEstimate(v3, Vector256.LoadUnsafe(ref p3, (nuint)i), acc);
-                acc.StoreUnsafe(ref py, (nuint)i);
-            }
-        }
-        if (Use128)
-        {
-            var v0 = Vector128.Create(s0); var v1 = Vector128.Create(s1); var v2 = Vector128.Create(s2); var v3 = Vector128.Create(s3);
-            for (; i + Vector128<float>.Count <= k; i += Vector128<float>.Count)
-            {
-                var acc = Vector128.LoadUnsafe(ref py, (nuint)i);
-                acc = Vector128.MultiplyAddEstimate(v0, Vector128.LoadUnsafe(ref p0, (nuint)i), acc);
-                acc = Vector128.MultiplyAddEstimate(v1, Vector128.LoadUnsafe(ref p1, (nuint)i), acc);
-                acc = Vector128.MultiplyAddEstimate(v2, Vector128.LoadUnsafe(ref p2, (nuint)i), acc);
-                acc = Vector128.MultiplyAddEstimate(v3, Vector128.LoadUnsafe(ref p3, (nuint)i), acc);
-                acc.StoreUnsafe(ref py, (nuint)i);
-            }
-        }
+        if (Use256) i = AccumulateRows4<Width256>(ref py, ref p0, ref p1, ref p2, ref p3, i, k, s0, s1, s2, s3);
+        if (Use128) i = AccumulateRows4<Width128>(ref py, ref p0, ref p1, ref p2, ref p3, i, k, s0, s1, s2, s3);
         for (; i < k; i++)
             Unsafe.Add(ref py, i) += s0 * Unsafe.Add(ref p0, i) + s1 * Unsafe.Add(ref p1, i) + s2 * Unsafe.Add(ref p2, i) + s3 * Unsafe.Add(ref p3, i);
+    }
+
+    // Whole vectors of AccumulateRows4 from i on; returns where they stop.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int AccumulateRows4<W>(ref float py, ref float p0, ref float p1, ref float p2, ref float p3, int i, int k,
+                                          float s0, float s1, float s2, float s3) where W : struct, IWidth<W>
+    {
+        W v0 = W.Splat(s0), v1 = W.Splat(s1), v2 = W.Splat(s2), v3 = W.Splat(s3);
+        for (; i + W.Count <= k; i += W.Count)
+        {
+            var acc = W.Load(ref py, i);
+            acc = W.MultiplyAddEstimate(v0, W.Load(ref p0, i), acc);
+            acc = W.MultiplyAddEstimate(v1, W.Load(ref p1, i), acc);
+            acc = W.MultiplyAddEstimate(v2, W.Load(ref p2, i), acc);
+            acc = W.MultiplyAddEstimate(v3, W.Load(ref p3, i), acc);
+            W.Store(acc, ref py, i);
+        }
+        return i;
+    }
+
+    // One vector width of the hand-written kernels: each member is the Vector256/Vector128 call it wraps, so a kernel
+    // written once over W does the same operations in the same order at either width.
+    private interface IWidth<TSelf> where TSelf : struct, IWidth<TSelf>
+    {
+        static abstract int Count { get; }
+        static abstract TSelf Zero { get; }
+        static abstract TSelf Splat(float v);
+        static abstract TSelf Load(ref float p, int i);
+        static abstract void Store(TSelf v, ref float p, int i);
+        static abstract TSelf MultiplyAddEstimate(TSelf a, TSelf b, TSelf c);
+        static abstract float Sum(TSelf v);
+    }
+
+    private readonly struct Width256(Vector256<float> v) : IWidth<Width256>
+    {
+        private readonly Vector256<float> _v = v;
+        public static int Count => Vector256<float>.Count;
+        public static Width256 Zero => new(Vector256<float>.Zero);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Splat(float s) => new(Vector256.Create(s));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Load(ref float p, int i) => new(Vector256.LoadUnsafe(ref p, (nuint)i));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Width256 x, ref float p, int i) => x._v.StoreUnsafe(ref p, (nuint)i);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 MultiplyAddEstimate(Width256 a, Width256 b, Width256 c) => new(Vector256.MultiplyAddEstimate(a._v, b._v, c._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Width256 x) => Vector256.Sum(x._v);
+    }
+
+    private readonly struct Width128(Vector128<float> v) : IWidth<Width128>
+    {
+        private readonly Vector128<float> _v = v;
+        public static int Count => Vector128<float>.Count;
+        public static Width128 Zero => new(Vector128<float>.Zero);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 Splat(float s) => new(Vector128.Create(s));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 Load(ref float p, int i) => new(Vector128.LoadUnsafe(ref p, (nuint)i));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Width128 x, ref float p, int i) => x._v.StoreUnsafe(ref p, (nuint)i);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 MultiplyAddEstimate(Width128 a, Width128 b, Width128 c) => new(Vector128.MultiplyAddEstimate(a._v, b._v, c._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Width128 x) => Vector128.Sum(x._v);
     }
 
     /// <summary>db += Σ_rows dy (the bias gradient).</summary>

@@ -39,37 +39,7 @@ public static class Int8Quantize
     }
 
     /// <summary>q[k] = clamp(round(v[k]·inv), -127, 127). v: [n], q: [≥n].</summary>
-    public static void Quantize(ReadOnlySpan<float> v, float inv, Span<sbyte> q)
-    {
-        if (q.Length < v.Length) throw new ArgumentException("destination too short", nameof(q));
-        int n = v.Length, k = 0;
-        ref float vr = ref MemoryMarshal.GetReference(v);
-        ref sbyte qr = ref MemoryMarshal.GetReference(q);
-        if (Vector128.IsHardwareAccelerated)
-        {
-            var iv = Vector128.Create(inv);
-            var lo = Vector128.Create(-127);
-            var hi = Vector128.Create(127);
-            for (; k + 16 <= n; k += 16)
-            {
-                var a = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)k) * iv)), lo, hi);
-                var b = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)(k + 4)) * iv)), lo, hi);
-                var c = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)(k + 8)) * iv)), lo, hi);
-                var d = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)(k + 12)) * iv)), lo, hi);
-                Vector128.Narrow(Vector128.Narrow(a, b), Vector128.Narrow(c, d)).StoreUnsafe(ref qr, (nuint)k);
-            }
-            // one block of 8 (a forecaster's input row is often exactly 8 values)
-            if (k + 8 <= n)
-            {
-                var a = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)k) * iv)), lo, hi);
-                var b = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(Vector128.LoadUnsafe(ref vr, (nuint)(k + 4)) * iv)), lo, hi);
-                var s = Vector128.Narrow(a, b);
-                Unsafe.WriteUnaligned(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref qr, k)), Vector128.Narrow(s, s).AsInt64().ToScalar());
-                k += 8;
-            }
-        }
-        for (; k < n; k++) Unsafe.Add(ref qr, k) = QuantizeOne(Unsafe.Add(ref vr, k), inv);
-    }
+    public static void Quantize(ReadOnlySpan<float> v, float inv, Span<sbyte> q) => Quantize<Uncentred>(v, 0f, inv, q);
 
     /// <summary>Smallest and largest v[k] (0, 0 for an empty span); NaN anywhere gives NaN for both. v: [n].</summary>
     /// <remarks>Min and max are exact, so lanes and tail agree in any order (a zero's sign aside, which no caller
@@ -126,7 +96,30 @@ public static class Int8Quantize
     }
 
     /// <summary>q[k] = clamp(round((v[k] − centre)·inv), -127, 127). v: [n], q: [≥n].</summary>
-    public static void QuantizeCentred(ReadOnlySpan<float> v, float centre, float inv, Span<sbyte> q)
+    public static void QuantizeCentred(ReadOnlySpan<float> v, float centre, float inv, Span<sbyte> q) => Quantize<Centred>(v, centre, inv, q);
+
+    // What is taken from v before scaling: nothing (Uncentred, so no subtraction is done at all) or the centre.
+    private interface IShift
+    {
+        static abstract float Apply(float v, float centre);
+        static abstract Vector128<float> Apply(Vector128<float> v, Vector128<float> centre);
+    }
+
+    private readonly struct Uncentred : IShift
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Apply(float v, float centre) => v;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Apply(Vector128<float> v, Vector128<float> centre) => v;
+    }
+
+    private readonly struct Centred : IShift
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Apply(float v, float centre) => v - centre;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Apply(Vector128<float> v, Vector128<float> centre) => v - centre;
+    }
+
+    // q[k] = clamp(round(S(v[k], centre)·inv), -127, 127): blocks of 16, one block of 8 (a forecaster's input row is
+    // often exactly 8 values), then the scalar tail. Every lane does the same operations as QuantizeOne.
+    private static void Quantize<S>(ReadOnlySpan<float> v, float centre, float inv, Span<sbyte> q) where S : struct, IShift
     {
         if (q.Length < v.Length) throw new ArgumentException("destination too short", nameof(q));
         int n = v.Length, k = 0;
@@ -136,18 +129,27 @@ public static class Int8Quantize
         {
             var iv = Vector128.Create(inv);
             var c = Vector128.Create(centre);
-            var lo = Vector128.Create(-127);
-            var hi = Vector128.Create(127);
-            for (; k + 8 <= n; k += 8)
+            for (; k + 16 <= n; k += 16)
             {
-                var a = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round((Vector128.LoadUnsafe(ref vr, (nuint)k) - c) * iv)), lo, hi);
-                var b = Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round((Vector128.LoadUnsafe(ref vr, (nuint)(k + 4)) - c) * iv)), lo, hi);
-                var s = Vector128.Narrow(a, b);
+                var a = Quantize4<S>(ref vr, k, c, iv);
+                var b = Quantize4<S>(ref vr, k + 4, c, iv);
+                var d = Quantize4<S>(ref vr, k + 8, c, iv);
+                var e = Quantize4<S>(ref vr, k + 12, c, iv);
+                Vector128.Narrow(Vector128.Narrow(a, b), Vector128.Narrow(d, e)).StoreUnsafe(ref qr, (nuint)k);
+            }
+            if (k + 8 <= n)
+            {
+                var s = Vector128.Narrow(Quantize4<S>(ref vr, k, c, iv), Quantize4<S>(ref vr, k + 4, c, iv));
                 Unsafe.WriteUnaligned(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref qr, k)), Vector128.Narrow(s, s).AsInt64().ToScalar());
+                k += 8;
             }
         }
-        for (; k < n; k++) Unsafe.Add(ref qr, k) = QuantizeOne(Unsafe.Add(ref vr, k) - centre, inv);
+        for (; k < n; k++) Unsafe.Add(ref qr, k) = QuantizeOne(S.Apply(Unsafe.Add(ref vr, k), centre), inv);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> Quantize4<S>(ref float vr, int k, Vector128<float> centre, Vector128<float> iv) where S : struct, IShift
+        => Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(S.Apply(Vector128.LoadUnsafe(ref vr, (nuint)k), centre) * iv)), Vector128.Create(-127), Vector128.Create(127));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static sbyte QuantizeOne(float v, float inv)
