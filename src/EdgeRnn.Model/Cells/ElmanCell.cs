@@ -1,32 +1,59 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using EdgeRnn.Numerics;
 
-namespace EdgeRnn.Model.Cells;
-
-/// <summary>
-/// torch.nn.RNN's cell: h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu.
-/// </summary>
-internal static class ElmanCell
+namespace EdgeRnn.Model.Cells
 {
-    // pre: [B, H] in: W_ih x + b_ih; gh: [B, H] W_hh h + b_hh; hOut: [B, H] out (the only thing backward needs)
-    public static void Forward(Span<float> pre, ReadOnlySpan<float> gh, Span<float> hOut, bool relu)
+    /// <summary>
+    /// torch.nn.RNN's cell: h' = act(W_ih x + b_ih + W_hh h + b_hh), act = tanh or relu.
+    /// </summary>
+    internal static class ElmanCell
     {
-        TensorPrimitives.Add(pre, gh, pre);
-        if (relu) FloatKernels.Relu(pre, hOut);
-        else FloatKernels.Tanh(pre, hOut);
-    }
-
-    // dPre: [B, H] out; hOut: [B, H] from Forward; dh: [B, H] gradient reaching h'
-    public static void Backward(Span<float> dPre, ReadOnlySpan<float> hOut, ReadOnlySpan<float> dh, bool relu)
-    {
-        if (relu)
+        // pre: [B, H] in: W_ih x + b_ih; gh: [B, H] W_hh h + b_hh; hOut: [B, H] out (the only thing backward needs)
+        public static void Forward(Span<float> pre, ReadOnlySpan<float> gh, Span<float> hOut, bool relu)
         {
-            // relu'(a) = 1 where a > 0, i.e. where h' > 0 (PyTorch's threshold_backward uses the same test).
-            for (int j = 0; j < dPre.Length; j++) dPre[j] = hOut[j] > 0f ? dh[j] : 0f;
+            TensorPrimitives.Add(pre, gh, pre);
+            if (relu) FloatKernels.Relu(pre, hOut);
+            else FloatKernels.Tanh(pre, hOut);
         }
-        else
+
+        // dPre: [B, H] out; hOut: [B, H] from Forward; dh: [B, H] gradient reaching h'
+        public static void Backward(Span<float> dPre, ReadOnlySpan<float> hOut, ReadOnlySpan<float> dh, bool relu)
         {
-            for (int j = 0; j < dPre.Length; j++) dPre[j] = dh[j] * (1f - hOut[j] * hOut[j]);
+            if (relu)
+            {
+                // relu'(a) = 1 where a > 0, i.e. where h' > 0 (PyTorch's threshold_backward uses the same test).
+                for (int j = 0; j < dPre.Length; j++) dPre[j] = hOut[j] > 0f ? dh[j] : 0f;
+            }
+            else
+            {
+                for (int j = 0; j < dPre.Length; j++) dPre[j] = dh[j] * (1f - hOut[j] * hOut[j]);
+            }
+        }
+    }
+}
+
+namespace EdgeRnn.Model.Quantized
+{
+    // Elman RNN: the int8 forecaster's fused epilogue for this cell (the dispatch, Pre and the fields stay in
+    // Quantized/Int8Forecaster.cs), kept beside the float forward and backward above.
+    public sealed partial class Int8Forecaster
+    {
+        private readonly ref partial struct Epilogue
+        {
+            /// <summary>h' = tanh(pre) or max(pre, 0).</summary>
+            private void Rnn<V>(bool relu, int end) where V : struct, ILanes8<V>
+            {
+                V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), zero = V.Splat(0f);
+                ref int ai = ref _ai, ah = ref _ah;
+                ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
+                ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+                for (int u = 0; u < 8 * end; u += 8)
+                {
+                    V pre = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, u, kx, kh, cx, ch);
+                    V.Store(relu ? V.Max(pre, zero) : Activations.Tanh(pre), ref hr, u);
+                }
+            }
         }
     }
 }

@@ -1,62 +1,139 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using EdgeRnn.Numerics;
 
-namespace EdgeRnn.Model.Cells;
-
-/// <summary>
-/// torch.nn.GRU's cell, pointwise part. Gate order r, z, n:
-///   r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz)
-///   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),  h' = (1 − z) ⊙ n + z ⊙ h
-/// Because r multiplies the hidden-side n term only, the ih and hh pre-activations stay apart here.
-/// </summary>
-internal static class GruCell
+namespace EdgeRnn.Model.Cells
 {
-    // gates: [B, 3H] in: W_ih x + b_ih; out: activated r, z, n (kept for backward)
-    // gh: [B, 3H] W_hh h + b_hh
-    // ghn: [B, H] out: W_hn h + b_hn (kept for backward: it is what r multiplied)
-    // hPrev, hOut: [B, H]
-    public static void Forward(Span<float> gates, ReadOnlySpan<float> gh, Span<float> ghn, ReadOnlySpan<float> hPrev, Span<float> hOut, int batch, int h)
+    /// <summary>
+    /// torch.nn.GRU's cell, pointwise part. Gate order r, z, n:
+    ///   r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz)
+    ///   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),  h' = (1 − z) ⊙ n + z ⊙ h
+    /// Because r multiplies the hidden-side n term only, the ih and hh pre-activations stay apart here.
+    /// </summary>
+    internal static class GruCell
     {
-        for (int b = 0; b < batch; b++)
+        // gates: [B, 3H] in: W_ih x + b_ih; out: activated r, z, n (kept for backward)
+        // gh: [B, 3H] W_hh h + b_hh
+        // ghn: [B, H] out: W_hn h + b_hn (kept for backward: it is what r multiplied)
+        // hPrev, hOut: [B, H]
+        public static void Forward(Span<float> gates, ReadOnlySpan<float> gh, Span<float> ghn, ReadOnlySpan<float> hPrev, Span<float> hOut, int batch, int h)
         {
-            Span<float> a = gates.Slice(b * 3 * h, 3 * h);
-            ReadOnlySpan<float> ghb = gh.Slice(b * 3 * h, 3 * h);
-            Span<float> rz = a.Slice(0, 2 * h), n = a.Slice(2 * h, h);
-            TensorPrimitives.Add(rz, ghb.Slice(0, 2 * h), rz);
-            FloatKernels.Sigmoid(rz, rz);
-            Span<float> ghnb = ghn.Slice(b * h, h);
-            ghb.Slice(2 * h, h).CopyTo(ghnb);
-            // n = tanh(a_in + r ⊙ (W_hn h + b_hn))
-            TensorPrimitives.MultiplyAddEstimate(a.Slice(0, h), ghnb, n, n);
-            FloatKernels.Tanh(n, n);
-            // h' = n + z ⊙ (h − n)
-            Span<float> ho = hOut.Slice(b * h, h);
-            TensorPrimitives.Subtract(hPrev.Slice(b * h, h), n, ho);
-            TensorPrimitives.MultiplyAddEstimate(a.Slice(h, h), ho, n, ho);
+            for (int b = 0; b < batch; b++)
+            {
+                Span<float> a = gates.Slice(b * 3 * h, 3 * h);
+                ReadOnlySpan<float> ghb = gh.Slice(b * 3 * h, 3 * h);
+                Span<float> rz = a.Slice(0, 2 * h), n = a.Slice(2 * h, h);
+                TensorPrimitives.Add(rz, ghb.Slice(0, 2 * h), rz);
+                FloatKernels.Sigmoid(rz, rz);
+                Span<float> ghnb = ghn.Slice(b * h, h);
+                ghb.Slice(2 * h, h).CopyTo(ghnb);
+                // n = tanh(a_in + r ⊙ (W_hn h + b_hn))
+                TensorPrimitives.MultiplyAddEstimate(a.Slice(0, h), ghnb, n, n);
+                FloatKernels.Tanh(n, n);
+                // h' = n + z ⊙ (h − n)
+                Span<float> ho = hOut.Slice(b * h, h);
+                TensorPrimitives.Subtract(hPrev.Slice(b * h, h), n, ho);
+                TensorPrimitives.MultiplyAddEstimate(a.Slice(h, h), ho, n, ho);
+            }
+        }
+
+        // dPreIh: [B, 3H] out: gradient of W_ih x + b_ih;  dPreHh: [B, 3H] out: gradient of W_hh h + b_hh
+        // dhPrev: [B, H] out: the direct part of the gradient reaching h (z ⊙ dh'); the W_hh part is added by the caller
+        // gates: [B, 3H] activated r, z, n; ghn: [B, H]; hPrev: [B, H]; dh: [B, H] gradient reaching h'
+        public static void Backward(Span<float> dPreIh, Span<float> dPreHh, Span<float> dhPrev, ReadOnlySpan<float> gates, ReadOnlySpan<float> ghn, ReadOnlySpan<float> hPrev, ReadOnlySpan<float> dh, int batch, int h)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                int r3 = b * 3 * h, s = b * h;
+                for (int j = 0; j < h; j++)
+                {
+                    float r = gates[r3 + j], z = gates[r3 + h + j], n = gates[r3 + 2 * h + j];
+                    float dhj = dh[s + j], hp = hPrev[s + j];
+                    // h' = (1 − z) ⊙ n + z ⊙ h
+                    float dn = dhj * (1f - z), dz = dhj * (hp - n);
+                    dhPrev[s + j] = dhj * z;
+                    // n = tanh(a_in + r ⊙ ghn)
+                    float dan = dn * (1f - n * n);
+                    float dr = dan * ghn[s + j];
+                    float dar = dr * r * (1f - r), daz = dz * z * (1f - z);
+                    dPreIh[r3 + j] = dar; dPreIh[r3 + h + j] = daz; dPreIh[r3 + 2 * h + j] = dan;
+                    dPreHh[r3 + j] = dar; dPreHh[r3 + h + j] = daz; dPreHh[r3 + 2 * h + j] = dan * r;
+                }
+            }
         }
     }
+}
 
-    // dPreIh: [B, 3H] out: gradient of W_ih x + b_ih;  dPreHh: [B, 3H] out: gradient of W_hh h + b_hh
-    // dhPrev: [B, H] out: the direct part of the gradient reaching h (z ⊙ dh'); the W_hh part is added by the caller
-    // gates: [B, 3H] activated r, z, n; ghn: [B, H]; hPrev: [B, H]; dh: [B, H] gradient reaching h'
-    public static void Backward(Span<float> dPreIh, Span<float> dPreHh, Span<float> dhPrev, ReadOnlySpan<float> gates, ReadOnlySpan<float> ghn, ReadOnlySpan<float> hPrev, ReadOnlySpan<float> dh, int batch, int h)
+namespace EdgeRnn.Model.Quantized
+{
+    // GRU: the int8 forecaster's fused epilogue for this cell (the dispatch, Pre and the fields stay in
+    // Quantized/Int8Forecaster.cs), kept beside the float forward and backward above.
+    public sealed partial class Int8Forecaster
     {
-        for (int b = 0; b < batch; b++)
+        private readonly ref partial struct Epilogue
         {
-            int r3 = b * 3 * h, s = b * h;
-            for (int j = 0; j < h; j++)
+            /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.</summary>
+            private void Gru<V>(int end) where V : struct, ILanes8<V>
             {
-                float r = gates[r3 + j], z = gates[r3 + h + j], n = gates[r3 + 2 * h + j];
-                float dhj = dh[s + j], hp = hPrev[s + j];
-                // h' = (1 − z) ⊙ n + z ⊙ h
-                float dn = dhj * (1f - z), dz = dhj * (hp - n);
-                dhPrev[s + j] = dhj * z;
-                // n = tanh(a_in + r ⊙ ghn)
-                float dan = dn * (1f - n * n);
-                float dr = dan * ghn[s + j];
-                float dar = dr * r * (1f - r), daz = dz * z * (1f - z);
-                dPreIh[r3 + j] = dar; dPreIh[r3 + h + j] = daz; dPreIh[r3 + 2 * h + j] = dan;
-                dPreHh[r3 + j] = dar; dPreHh[r3 + h + j] = daz; dPreHh[r3 + 2 * h + j] = dan * r;
+                V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f), one = V.Splat(1f);
+                ref int ai = ref _ai, ah = ref _ah;
+                ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
+                ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+                ref float bhn = ref MemoryMarshal.GetArrayDataReference(_bhn);
+                ref float zs = ref MemoryMarshal.GetArrayDataReference(_scratch);
+                int n8 = 8 * end;
+                ref float ns = ref Unsafe.Add(ref zs, n8);
+                // Pass 1: r and z of two blocks at a time through Tanh4, then n's pre-activation; z and it wait in scratch.
+                // Pass 2: n = tanh of four blocks at a time, then h'. The same operations per unit as one pass, so the same
+                // bits, but with independent chains side by side.
+                int j = 0;
+                for (; j + 2 <= end; j += 2)
+                {
+                    int u = 8 * j, r = 24 * j;
+                    V r0 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch), z0 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
+                    V r1 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch), z1 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 32, kx, kh, cx, ch);
+                    Activations.Tanh4(ref r0, ref z0, ref r1, ref z1);
+                    GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, r0, z0);
+                    GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, kh, cx, ch, half, r1, z1);
+                }
+                if (j < end)
+                {
+                    int u = 8 * j, r = 24 * j;
+                    V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch));
+                    V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch));
+                    GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, tr, tz);
+                }
+                int k = 0;
+                for (; k + 32 <= n8; k += 32)
+                {
+                    V t0 = V.Load(ref ns, k), t1 = V.Load(ref ns, k + 8), t2 = V.Load(ref ns, k + 16), t3 = V.Load(ref ns, k + 24);
+                    Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
+                    GruOut(t0, ref zs, ref hr, k, one);
+                    GruOut(t1, ref zs, ref hr, k + 8, one);
+                    GruOut(t2, ref zs, ref hr, k + 16, one);
+                    GruOut(t3, ref zs, ref hr, k + 24, one);
+                }
+                for (; k < n8; k += 8) GruOut(Activations.Tanh(V.Load(ref ns, k)), ref zs, ref hr, k, one);
+            }
+
+            /// <summary>z = σ, and n's pre-activation W_in x + b_in + r ⊙ (W_hn h + b_hn), for the block at rows r, units u.</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            private static void GruGate<V>(ref int ai, ref float si, ref float b, ref float ui, ref int ah, ref float sh, ref float uh, ref float bhn,
+                                           ref float zs, ref float ns, int r, int u, V kx, V kh, V cx, V ch, V half, V tr, V tz) where V : struct, ILanes8<V>
+            {
+                V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16) + V.Load(ref ui, r + 16) * cx;
+                V ghn = V.LoadInt(ref ah, r + 16) * (V.Load(ref sh, r + 16) * kh) + V.Load(ref uh, r + 16) * ch + V.Load(ref bhn, u);
+                V.Store(inx + (half * tr + half) * ghn, ref ns, u);
+                V.Store(half * tz + half, ref zs, u);
+            }
+
+            /// <summary>h' = (1 - z) ⊙ n + z ⊙ h for 8 units.</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            private static void GruOut<V>(V n, ref float zs, ref float hr, int u, V one) where V : struct, ILanes8<V>
+            {
+                V z = V.Load(ref zs, u);
+                V.Store((one - z) * n + z * V.Load(ref hr, u), ref hr, u);
             }
         }
     }

@@ -1,65 +1,112 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using EdgeRnn.Numerics;
 
-namespace EdgeRnn.Model.Cells;
-
-/// <summary>
-/// torch.nn.LSTM's cell, pointwise part (the matrix products live in <see cref="RecurrentLayer"/>). Gate order i, f, g, o:
-///   i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o), with a = W_ih x + b_ih + W_hh h + b_hh
-///   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c')
-/// Rows are batch rows; each row of the gate buffers is [i | f | g | o], H wide each.
-/// </summary>
-internal static class LstmCell
+namespace EdgeRnn.Model.Cells
 {
-    // gates: [B, 4H] in: W_ih x + b_ih; out: activated i, f, g, o (kept for backward)
-    // gh: [B, 4H] W_hh h + b_hh
-    // cPrev, cOut, hOut: [B, H]
-    // tanhC: [B, H] out: tanh(c') (kept so backward need not recompute it)
-    public static void Forward(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> cPrev, Span<float> cOut, Span<float> hOut, Span<float> tanhC, int batch, int h)
+    /// <summary>
+    /// torch.nn.LSTM's cell, pointwise part (the matrix products live in <see cref="RecurrentLayer"/>). Gate order i, f, g, o:
+    ///   i = σ(a_i), f = σ(a_f), g = tanh(a_g), o = σ(a_o), with a = W_ih x + b_ih + W_hh h + b_hh
+    ///   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c')
+    /// Rows are batch rows; each row of the gate buffers is [i | f | g | o], H wide each.
+    /// </summary>
+    internal static class LstmCell
     {
-        for (int b = 0; b < batch; b++)
+        // gates: [B, 4H] in: W_ih x + b_ih; out: activated i, f, g, o (kept for backward)
+        // gh: [B, 4H] W_hh h + b_hh
+        // cPrev, cOut, hOut: [B, H]
+        // tanhC: [B, H] out: tanh(c') (kept so backward need not recompute it)
+        public static void Forward(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> cPrev, Span<float> cOut, Span<float> hOut, Span<float> tanhC, int batch, int h)
         {
-            Span<float> a = gates.Slice(b * 4 * h, 4 * h);
-            TensorPrimitives.Add(a, gh.Slice(b * 4 * h, 4 * h), a);
-            FloatKernels.Sigmoid(a.Slice(0, 2 * h), a.Slice(0, 2 * h));
-            FloatKernels.Tanh(a.Slice(2 * h, h), a.Slice(2 * h, h));
-            FloatKernels.Sigmoid(a.Slice(3 * h, h), a.Slice(3 * h, h));
-            ReadOnlySpan<float> i = a.Slice(0, h), f = a.Slice(h, h), g = a.Slice(2 * h, h), o = a.Slice(3 * h, h);
-            Span<float> c = cOut.Slice(b * h, h), hh = hOut.Slice(b * h, h), tc = tanhC.Slice(b * h, h);
-            // c' = f ⊙ c + i ⊙ g
-            TensorPrimitives.Multiply(f, cPrev.Slice(b * h, h), c);
-            TensorPrimitives.MultiplyAddEstimate(i, g, c, c);
-            // h' = o ⊙ tanh(c')
-            FloatKernels.Tanh(c, tc);
-            TensorPrimitives.Multiply(o, tc, hh);
+            for (int b = 0; b < batch; b++)
+            {
+                Span<float> a = gates.Slice(b * 4 * h, 4 * h);
+                TensorPrimitives.Add(a, gh.Slice(b * 4 * h, 4 * h), a);
+                FloatKernels.Sigmoid(a.Slice(0, 2 * h), a.Slice(0, 2 * h));
+                FloatKernels.Tanh(a.Slice(2 * h, h), a.Slice(2 * h, h));
+                FloatKernels.Sigmoid(a.Slice(3 * h, h), a.Slice(3 * h, h));
+                ReadOnlySpan<float> i = a.Slice(0, h), f = a.Slice(h, h), g = a.Slice(2 * h, h), o = a.Slice(3 * h, h);
+                Span<float> c = cOut.Slice(b * h, h), hh = hOut.Slice(b * h, h), tc = tanhC.Slice(b * h, h);
+                // c' = f ⊙ c + i ⊙ g
+                TensorPrimitives.Multiply(f, cPrev.Slice(b * h, h), c);
+                TensorPrimitives.MultiplyAddEstimate(i, g, c, c);
+                // h' = o ⊙ tanh(c')
+                FloatKernels.Tanh(c, tc);
+                TensorPrimitives.Multiply(o, tc, hh);
+            }
+        }
+
+        // dPre: [B, 4H] out: gradient of the gate pre-activations a (the same for the ih and hh products)
+        // gates: [B, 4H] activated i, f, g, o from Forward; cPrev, tanhC: [B, H] c and tanh(c') from Forward
+        // dh: [B, H] gradient reaching h' (from the layer above / head and from step t+1)
+        // dc: [B, H] in: gradient reaching c' from step t+1; out: gradient reaching c (for step t-1)
+        public static void Backward(Span<float> dPre, ReadOnlySpan<float> gates, ReadOnlySpan<float> cPrev, ReadOnlySpan<float> tanhC, ReadOnlySpan<float> dh, Span<float> dc, int batch, int h)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                int r = b * 4 * h, s = b * h;
+                for (int j = 0; j < h; j++)
+                {
+                    float i = gates[r + j], f = gates[r + h + j], g = gates[r + 2 * h + j], o = gates[r + 3 * h + j];
+                    float tc = tanhC[s + j];
+                    float dhj = dh[s + j];
+                    // h' = o ⊙ tanh(c')
+                    float dO = dhj * tc;
+                    float dC = dc[s + j] + dhj * o * (1f - tc * tc);
+                    // c' = f ⊙ c + i ⊙ g
+                    float dI = dC * g, dF = dC * cPrev[s + j], dG = dC * i;
+                    dc[s + j] = dC * f;
+                    // through σ and tanh
+                    dPre[r + j] = dI * i * (1f - i);
+                    dPre[r + h + j] = dF * f * (1f - f);
+                    dPre[r + 2 * h + j] = dG * (1f - g * g);
+                    dPre[r + 3 * h + j] = dO * o * (1f - o);
+                }
+            }
         }
     }
+}
 
-    // dPre: [B, 4H] out: gradient of the gate pre-activations a (the same for the ih and hh products)
-    // gates: [B, 4H] activated i, f, g, o from Forward; cPrev, tanhC: [B, H] c and tanh(c') from Forward
-    // dh: [B, H] gradient reaching h' (from the layer above / head and from step t+1)
-    // dc: [B, H] in: gradient reaching c' from step t+1; out: gradient reaching c (for step t-1)
-    public static void Backward(Span<float> dPre, ReadOnlySpan<float> gates, ReadOnlySpan<float> cPrev, ReadOnlySpan<float> tanhC, ReadOnlySpan<float> dh, Span<float> dc, int batch, int h)
+namespace EdgeRnn.Model.Quantized
+{
+    // LSTM: the int8 forecaster's fused epilogue for this cell (the dispatch, Pre and the fields stay in
+    // Quantized/Int8Forecaster.cs), kept beside the float forward and backward above.
+    public sealed partial class Int8Forecaster
     {
-        for (int b = 0; b < batch; b++)
+        private readonly ref partial struct Epilogue
         {
-            int r = b * 4 * h, s = b * h;
-            for (int j = 0; j < h; j++)
+            /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c').</summary>
+            private void Lstm<V>(int end) where V : struct, ILanes8<V>
             {
-                float i = gates[r + j], f = gates[r + h + j], g = gates[r + 2 * h + j], o = gates[r + 3 * h + j];
-                float tc = tanhC[s + j];
-                float dhj = dh[s + j];
-                // h' = o ⊙ tanh(c')
-                float dO = dhj * tc;
-                float dC = dc[s + j] + dhj * o * (1f - tc * tc);
-                // c' = f ⊙ c + i ⊙ g
-                float dI = dC * g, dF = dC * cPrev[s + j], dG = dC * i;
-                dc[s + j] = dC * f;
-                // through σ and tanh
-                dPre[r + j] = dI * i * (1f - i);
-                dPre[r + h + j] = dF * f * (1f - f);
-                dPre[r + 2 * h + j] = dG * (1f - g * g);
-                dPre[r + 3 * h + j] = dO * o * (1f - o);
+                V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f);
+                ref int ai = ref _ai, ah = ref _ah;
+                ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
+                ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+                ref float cr = ref MemoryMarshal.GetArrayDataReference(_cs);
+                // Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the
+                // out-of-order core always has independent work. Pass 1 parks o in h (the old h is not needed: the products
+                // read its int8 copy).
+                for (int j = 0, u = 0, r = 0; j < end; j++, u += 8, r += 32)
+                {
+                    V i = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch);
+                    V f = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
+                    V g = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 16, kx, kh, cx, ch);
+                    V o = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch);
+                    Activations.Tanh4(ref i, ref f, ref g, ref o);
+                    V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
+                    V.Store(half * o + half, ref hr, u);
+                }
+                int n = 8 * end, k = 0;
+                for (; k + 32 <= n; k += 32)
+                {
+                    V t0 = V.Load(ref cr, k), t1 = V.Load(ref cr, k + 8), t2 = V.Load(ref cr, k + 16), t3 = V.Load(ref cr, k + 24);
+                    Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
+                    V.Store(V.Load(ref hr, k) * t0, ref hr, k);
+                    V.Store(V.Load(ref hr, k + 8) * t1, ref hr, k + 8);
+                    V.Store(V.Load(ref hr, k + 16) * t2, ref hr, k + 16);
+                    V.Store(V.Load(ref hr, k + 24) * t3, ref hr, k + 24);
+                }
+                for (; k < n; k += 8) V.Store(V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k)), ref hr, k);
             }
         }
     }

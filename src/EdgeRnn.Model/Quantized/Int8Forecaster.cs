@@ -25,7 +25,7 @@ namespace EdgeRnn.Model.Quantized;
 /// Weights are an immutable <see cref="Int8Weights"/> swapped atomically by <see cref="Requantize"/> (online
 /// fine-tuning quantizes its float master again); each step reads the reference once. Step allocates nothing.
 /// </summary>
-public sealed class Int8Forecaster : IForecaster
+public sealed partial class Int8Forecaster : IForecaster
 {
     private Int8Weights _weights;
     private readonly Int8Kernels _k;
@@ -224,9 +224,11 @@ public sealed class Int8Forecaster : IForecaster
     /// <summary>
     /// One layer's float epilogue over blocks of 8 hidden units, generic over the lane width so x64 (one 256-bit vector)
     /// and ARM64 (two 128-bit vectors) run the same IEEE operations in the same order per unit. Gate-interleaved rows:
-    /// block j's gate g is rows (j·G + g)·8 .. +7 of the accumulators, scales and biases.
+    /// block j's gate g is rows (j·G + g)·8 .. +7 of the accumulators, scales and biases. Each cell's part (Lstm, Gru with
+    /// GruGate and GruOut, Rnn) sits beside that cell's float forward and backward in Cells/LstmCell.cs, GruCell.cs and
+    /// ElmanCell.cs.
     /// </summary>
-    private readonly ref struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float cIn, float sH, float cH,
+    private readonly ref partial struct Epilogue(Int8Weights.Layer layer, int[] accIh, int[] accHh, float sIn, float cIn, float sH, float cH,
                                          float[] h, float[] c, float[] scratch)
     {
         private readonly ref int _ai = ref MemoryMarshal.GetArrayDataReference(accIh);
@@ -259,118 +261,6 @@ public sealed class Int8Forecaster : IForecaster
             where V : struct, ILanes8<V>
             => V.LoadInt(ref ai, r) * (V.Load(ref si, r) * kx) + V.Load(ref b, r) + V.Load(ref ui, r) * cx
                + (V.LoadInt(ref ah, r) * (V.Load(ref sh, r) * kh) + V.Load(ref uh, r) * ch);
-
-        /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c').</summary>
-        private void Lstm<V>(int end) where V : struct, ILanes8<V>
-        {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f);
-            ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
-            ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
-            ref float cr = ref MemoryMarshal.GetArrayDataReference(_cs);
-            // Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the
-            // out-of-order core always has independent work. Pass 1 parks o in h (the old h is not needed: the products
-            // read its int8 copy).
-            for (int j = 0, u = 0, r = 0; j < end; j++, u += 8, r += 32)
-            {
-                V i = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch);
-                V f = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
-                V g = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 16, kx, kh, cx, ch);
-                V o = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch);
-                Activations.Tanh4(ref i, ref f, ref g, ref o);
-                V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
-                V.Store(half * o + half, ref hr, u);
-            }
-            int n = 8 * end, k = 0;
-            for (; k + 32 <= n; k += 32)
-            {
-                V t0 = V.Load(ref cr, k), t1 = V.Load(ref cr, k + 8), t2 = V.Load(ref cr, k + 16), t3 = V.Load(ref cr, k + 24);
-                Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
-                V.Store(V.Load(ref hr, k) * t0, ref hr, k);
-                V.Store(V.Load(ref hr, k + 8) * t1, ref hr, k + 8);
-                V.Store(V.Load(ref hr, k + 16) * t2, ref hr, k + 16);
-                V.Store(V.Load(ref hr, k + 24) * t3, ref hr, k + 24);
-            }
-            for (; k < n; k += 8) V.Store(V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k)), ref hr, k);
-        }
-
-
-        /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.</summary>
-        private void Gru<V>(int end) where V : struct, ILanes8<V>
-        {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f), one = V.Splat(1f);
-            ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
-            ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
-            ref float bhn = ref MemoryMarshal.GetArrayDataReference(_bhn);
-            ref float zs = ref MemoryMarshal.GetArrayDataReference(_scratch);
-            int n8 = 8 * end;
-            ref float ns = ref Unsafe.Add(ref zs, n8);
-            // Pass 1: r and z of two blocks at a time through Tanh4, then n's pre-activation; z and it wait in scratch.
-            // Pass 2: n = tanh of four blocks at a time, then h'. The same operations per unit as one pass, so the same
-            // bits, but with independent chains side by side.
-            int j = 0;
-            for (; j + 2 <= end; j += 2)
-            {
-                int u = 8 * j, r = 24 * j;
-                V r0 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch), z0 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
-                V r1 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch), z1 = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 32, kx, kh, cx, ch);
-                Activations.Tanh4(ref r0, ref z0, ref r1, ref z1);
-                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, r0, z0);
-                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, kh, cx, ch, half, r1, z1);
-            }
-            if (j < end)
-            {
-                int u = 8 * j, r = 24 * j;
-                V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch));
-                V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch));
-                GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, tr, tz);
-            }
-            int k = 0;
-            for (; k + 32 <= n8; k += 32)
-            {
-                V t0 = V.Load(ref ns, k), t1 = V.Load(ref ns, k + 8), t2 = V.Load(ref ns, k + 16), t3 = V.Load(ref ns, k + 24);
-                Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
-                GruOut(t0, ref zs, ref hr, k, one);
-                GruOut(t1, ref zs, ref hr, k + 8, one);
-                GruOut(t2, ref zs, ref hr, k + 16, one);
-                GruOut(t3, ref zs, ref hr, k + 24, one);
-            }
-            for (; k < n8; k += 8) GruOut(Activations.Tanh(V.Load(ref ns, k)), ref zs, ref hr, k, one);
-        }
-
-        /// <summary>z = σ, and n's pre-activation W_in x + b_in + r ⊙ (W_hn h + b_hn), for the block at rows r, units u.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void GruGate<V>(ref int ai, ref float si, ref float b, ref float ui, ref int ah, ref float sh, ref float uh, ref float bhn,
-                                       ref float zs, ref float ns, int r, int u, V kx, V kh, V cx, V ch, V half, V tr, V tz) where V : struct, ILanes8<V>
-        {
-            V inx = V.LoadInt(ref ai, r + 16) * (V.Load(ref si, r + 16) * kx) + V.Load(ref b, r + 16) + V.Load(ref ui, r + 16) * cx;
-            V ghn = V.LoadInt(ref ah, r + 16) * (V.Load(ref sh, r + 16) * kh) + V.Load(ref uh, r + 16) * ch + V.Load(ref bhn, u);
-            V.Store(inx + (half * tr + half) * ghn, ref ns, u);
-            V.Store(half * tz + half, ref zs, u);
-        }
-
-        /// <summary>h' = (1 - z) ⊙ n + z ⊙ h for 8 units.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void GruOut<V>(V n, ref float zs, ref float hr, int u, V one) where V : struct, ILanes8<V>
-        {
-            V z = V.Load(ref zs, u);
-            V.Store((one - z) * n + z * V.Load(ref hr, u), ref hr, u);
-        }
-
-        /// <summary>h' = tanh(pre) or max(pre, 0).</summary>
-        private void Rnn<V>(bool relu, int end) where V : struct, ILanes8<V>
-        {
-            V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), zero = V.Splat(0f);
-            ref int ai = ref _ai, ah = ref _ah;
-            ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
-            ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
-            for (int u = 0; u < 8 * end; u += 8)
-            {
-                V pre = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, u, kx, kh, cx, ch);
-                V.Store(relu ? V.Max(pre, zero) : Activations.Tanh(pre), ref hr, u);
-            }
-        }
     }
 
     public void Reset()
