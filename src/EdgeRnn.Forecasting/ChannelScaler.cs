@@ -87,6 +87,9 @@ public sealed class ChannelScaler
     /// <summary>The network's normalized correction in sensor units (a difference: no mean).</summary>
     public float CorrectionToUnits(int target, float normalized) => normalized * TargetStd[target];
 
+    /// <summary>A correction in sensor units back in normalized units (the inverse of <see cref="CorrectionToUnits(int, float)"/>).</summary>
+    public float UnitsToCorrection(int target, float units) => units / TargetStd[target];
+
     /// <summary>The correction of a network fed drift-scaled features: scaled back by the same drift.</summary>
     public float CorrectionToUnits(int target, float normalized, float drift) => normalized * drift * TargetStd[target];
 }

@@ -180,10 +180,10 @@ public sealed class StreamForecaster : IStreamForecaster
             ReadOnlySpan<float> skip = _stepper.SkipForecast, net = _stepper.NetOutput;
             ReadOnlySpan<float> frozen = _stepper.Shadow is null ? net : _stepper.ShadowOutput;
             if (m.Skip is not null) { skip.CopyTo(_experts.AsSpan(e * hcount, hcount)); e++; }
-            for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + frozen[j] / m.Scaler.TargetStd[j % C];
+            for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + m.Scaler.UnitsToCorrection(j % C, frozen[j]);
             e++;
             if (_tunedExpert >= 0)
-                for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + net[j] / m.Scaler.TargetStd[j % C];
+                for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + m.Scaler.UnitsToCorrection(j % C, net[j]);
             _aggregate.Combine(_experts, _served, _radius, ready);
             for (int j = 0; j < hcount; j++)
             {
