@@ -100,11 +100,7 @@ public sealed class StreamAnomaly
         _json.Clear();
         _writer.Reset(_json);
         var w = _writer;
-        w.WriteStartObject();
-        w.WriteString("stream"u8, _stream);
-        w.WriteNumber("seq"u8, seq);
-        w.WriteNumber("ts"u8, ts);
-        w.WriteString("time"u8, DateTimeOffset.FromUnixTimeMilliseconds(ts).UtcDateTime);
+        StreamPipeline.StartPayload(w, _stream, seq, ts);
         w.WriteNumber("score"u8, score);
         w.WriteBoolean("anomaly"u8, IsAlert(score));
         w.WriteNumber("threshold"u8, Threshold);

@@ -434,16 +434,22 @@ public sealed class StreamPipeline : ISampleSink
         return false;
     }
 
+    /// <summary>The fields every message of a stream starts with (forecast and anomaly alike): stream, seq, ts, time.</summary>
+    internal static void StartPayload(Utf8JsonWriter w, string stream, long seq, long ts)
+    {
+        w.WriteStartObject();
+        w.WriteString("stream"u8, stream);
+        w.WriteNumber("seq"u8, seq);
+        w.WriteNumber("ts"u8, ts);
+        w.WriteString("time"u8, DateTimeOffset.FromUnixTimeMilliseconds(ts).UtcDateTime);
+    }
+
     private void WritePayload(long seq, long ts)
     {
         _json.Clear();
         _writer.Reset(_json);
         var w = _writer;
-        w.WriteStartObject();
-        w.WriteString("stream"u8, Name);
-        w.WriteNumber("seq"u8, seq);
-        w.WriteNumber("ts"u8, ts);
-        w.WriteString("time"u8, DateTimeOffset.FromUnixTimeMilliseconds(ts).UtcDateTime);
+        StartPayload(w, Name, seq, ts);
         w.WriteString("model"u8, _forecaster.ModelName);
         w.WriteString("version"u8, _forecaster.ModelVersion);
         w.WriteString("precision"u8, _precisionName);
