@@ -58,7 +58,7 @@ public static class FloatKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Dot4<W>(ReadOnlySpan<float> a, ReadOnlySpan<float> w, int k, Span<float> result) where W : struct, IWidth<W>
+    private static void Dot4<W>(ReadOnlySpan<float> a, ReadOnlySpan<float> w, int k, Span<float> result) where W : struct, IFloatWidth<W>
     {
         ref float pa = ref MemoryMarshal.GetReference(a);
         ref float p0 = ref MemoryMarshal.GetReference(w);
@@ -144,7 +144,7 @@ public static class FloatKernels
     // Whole vectors of AccumulateRows4 from i on; returns where they stop.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int AccumulateRows4<W>(ref float py, ref float p0, ref float p1, ref float p2, ref float p3, int i, int k,
-                                          float s0, float s1, float s2, float s3) where W : struct, IWidth<W>
+                                          float s0, float s1, float s2, float s3) where W : struct, IFloatWidth<W>
     {
         W v0 = W.Splat(s0), v1 = W.Splat(s1), v2 = W.Splat(s2), v3 = W.Splat(s3);
         for (; i + W.Count <= k; i += W.Count)
@@ -157,43 +157,6 @@ public static class FloatKernels
             W.Store(acc, ref py, i);
         }
         return i;
-    }
-
-    // One vector width of the hand-written kernels: each member is the Vector256/Vector128 call it wraps, so a kernel
-    // written once over W does the same operations in the same order at either width.
-    private interface IWidth<TSelf> where TSelf : struct, IWidth<TSelf>
-    {
-        static abstract int Count { get; }
-        static abstract TSelf Zero { get; }
-        static abstract TSelf Splat(float v);
-        static abstract TSelf Load(ref float p, int i);
-        static abstract void Store(TSelf v, ref float p, int i);
-        static abstract TSelf MultiplyAddEstimate(TSelf a, TSelf b, TSelf c);
-        static abstract float Sum(TSelf v);
-    }
-
-    private readonly struct Width256(Vector256<float> v) : IWidth<Width256>
-    {
-        private readonly Vector256<float> _v = v;
-        public static int Count => Vector256<float>.Count;
-        public static Width256 Zero => new(Vector256<float>.Zero);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Splat(float s) => new(Vector256.Create(s));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Load(ref float p, int i) => new(Vector256.LoadUnsafe(ref p, (nuint)i));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Width256 x, ref float p, int i) => x._v.StoreUnsafe(ref p, (nuint)i);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 MultiplyAddEstimate(Width256 a, Width256 b, Width256 c) => new(Vector256.MultiplyAddEstimate(a._v, b._v, c._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Width256 x) => Vector256.Sum(x._v);
-    }
-
-    private readonly struct Width128(Vector128<float> v) : IWidth<Width128>
-    {
-        private readonly Vector128<float> _v = v;
-        public static int Count => Vector128<float>.Count;
-        public static Width128 Zero => new(Vector128<float>.Zero);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 Splat(float s) => new(Vector128.Create(s));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 Load(ref float p, int i) => new(Vector128.LoadUnsafe(ref p, (nuint)i));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Width128 x, ref float p, int i) => x._v.StoreUnsafe(ref p, (nuint)i);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 MultiplyAddEstimate(Width128 a, Width128 b, Width128 c) => new(Vector128.MultiplyAddEstimate(a._v, b._v, c._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Width128 x) => Vector128.Sum(x._v);
     }
 
     /// <summary>db += Σ_rows dy (the bias gradient).</summary>

@@ -1,0 +1,73 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace EdgeRnn.Numerics;
+
+/// <summary>
+/// One SIMD register of float32 lanes, the width structs every hand-written float kernel is generic over:
+/// <see cref="Width256"/> (x64 AVX) and <see cref="Width128"/> (ARM64 NEON, SSE-only x64). Each member is the one
+/// Vector256/Vector128 call it wraps, so code written once over a width does the same operations in the same order at
+/// either width. <see cref="FloatKernels"/> uses them directly; the eight-lane blocks of the activations and the int8
+/// cell epilogues (<see cref="ILanes8{TSelf}"/>) are built from them: <see cref="Lanes256"/> is one
+/// <see cref="Width256"/>, <see cref="Lanes128x2"/> two <see cref="Width128"/>.
+/// </summary>
+public interface IFloatWidth<TSelf> where TSelf : struct, IFloatWidth<TSelf>
+{
+    static abstract int Count { get; }
+    static abstract TSelf Zero { get; }
+    static abstract TSelf Splat(float v);
+    static abstract TSelf Load(ref float p, int i);
+    /// <summary>Count int32 at p + i, converted to float.</summary>
+    static abstract TSelf LoadInt(ref int p, int i);
+    static abstract void Store(TSelf v, ref float p, int i);
+    /// <summary>a·b + c: one FMA where the target has it, else a multiply and an add (never a software fused op).</summary>
+    static abstract TSelf MultiplyAddEstimate(TSelf a, TSelf b, TSelf c);
+    static abstract float Sum(TSelf v);
+    static abstract TSelf operator +(TSelf a, TSelf b);
+    static abstract TSelf operator -(TSelf a, TSelf b);
+    static abstract TSelf operator *(TSelf a, TSelf b);
+    static abstract TSelf operator /(TSelf a, TSelf b);
+    /// <summary>The hardware min/max (minps/maxps, fmin/fmax): see <see cref="ILanes8{TSelf}.Min"/> for the caveat.</summary>
+    static abstract TSelf Min(TSelf a, TSelf b);
+    static abstract TSelf Max(TSelf a, TSelf b);
+}
+
+/// <summary>Eight float lanes in one 256-bit vector (x64 AVX).</summary>
+public readonly struct Width256(Vector256<float> v) : IFloatWidth<Width256>
+{
+    public readonly Vector256<float> V = v;
+    public static int Count => Vector256<float>.Count;
+    public static Width256 Zero => new(Vector256<float>.Zero);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Splat(float s) => new(Vector256.Create(s));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Load(ref float p, int i) => new(Vector256.LoadUnsafe(ref p, (nuint)i));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 LoadInt(ref int p, int i) => new(Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref p, (nuint)i)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Width256 x, ref float p, int i) => x.V.StoreUnsafe(ref p, (nuint)i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 MultiplyAddEstimate(Width256 a, Width256 b, Width256 c) => new(Vector256.MultiplyAddEstimate(a.V, b.V, c.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Width256 x) => Vector256.Sum(x.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 operator +(Width256 a, Width256 b) => new(a.V + b.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 operator -(Width256 a, Width256 b) => new(a.V - b.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 operator *(Width256 a, Width256 b) => new(a.V * b.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 operator /(Width256 a, Width256 b) => new(a.V / b.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Min(Width256 a, Width256 b) => new(Vector256.MinNative(a.V, b.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Max(Width256 a, Width256 b) => new(Vector256.MaxNative(a.V, b.V));
+}
+
+/// <summary>Four float lanes in one 128-bit vector (ARM64 NEON, SSE-only x64).</summary>
+public readonly struct Width128(Vector128<float> v) : IFloatWidth<Width128>
+{
+    public readonly Vector128<float> V = v;
+    public static int Count => Vector128<float>.Count;
+    public static Width128 Zero => new(Vector128<float>.Zero);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 Splat(float s) => new(Vector128.Create(s));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 Load(ref float p, int i) => new(Vector128.LoadUnsafe(ref p, (nuint)i));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 LoadInt(ref int p, int i) => new(Vector128.ConvertToSingle(Vector128.LoadUnsafe(ref p, (nuint)i)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Width128 x, ref float p, int i) => x.V.StoreUnsafe(ref p, (nuint)i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 MultiplyAddEstimate(Width128 a, Width128 b, Width128 c) => new(Vector128.MultiplyAddEstimate(a.V, b.V, c.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Width128 x) => Vector128.Sum(x.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 operator +(Width128 a, Width128 b) => new(a.V + b.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 operator -(Width128 a, Width128 b) => new(a.V - b.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 operator *(Width128 a, Width128 b) => new(a.V * b.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 operator /(Width128 a, Width128 b) => new(a.V / b.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 Min(Width128 a, Width128 b) => new(Vector128.MinNative(a.V, b.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width128 Max(Width128 a, Width128 b) => new(Vector128.MaxNative(a.V, b.V));
+}
