@@ -11,26 +11,10 @@ namespace EdgeRnn.Numerics;
 /// and in software, and <see cref="LanesScalar"/>, the scalar reference the tests hold both to. Every member is an
 /// IEEE-exact operation applied lane by lane, so all three give the same bits.
 /// </summary>
-public interface ILanes8<TSelf> where TSelf : struct, ILanes8<TSelf>
+public interface ILanes8<TSelf> : ILanes<TSelf> where TSelf : struct, ILanes8<TSelf>
 {
-    static abstract TSelf Splat(float v);
-    /// <summary>Eight floats at p + offset.</summary>
-    static abstract TSelf Load(ref float p, int offset);
-    /// <summary>Eight int32 at p + offset, converted to float (exact below 2^24, round to nearest beyond).</summary>
-    static abstract TSelf LoadInt(ref int p, int offset);
-    static abstract void Store(TSelf v, ref float p, int offset);
     /// <summary>clamp(round-half-even(v·k), -127, 127) as eight bytes at p + offset.</summary>
     static abstract void StoreInt8(TSelf v, TSelf k, ref sbyte p, int offset);
-    static abstract TSelf operator +(TSelf a, TSelf b);
-    static abstract TSelf operator -(TSelf a, TSelf b);
-    static abstract TSelf operator *(TSelf a, TSelf b);
-    static abstract TSelf operator /(TSelf a, TSelf b);
-    /// <summary>The hardware min (minps, fmin): equal to MathF.Min except for NaN and for a pair of zeros of opposite
-    /// sign, which the forecaster never passes (its operands are finite and one of each pair is a nonzero constant, or
-    /// the pair is (x, +0) where both orders give +0 for x = -0).</summary>
-    static abstract TSelf Min(TSelf a, TSelf b);
-    /// <summary>The hardware max (maxps, fmax); the same caveat as <see cref="Min"/>.</summary>
-    static abstract TSelf Max(TSelf a, TSelf b);
 }
 
 /// <summary>Eight lanes in one 256-bit vector (x64 AVX): one <see cref="Width256"/>.</summary>

@@ -11,24 +11,36 @@ namespace EdgeRnn.Numerics;
 /// cell epilogues (<see cref="ILanes8{TSelf}"/>) are built from them: <see cref="Lanes256"/> is one
 /// <see cref="Width256"/>, <see cref="Lanes128x2"/> two <see cref="Width128"/>.
 /// </summary>
-public interface IFloatWidth<TSelf> where TSelf : struct, IFloatWidth<TSelf>
+public interface IFloatWidth<TSelf> : ILanes<TSelf> where TSelf : struct, IFloatWidth<TSelf>
 {
     static abstract int Count { get; }
     static abstract TSelf Zero { get; }
-    static abstract TSelf Splat(float v);
-    static abstract TSelf Load(ref float p, int i);
-    /// <summary>Count int32 at p + i, converted to float.</summary>
-    static abstract TSelf LoadInt(ref int p, int i);
-    static abstract void Store(TSelf v, ref float p, int i);
     /// <summary>a·b + c: one FMA where the target has it, else a multiply and an add (never a software fused op).</summary>
     static abstract TSelf MultiplyAddEstimate(TSelf a, TSelf b, TSelf c);
     static abstract float Sum(TSelf v);
+}
+
+/// <summary>
+/// What every lane type offers, lane by lane and IEEE-exact: the register widths (<see cref="IFloatWidth{TSelf}"/>) and
+/// the eight-lane blocks built from them (<see cref="ILanes8{TSelf}"/>).
+/// </summary>
+public interface ILanes<TSelf> where TSelf : struct, ILanes<TSelf>
+{
+    static abstract TSelf Splat(float v);
+    /// <summary>The lanes' floats at p + offset.</summary>
+    static abstract TSelf Load(ref float p, int offset);
+    /// <summary>The lanes' int32 at p + offset, converted to float (exact below 2^24, round to nearest beyond).</summary>
+    static abstract TSelf LoadInt(ref int p, int offset);
+    static abstract void Store(TSelf v, ref float p, int offset);
     static abstract TSelf operator +(TSelf a, TSelf b);
     static abstract TSelf operator -(TSelf a, TSelf b);
     static abstract TSelf operator *(TSelf a, TSelf b);
     static abstract TSelf operator /(TSelf a, TSelf b);
-    /// <summary>The hardware min/max (minps/maxps, fmin/fmax): see <see cref="ILanes8{TSelf}.Min"/> for the caveat.</summary>
+    /// <summary>The hardware min (minps, fmin): equal to MathF.Min except for NaN and for a pair of zeros of opposite
+    /// sign, which the forecaster never passes (its operands are finite and one of each pair is a nonzero constant, or
+    /// the pair is (x, +0) where both orders give +0 for x = -0).</summary>
     static abstract TSelf Min(TSelf a, TSelf b);
+    /// <summary>The hardware max (maxps, fmax); the same caveat as <see cref="Min"/>.</summary>
     static abstract TSelf Max(TSelf a, TSelf b);
 }
 
