@@ -43,10 +43,14 @@ public sealed class StreamAnomaly
         return season is >= 4 and <= 4096 ? season : 0;
     }
 
-    /// <summary>The detector's options for a stream of this period, with "Name=V,..." overrides (throws ArgumentException naming a bad one).</summary>
-    public static AnomalyOptions Options(TimeSpan? period, string? overrides)
+    /// <summary>
+    /// The detector's options for a stream of this period (and warm-up, default the detector's), with "Name=V,..."
+    /// overrides applied last (throws ArgumentException naming a bad one). `detect` and the daemon both build them here.
+    /// </summary>
+    public static AnomalyOptions Options(TimeSpan? period, string? overrides, int? warmupRows = null)
     {
         var o = new AnomalyOptions { SeasonRows = DailySeason(period) };
+        if (warmupRows is { } w) o = o with { WarmupRows = w };
         return overrides is null ? o : AnomalyOptionsParser.Apply(o, overrides);
     }
 
@@ -57,8 +61,7 @@ public sealed class StreamAnomaly
         var index = new List<int>();
         foreach (string t in targets)
         {
-            int i = -1;
-            for (int k = 0; k < inputs.Count; k++) if (inputs[k] == t) { i = k; break; }
+            int i = StreamPipeline.IndexOf(inputs, t);
             if (i >= 0) { names.Add(t); index.Add(i); }
         }
         return names.Count == 0 ? null : new StreamAnomaly(stream, topic, names, index.ToArray(), Options(period, settings.Overrides), settings.Threshold);

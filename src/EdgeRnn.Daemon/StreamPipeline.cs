@@ -62,40 +62,34 @@ public sealed class StreamPipeline : ISampleSink
     /// </summary>
     public int Prefill(IReadOnlyList<Sources.HistoryRow> rows, bool detectorOnly = false)
     {
-        if (detectorOnly)
-        {
-            foreach (var r in rows) Anomaly?.Observe(r.Values);
-            return rows.Count;
-        }
-        bool timed = _conditioner is not null && rows.Count > 0 && rows.All(r => r.TimestampMs is not null);
-        if (!timed)
-        {
-            foreach (var r in rows) PrefillStep(0, r.Values);
-            return rows.Count;
-        }
-        _prefilling = true;
+        _prefill = detectorOnly ? PrefillMode.DetectorOnly : PrefillMode.All;
         try
         {
-            foreach (var r in rows) _conditioner!.OnSample(Name, r.TimestampMs!.Value, r.Values);
+            if (_conditioner is not null && rows.Count > 0 && rows.All(r => r.TimestampMs is not null))
+                foreach (var r in rows) _conditioner.OnSample(Name, r.TimestampMs!.Value, r.Values);
+            else
+                foreach (var r in rows) PrefillStep(0, r.Values);
         }
-        finally { _prefilling = false; }
+        finally { _prefill = PrefillMode.Off; }
         return rows.Count;
     }
 
-    private bool _prefilling;
+    private enum PrefillMode { Off, All, DetectorOnly }
+    private PrefillMode _prefill;
 
-    /// <summary>One history row into the model and the detector, nothing published.</summary>
+    /// <summary>One history row into the detector and (unless only the detector warms up) the model; nothing published.</summary>
     private void PrefillStep(long timestampMs, ReadOnlySpan<float> r)
     {
-        if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
         Anomaly?.Observe(r); // the detector learns from history too (its warm-up), nothing is published
+        if (_prefill == PrefillMode.DetectorOnly) return;
+        if (_forecaster.Observe(r, _forecast)) Volatile.Write(ref _ready, 1);
         Interlocked.Increment(ref _observed);
         for (int t = 0; t < _prevValue.Length; t++)
             if (_targetInput[t] >= 0 && float.IsFinite(r[_targetInput[t]])) _prevValue[t] = r[_targetInput[t]];
         if (timestampMs != 0) _lastTs = timestampMs;
     }
 
-    private static int IndexOf(IReadOnlyList<string> list, string name)
+    internal static int IndexOf(IReadOnlyList<string> list, string name)
     {
         for (int i = 0; i < list.Count; i++) if (list[i] == name) return i;
         return -1;
@@ -116,7 +110,7 @@ public sealed class StreamPipeline : ISampleSink
     {
         public void OnSample(string stream, long timestampMs, ReadOnlySpan<float> values)
         {
-            if (p._prefilling) p.PrefillStep(timestampMs, values);
+            if (p._prefill != PrefillMode.Off) p.PrefillStep(timestampMs, values);
             else p.Step(timestampMs, values);
         }
     }

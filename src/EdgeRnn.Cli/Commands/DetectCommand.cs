@@ -38,12 +38,7 @@ public static class DetectCommand
         int col = column is not null ? table.IndexOf(column)
             : table.Names.Count == 1 ? 0 : table.IndexOf("value");
         int rows = table.Rows;
-        var options = new AnomalyOptions
-        {
-            WarmupRows = warmup >= 0 ? warmup : NabProbation(rows),
-            SeasonRows = DailySeason(table.Times),
-        };
-        if (set is not null) options = AnomalyOptionsParser.Apply(options, set);
+        var options = EdgeRnn.Daemon.StreamAnomaly.Options(MedianPeriod(table.Times), set, warmup >= 0 ? warmup : NabProbation(rows));
 
         var detector = new AnomalyDetector(options);
         float[] values = table.Columns[col];
@@ -90,15 +85,14 @@ public static class DetectCommand
     /// <summary>NAB's probationary period: min(floor(0.15 · rows), 0.15 · 5000).</summary>
     public static int NabProbation(int rows) => (int)Math.Min(Math.Floor(0.15 * rows), 750);
 
-    /// <summary>Rows per day from the median spacing of the timestamps (0 when unknown or not a usable period).</summary>
-    public static int DailySeason(DateTime[]? times)
+    /// <summary>The median spacing of the timestamps (null when unknown); the daemon's rule turns it into the daily season.</summary>
+    public static TimeSpan? MedianPeriod(DateTime[]? times)
     {
-        if (times is null || times.Length < 3) return 0;
+        if (times is null || times.Length < 3) return null;
         var gaps = new double[times.Length - 1];
         for (int i = 1; i < times.Length; i++) gaps[i - 1] = (times[i] - times[i - 1]).TotalSeconds;
         Array.Sort(gaps);
         double median = gaps[gaps.Length / 2];
-        // the daemon's rule for a stream's period, so `run` scores a stream as `detect` scores its file
-        return median > 0 ? EdgeRnn.Daemon.StreamAnomaly.DailySeason(TimeSpan.FromSeconds(median)) : 0;
+        return median > 0 ? TimeSpan.FromSeconds(median) : null;
     }
 }
