@@ -38,6 +38,28 @@ namespace EdgeRnn.Model.Cells
             }
         }
 
+        /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
+        /// the same formulas as <see cref="Forward"/>. Each tile holds r and z (input and hidden parts summed) and n's
+        /// input and hidden parts apart, because r multiplies the hidden part only.</summary>
+        // pre: [tiles, 4, L] per tile of L = W.Count units: a_r, a_z, W_in x + b_in, W_hn h + b_hn
+        // hPrev, hOut: [tiles·L]
+        public static void ForwardPacked<W>(ReadOnlySpan<float> pre, ReadOnlySpan<float> hPrev, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
+        {
+            int l = W.Count;
+            if (pre.Length < 4 * l * tiles || hPrev.Length < l * tiles || hOut.Length < l * tiles) throw new ArgumentException("spans shorter than the tiles");
+            ref float pp = ref MemoryMarshal.GetReference(pre);
+            ref float pv = ref MemoryMarshal.GetReference(hPrev);
+            ref float ph = ref MemoryMarshal.GetReference(hOut);
+            for (int t = 0, u = 0, o = 0; t < tiles; t++, u += l, o += 4 * l)
+            {
+                W r = FloatMath.Sigmoid(W.Load(ref pp, o));
+                W z = FloatMath.Sigmoid(W.Load(ref pp, o + l));
+                // n = tanh(a_in + r ⊙ (W_hn h + b_hn));  h' = n + z ⊙ (h − n)
+                W n = FloatMath.Tanh(W.MultiplyAddEstimate(r, W.Load(ref pp, o + 3 * l), W.Load(ref pp, o + 2 * l)));
+                W.Store(W.MultiplyAddEstimate(z, W.Load(ref pv, u) - n, n), ref ph, u);
+            }
+        }
+
         // dPreIh: [B, 3H] out: gradient of W_ih x + b_ih;  dPreHh: [B, 3H] out: gradient of W_hh h + b_hh
         // dhPrev: [B, H] out: the direct part of the gradient reaching h (z ⊙ dh'); the W_hh part is added by the caller
         // gates: [B, 3H] activated r, z, n; ghn: [B, H]; hPrev: [B, H]; dh: [B, H] gradient reaching h'

@@ -36,6 +36,31 @@ namespace EdgeRnn.Model.Cells
             }
         }
 
+        /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
+        /// the same formulas as <see cref="Forward"/>, applied while the tile's four gate vectors are in registers.</summary>
+        // pre: [tiles, 4, L] pre-activations i, f, g, o per tile of L = W.Count units
+        // c: [tiles·L] in: c; out: c'
+        // hOut: [tiles·L] out: h'
+        public static void ForwardPacked<W>(ReadOnlySpan<float> pre, Span<float> c, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
+        {
+            int l = W.Count;
+            if (pre.Length < 4 * l * tiles || c.Length < l * tiles || hOut.Length < l * tiles) throw new ArgumentException("spans shorter than the tiles");
+            ref float pp = ref MemoryMarshal.GetReference(pre);
+            ref float pc = ref MemoryMarshal.GetReference(c);
+            ref float ph = ref MemoryMarshal.GetReference(hOut);
+            for (int t = 0, u = 0, o = 0; t < tiles; t++, u += l, o += 4 * l)
+            {
+                W i = FloatMath.Sigmoid(W.Load(ref pp, o));
+                W f = FloatMath.Sigmoid(W.Load(ref pp, o + l));
+                W g = FloatMath.Tanh(W.Load(ref pp, o + 2 * l));
+                W og = FloatMath.Sigmoid(W.Load(ref pp, o + 3 * l));
+                // c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')
+                W cn = W.MultiplyAddEstimate(i, g, f * W.Load(ref pc, u));
+                W.Store(cn, ref pc, u);
+                W.Store(og * FloatMath.Tanh(cn), ref ph, u);
+            }
+        }
+
         // dPre: [B, 4H] out: gradient of the gate pre-activations a (the same for the ih and hh products)
         // gates: [B, 4H] activated i, f, g, o from Forward; cPrev, tanhC: [B, H] c and tanh(c') from Forward
         // dh: [B, H] gradient reaching h' (from the layer above / head and from step t+1)

@@ -25,6 +25,10 @@ public static class FloatKernels
     internal static bool Use256 = Vector256.IsHardwareAccelerated;
     internal static bool Use128 = Vector128.IsHardwareAccelerated;
 
+    /// <summary>The lane count <see cref="PackedMatVec"/> should be packed for on this machine: 8 (256-bit), 4 (128-bit),
+    /// or 0 when neither width is hardware-accelerated (the caller then keeps to the unpacked kernels).</summary>
+    public static int PackedLanes => Use256 ? 8 : Use128 ? 4 : 0;
+
     /// <summary>The widest path the hand-written kernels take on this machine (for `edgernn version` / self-test).</summary>
     public static string PathName => Use256 ? "vector256" : Use128 ? "vector128" : "scalar (TensorPrimitives for dot products)";
 
@@ -84,6 +88,93 @@ public static class FloatKernels
             r2 += v * Unsafe.Add(ref p2, i); r3 += v * Unsafe.Add(ref p3, i);
         }
         result[0] = r0; result[1] = r1; result[2] = r2; result[3] = r3;
+    }
+
+    /// <summary>
+    /// y = P·x + bias for a weight matrix packed for batch 1 (see <see cref="PackTile"/>): output rows come in tiles of four
+    /// vectors of <paramref name="lanes"/> rows; within a tile the weights are stored column by column, so each x[k] is
+    /// broadcast once and multiplies four (eight, with two columns in flight) contiguous vectors of weights into
+    /// accumulators that never need a horizontal sum, and the whole product is one sequential read of P.
+    /// lanes must be 8 (256-bit path) or 4 (128-bit path); a width this machine lacks runs the reference loops.
+    /// </summary>
+    // y: [tiles, 4, lanes]; packed: [tiles, K, 4, lanes]; bias: [tiles, 4, lanes]; x: [K]
+    public static void PackedMatVec(Span<float> y, ReadOnlySpan<float> packed, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, int tiles, int k, int lanes)
+    {
+        int tile = 4 * lanes;
+        if (y.Length < tiles * tile || packed.Length < tiles * k * tile || bias.Length < tiles * tile || x.Length < k)
+            throw new ArgumentException($"span sizes do not agree with {tiles} tiles of {tile} rows by {k}");
+        if (lanes == 8 && Use256) PackedMatVec<Width256>(y, packed, bias, x, tiles, k);
+        else if (lanes == 4 && Use128) PackedMatVec<Width128>(y, packed, bias, x, tiles, k);
+        else FloatReference.PackedMatVec(y, packed, bias, x, tiles, k, lanes);
+    }
+
+    private static void PackedMatVec<W>(Span<float> y, ReadOnlySpan<float> packed, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, int tiles, int k)
+        where W : struct, IFloatWidth<W>
+    {
+        int l = W.Count, tile = 4 * l;
+        ref float pw = ref MemoryMarshal.GetReference(packed);
+        ref float pb = ref MemoryMarshal.GetReference(bias);
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        for (int t = 0; t < tiles; t++)
+        {
+            ref float pt = ref Unsafe.Add(ref pw, (nint)t * k * tile);
+            int o = t * tile;
+            // Two columns in flight: eight independent FMA chains hide the FMA latency.
+            W a0 = W.Load(ref pb, o), a1 = W.Load(ref pb, o + l), a2 = W.Load(ref pb, o + 2 * l), a3 = W.Load(ref pb, o + 3 * l);
+            W b0 = W.Zero, b1 = W.Zero, b2 = W.Zero, b3 = W.Zero;
+            int q = 0, off = 0;
+            for (; q + 2 <= k; q += 2, off += 2 * tile)
+            {
+                W x0 = W.Splat(Unsafe.Add(ref px, q)), x1 = W.Splat(Unsafe.Add(ref px, q + 1));
+                a0 = W.MultiplyAddEstimate(W.Load(ref pt, off), x0, a0);
+                a1 = W.MultiplyAddEstimate(W.Load(ref pt, off + l), x0, a1);
+                a2 = W.MultiplyAddEstimate(W.Load(ref pt, off + 2 * l), x0, a2);
+                a3 = W.MultiplyAddEstimate(W.Load(ref pt, off + 3 * l), x0, a3);
+                b0 = W.MultiplyAddEstimate(W.Load(ref pt, off + tile), x1, b0);
+                b1 = W.MultiplyAddEstimate(W.Load(ref pt, off + tile + l), x1, b1);
+                b2 = W.MultiplyAddEstimate(W.Load(ref pt, off + tile + 2 * l), x1, b2);
+                b3 = W.MultiplyAddEstimate(W.Load(ref pt, off + tile + 3 * l), x1, b3);
+            }
+            if (q < k)
+            {
+                W x0 = W.Splat(Unsafe.Add(ref px, q));
+                a0 = W.MultiplyAddEstimate(W.Load(ref pt, off), x0, a0);
+                a1 = W.MultiplyAddEstimate(W.Load(ref pt, off + l), x0, a1);
+                a2 = W.MultiplyAddEstimate(W.Load(ref pt, off + 2 * l), x0, a2);
+                a3 = W.MultiplyAddEstimate(W.Load(ref pt, off + 3 * l), x0, a3);
+            }
+            W.Store(a0 + b0, ref py, o);
+            W.Store(a1 + b1, ref py, o + l);
+            W.Store(a2 + b2, ref py, o + 2 * l);
+            W.Store(a3 + b3, ref py, o + 3 * l);
+        }
+    }
+
+    /// <summary>
+    /// Packs one tile of <see cref="PackedMatVec"/>: rowOf(r) is the source row of tile row r (r in [0, 4·lanes), vector
+    /// r / lanes, lane r % lanes), or -1 for a padding row (zero weights and bias). Columns [0, k0) come from w0 [rows, k0],
+    /// columns [k0, k0 + k1) from w1 [rows, k1] (the input and hidden weights side by side, one product over [x; h]);
+    /// a negative rowOf1(r) leaves that part zero. Bias is b0[row0] + b1[row1] (either may be absent).
+    /// </summary>
+    // packedTile: [k0 + k1, 4·lanes]; biasTile: [4·lanes]
+    public static void PackTile(Span<float> packedTile, Span<float> biasTile, int lanes,
+        ReadOnlySpan<float> w0, ReadOnlySpan<float> b0, int k0, ReadOnlySpan<int> rowOf0,
+        ReadOnlySpan<float> w1, ReadOnlySpan<float> b1, int k1, ReadOnlySpan<int> rowOf1)
+    {
+        int tile = 4 * lanes, k = k0 + k1;
+        if (packedTile.Length != k * tile || biasTile.Length != tile || rowOf0.Length != tile || (k1 > 0 && rowOf1.Length != tile))
+            throw new ArgumentException("tile sizes do not agree");
+        for (int r = 0; r < tile; r++)
+        {
+            int r0 = rowOf0[r], r1 = k1 > 0 || !b1.IsEmpty ? rowOf1[r] : -1;
+            float b = 0f;
+            if (r0 >= 0 && !b0.IsEmpty) b = b0[r0];
+            if (r1 >= 0 && !b1.IsEmpty) b += b1[r1];
+            biasTile[r] = b;
+            for (int q = 0; q < k0; q++) packedTile[q * tile + r] = r0 >= 0 ? w0[r0 * k0 + q] : 0f;
+            for (int q = 0; q < k1; q++) packedTile[(k0 + q) * tile + r] = r1 >= 0 ? w1[r1 * k1 + q] : 0f;
+        }
     }
 
     /// <summary>da += dy · w (the input gradient of <see cref="MatMulTransposed"/>).</summary>
@@ -168,14 +259,10 @@ public static class FloatKernels
     }
 
     // y: [N]; x: [N]
-    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y)
-    {
-        // TensorPrimitives.Sigmoid rejects empty spans; an empty activation is simply nothing to do.
-        if (!x.IsEmpty) TensorPrimitives.Sigmoid(x, y);
-    }
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y) => FloatMath.Sigmoid(x, y);
 
     // y: [N]; x: [N]
-    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Tanh(x, y);
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => FloatMath.Tanh(x, y);
 
     // y: [N]; x: [N]
     public static void Relu(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Max(x, 0f, y);
@@ -212,6 +299,19 @@ public static class FloatReference
                 float s = 0;
                 for (int q = 0; q < k; q++) s += a[i * k + q] * w[j * k + q];
                 y[i * n + j] = bias.IsEmpty ? s : s + bias[j];
+            }
+    }
+
+    // y: [tiles, 4, lanes]; packed: [tiles, K, 4, lanes]; bias: [tiles, 4, lanes]; x: [K]
+    public static void PackedMatVec(Span<float> y, ReadOnlySpan<float> packed, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, int tiles, int k, int lanes)
+    {
+        int tile = 4 * lanes;
+        for (int t = 0; t < tiles; t++)
+            for (int r = 0; r < tile; r++)
+            {
+                float s = bias[t * tile + r];
+                for (int q = 0; q < k; q++) s += packed[(t * k + q) * tile + r] * x[q];
+                y[t * tile + r] = s;
             }
     }
 
