@@ -62,7 +62,7 @@ public sealed class FloatKernelTests
     public void MatMulAccumulate_matches_reference() => EveryPath(() =>
     {
         foreach (int k in Lengths)
-            foreach (int m in new[] { 1, 3 })
+            foreach (int m in new[] { 1, 2, 3, 5 })
                 foreach (int n in Rows)
                 {
                     var dy = Random(m * n, k + 5); var w = Random(n * k, k + 6);
@@ -163,6 +163,33 @@ public sealed class FloatKernelTests
                             Close(slow[t * tile + r], fast[t * tile + r], sum, $"lanes={lanes} k={k} tiles={tiles} [{t},{r}]");
                         }
                 }
+    });
+
+    /// <summary>PackRows + PackedMatMul (training's products) against the reference MatMulTransposed at awkward sizes:
+    /// row counts that leave a partial last tile, with and without bias, both lane counts, every path.</summary>
+    [Fact]
+    public void PackedMatMul_matches_MatMulTransposed_reference() => EveryPath(() =>
+    {
+        foreach (int lanes in new[] { 8, 4 })
+            foreach (int k in Lengths)
+                foreach (int n in new[] { 1, 5, 16, 32, 33, 70 })
+                    foreach (bool bias in new[] { false, true })
+                    {
+                        int m = 3;
+                        var a = Random(m * k, k + 40); var w = Random(n * k, k + 41); var b = bias ? Random(n, 42) : [];
+                        var packed = new float[FloatKernels.PackedRowsSize(n, k, lanes)];
+                        FloatKernels.PackRows(packed, w, b, n, k, lanes);
+                        var fast = new float[m * n]; var slow = new float[m * n];
+                        FloatKernels.PackedMatMul(fast, a, packed, m, n, k, lanes);
+                        FloatReference.MatMulTransposed(slow, a, w, b, m, n, k);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++)
+                            {
+                                double s = bias ? Math.Abs(b[j]) : 0;
+                                for (int q = 0; q < k; q++) s += Math.Abs(a[i * k + q] * w[j * k + q]);
+                                Close(slow[i * n + j], fast[i * n + j], s, $"lanes={lanes} n={n} k={k} bias={bias} [{i},{j}]");
+                            }
+                    }
     });
 
     /// <summary>PackTile puts w0 [rows, k0] beside w1 [rows, k1] so the packed product is w0·x0 + w1·x1 + b0 + b1 for the

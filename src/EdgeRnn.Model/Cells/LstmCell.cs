@@ -37,27 +37,31 @@ namespace EdgeRnn.Model.Cells
         }
 
         /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
-        /// the same formulas as <see cref="Forward"/>, applied while the tile's four gate vectors are in registers.</summary>
-        // pre: [tiles, 4, L] pre-activations i, f, g, o per tile of L = W.Count units
+        /// the same formulas as <see cref="Forward"/>. Two passes over the tiles (in L1), each loop body holding at most
+        /// two inlined activations: a body with all five exceeded the AOT inliner's budget, which then left the width
+        /// operators as calls.</summary>
+        // pre: [tiles, 4, L] in: pre-activations i, f, g, o per tile of L = W.Count units; out: activated gates
         // c: [tiles·L] in: c; out: c'
         // hOut: [tiles·L] out: h'
-        public static void ForwardPacked<W>(ReadOnlySpan<float> pre, Span<float> c, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
+        public static void ForwardPacked<W>(Span<float> pre, Span<float> c, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
         {
-            int l = W.Count;
-            if (pre.Length < 4 * l * tiles || c.Length < l * tiles || hOut.Length < l * tiles) throw new ArgumentException("spans shorter than the tiles");
+            int l = W.Count, n = 4 * l * tiles;
+            if (pre.Length < n || c.Length < l * tiles || hOut.Length < l * tiles) throw new ArgumentException("spans shorter than the tiles");
             ref float pp = ref MemoryMarshal.GetReference(pre);
             ref float pc = ref MemoryMarshal.GetReference(c);
             ref float ph = ref MemoryMarshal.GetReference(hOut);
-            for (int t = 0, u = 0, o = 0; t < tiles; t++, u += l, o += 4 * l)
+            // i, f, o = σ(a); g = tanh(a)
+            for (int v = 0, o = 0; o < n; v++, o += l)
             {
-                W i = FloatMath.Sigmoid(W.Load(ref pp, o));
-                W f = FloatMath.Sigmoid(W.Load(ref pp, o + l));
-                W g = FloatMath.Tanh(W.Load(ref pp, o + 2 * l));
-                W og = FloatMath.Sigmoid(W.Load(ref pp, o + 3 * l));
-                // c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')
-                W cn = W.MultiplyAddEstimate(i, g, f * W.Load(ref pc, u));
+                W a = W.Load(ref pp, o);
+                W.Store((v & 3) == 2 ? FloatMath.Tanh(a) : FloatMath.Sigmoid(a), ref pp, o);
+            }
+            // c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')
+            for (int u = 0, o = 0; o < n; u += l, o += 4 * l)
+            {
+                W cn = W.MultiplyAddEstimate(W.Load(ref pp, o), W.Load(ref pp, o + 2 * l), W.Load(ref pp, o + l) * W.Load(ref pc, u));
                 W.Store(cn, ref pc, u);
-                W.Store(og * FloatMath.Tanh(cn), ref ph, u);
+                W.Store(W.Load(ref pp, o + 3 * l) * FloatMath.Tanh(cn), ref ph, u);
             }
         }
 

@@ -111,43 +111,48 @@ public static class FloatKernels
     private static void PackedMatVec<W>(Span<float> y, ReadOnlySpan<float> packed, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, int tiles, int k)
         where W : struct, IFloatWidth<W>
     {
-        int l = W.Count, tile = 4 * l;
-        ref float pw = ref MemoryMarshal.GetReference(packed);
+        int l = W.Count, tile = 4 * W.Count;
+        ref float pt = ref MemoryMarshal.GetReference(packed);
         ref float pb = ref MemoryMarshal.GetReference(bias);
-        ref float px = ref MemoryMarshal.GetReference(x);
         ref float py = ref MemoryMarshal.GetReference(y);
         for (int t = 0; t < tiles; t++)
         {
-            ref float pt = ref Unsafe.Add(ref pw, (nint)t * k * tile);
-            int o = t * tile;
+            // References advance and offsets are constants, so every load is one addressing mode off a moving pointer;
+            // the broadcast x[k] comes first so the weight load can be the FMA's memory operand.
+            ref float xq = ref MemoryMarshal.GetReference(x);
+            W a0 = W.Load(ref pb, 0), a1 = W.Load(ref pb, l), a2 = W.Load(ref pb, 2 * l), a3 = W.Load(ref pb, 3 * l);
             // Two columns in flight: eight independent FMA chains hide the FMA latency.
-            W a0 = W.Load(ref pb, o), a1 = W.Load(ref pb, o + l), a2 = W.Load(ref pb, o + 2 * l), a3 = W.Load(ref pb, o + 3 * l);
             W b0 = W.Zero, b1 = W.Zero, b2 = W.Zero, b3 = W.Zero;
-            int q = 0, off = 0;
-            for (; q + 2 <= k; q += 2, off += 2 * tile)
+            int q = 0;
+            for (; q + 2 <= k; q += 2)
             {
-                W x0 = W.Splat(Unsafe.Add(ref px, q)), x1 = W.Splat(Unsafe.Add(ref px, q + 1));
-                a0 = W.MultiplyAddEstimate(W.Load(ref pt, off), x0, a0);
-                a1 = W.MultiplyAddEstimate(W.Load(ref pt, off + l), x0, a1);
-                a2 = W.MultiplyAddEstimate(W.Load(ref pt, off + 2 * l), x0, a2);
-                a3 = W.MultiplyAddEstimate(W.Load(ref pt, off + 3 * l), x0, a3);
-                b0 = W.MultiplyAddEstimate(W.Load(ref pt, off + tile), x1, b0);
-                b1 = W.MultiplyAddEstimate(W.Load(ref pt, off + tile + l), x1, b1);
-                b2 = W.MultiplyAddEstimate(W.Load(ref pt, off + tile + 2 * l), x1, b2);
-                b3 = W.MultiplyAddEstimate(W.Load(ref pt, off + tile + 3 * l), x1, b3);
+                W x0 = W.Splat(xq), x1 = W.Splat(Unsafe.Add(ref xq, 1));
+                a0 = W.MultiplyAddEstimate(x0, W.Load(ref pt, 0), a0);
+                a1 = W.MultiplyAddEstimate(x0, W.Load(ref pt, l), a1);
+                a2 = W.MultiplyAddEstimate(x0, W.Load(ref pt, 2 * l), a2);
+                a3 = W.MultiplyAddEstimate(x0, W.Load(ref pt, 3 * l), a3);
+                b0 = W.MultiplyAddEstimate(x1, W.Load(ref pt, 4 * l), b0);
+                b1 = W.MultiplyAddEstimate(x1, W.Load(ref pt, 5 * l), b1);
+                b2 = W.MultiplyAddEstimate(x1, W.Load(ref pt, 6 * l), b2);
+                b3 = W.MultiplyAddEstimate(x1, W.Load(ref pt, 7 * l), b3);
+                pt = ref Unsafe.Add(ref pt, 2 * tile);
+                xq = ref Unsafe.Add(ref xq, 2);
             }
             if (q < k)
             {
-                W x0 = W.Splat(Unsafe.Add(ref px, q));
-                a0 = W.MultiplyAddEstimate(W.Load(ref pt, off), x0, a0);
-                a1 = W.MultiplyAddEstimate(W.Load(ref pt, off + l), x0, a1);
-                a2 = W.MultiplyAddEstimate(W.Load(ref pt, off + 2 * l), x0, a2);
-                a3 = W.MultiplyAddEstimate(W.Load(ref pt, off + 3 * l), x0, a3);
+                W x0 = W.Splat(xq);
+                a0 = W.MultiplyAddEstimate(x0, W.Load(ref pt, 0), a0);
+                a1 = W.MultiplyAddEstimate(x0, W.Load(ref pt, l), a1);
+                a2 = W.MultiplyAddEstimate(x0, W.Load(ref pt, 2 * l), a2);
+                a3 = W.MultiplyAddEstimate(x0, W.Load(ref pt, 3 * l), a3);
+                pt = ref Unsafe.Add(ref pt, tile);
             }
-            W.Store(a0 + b0, ref py, o);
-            W.Store(a1 + b1, ref py, o + l);
-            W.Store(a2 + b2, ref py, o + 2 * l);
-            W.Store(a3 + b3, ref py, o + 3 * l);
+            W.Store(a0 + b0, ref py, 0);
+            W.Store(a1 + b1, ref py, l);
+            W.Store(a2 + b2, ref py, 2 * l);
+            W.Store(a3 + b3, ref py, 3 * l);
+            pb = ref Unsafe.Add(ref pb, tile);
+            py = ref Unsafe.Add(ref py, tile);
         }
     }
 
@@ -177,21 +182,134 @@ public static class FloatKernels
         }
     }
 
+    /// <summary>Floats <see cref="PackRows"/> writes for w [N, K] at a lane count: whole tiles of 4·lanes rows, weights and bias.</summary>
+    public static int PackedRowsSize(int n, int k, int lanes) => (n + 4 * lanes - 1) / (4 * lanes) * (k + 1) * 4 * lanes;
+
+    /// <summary>Packs w [N, K] and bias [N] (or empty: none) for <see cref="PackedMatMul"/>: the weights of
+    /// <see cref="PackedMatVec"/> for tiles of 4·lanes consecutive rows (rows past N zero), then the bias tiles.</summary>
+    // packed: [PackedRowsSize(N, K, lanes)]
+    public static void PackRows(Span<float> packed, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int n, int k, int lanes)
+    {
+        int tile = 4 * lanes, tiles = (n + tile - 1) / tile;
+        if (packed.Length < PackedRowsSize(n, k, lanes) || w.Length != n * k || (!bias.IsEmpty && bias.Length != n))
+            throw new ArgumentException("span sizes do not agree with the matrix sizes");
+        Span<int> rows = stackalloc int[tile];
+        for (int t = 0; t < tiles; t++)
+        {
+            for (int r = 0; r < tile; r++) rows[r] = t * tile + r < n ? t * tile + r : -1;
+            PackTile(packed.Slice(t * k * tile, k * tile), packed.Slice(tiles * k * tile + t * tile, tile), lanes,
+                w, bias, k, rows, default, default, 0, default);
+        }
+    }
+
+    /// <summary>y = a · wᵀ + bias with w and bias packed by <see cref="PackRows"/>: <see cref="MatMulTransposed"/> for many
+    /// rows (training's input-side and per-step products), every row a <see cref="PackedMatVec"/> with no horizontal sums.</summary>
+    // y: [M, N]; a: [M, K]; packed: [PackedRowsSize(N, K, lanes)]
+    public static void PackedMatMul(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> packed, int m, int n, int k, int lanes)
+    {
+        int tile = 4 * lanes, tiles = (n + tile - 1) / tile, full = n / tile;
+        if (y.Length != m * n || a.Length != m * k || packed.Length < PackedRowsSize(n, k, lanes))
+            throw new ArgumentException("span sizes do not agree with the matrix sizes");
+        ReadOnlySpan<float> w = packed.Slice(0, tiles * k * tile), b = packed.Slice(tiles * k * tile, tiles * tile);
+        Span<float> last = stackalloc float[tile];
+        for (int i = 0; i < m; i++)
+        {
+            ReadOnlySpan<float> ai = a.Slice(i * k, k);
+            Span<float> yi = y.Slice(i * n, n);
+            if (full > 0) PackedMatVec(yi, w, b, ai, full, k, lanes);
+            if (full < tiles)
+            {
+                // The partial last tile goes through a whole-tile buffer, so y needs no padding.
+                PackedMatVec(last, w.Slice(full * k * tile), b.Slice(full * tile), ai, 1, k, lanes);
+                last.Slice(0, n - full * tile).CopyTo(yi.Slice(full * tile));
+            }
+        }
+    }
+
     /// <summary>da += dy · w (the input gradient of <see cref="MatMulTransposed"/>).</summary>
     // da: [M, K]; dy: [M, N]; w: [N, K]
     public static void MatMulAccumulate(Span<float> da, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, int m, int n, int k)
     {
         CheckSizes(da.Length, m * k, dy.Length, m * n, w.Length, n * k);
+        ref float pa = ref MemoryMarshal.GetReference(da);
+        ref float pd = ref MemoryMarshal.GetReference(dy);
+        ref float pw = ref MemoryMarshal.GetReference(w);
+        int q = 0;
+        if (Use256) q = AccumulateColumns<Width256>(ref pa, ref pd, ref pw, m, n, k, q);
+        if (Use128) q = AccumulateColumns<Width128>(ref pa, ref pd, ref pw, m, n, k, q);
         for (int i = 0; i < m; i++)
+            for (int c = q; c < k; c++)
+            {
+                float s = 0f;
+                for (int j = 0; j < n; j++) s += Unsafe.Add(ref pd, i * n + j) * Unsafe.Add(ref pw, j * k + c);
+                Unsafe.Add(ref pa, i * k + c) += s;
+            }
+    }
+
+    // Columns [q, k) of MatMulAccumulate in slabs of four vectors (two rows of da at once: eight accumulators, each w
+    // load feeding two FMAs), then single vectors; da is read and written once per slab, not once per w row. Returns
+    // where the whole vectors stop.
+    private static int AccumulateColumns<W>(ref float pa, ref float pd, ref float pw, int m, int n, int k, int q) where W : struct, IFloatWidth<W>
+    {
+        int l = W.Count;
+        for (; q + 4 * l <= k; q += 4 * l)
         {
-            Span<float> dai = da.Slice(i * k, k);
-            ReadOnlySpan<float> dyi = dy.Slice(i * n, n);
-            int j = 0;
-            for (; j + 4 <= n; j += 4)
-                AccumulateRows4(dai, w.Slice(j * k, 4 * k), k, dyi[j], dyi[j + 1], dyi[j + 2], dyi[j + 3]);
-            for (; j < n; j++)
-                if (dyi[j] != 0f) TensorPrimitives.MultiplyAdd(w.Slice(j * k, k), dyi[j], dai, dai);
+            int i = 0;
+            for (; i + 2 <= m; i += 2)
+            {
+                ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
+                ref float a1 = ref Unsafe.Add(ref pa, (i + 1) * k + q);
+                W s0 = W.Load(ref a0, 0), s1 = W.Load(ref a0, l), s2 = W.Load(ref a0, 2 * l), s3 = W.Load(ref a0, 3 * l);
+                W t0 = W.Load(ref a1, 0), t1 = W.Load(ref a1, l), t2 = W.Load(ref a1, 2 * l), t3 = W.Load(ref a1, 3 * l);
+                ref float d0 = ref Unsafe.Add(ref pd, i * n);
+                ref float d1 = ref Unsafe.Add(ref pd, (i + 1) * n);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k))
+                {
+                    W w0 = W.Load(ref wj, 0), w1 = W.Load(ref wj, l), w2 = W.Load(ref wj, 2 * l), w3 = W.Load(ref wj, 3 * l);
+                    W x0 = W.Splat(Unsafe.Add(ref d0, j)), x1 = W.Splat(Unsafe.Add(ref d1, j));
+                    s0 = W.MultiplyAddEstimate(w0, x0, s0); s1 = W.MultiplyAddEstimate(w1, x0, s1);
+                    s2 = W.MultiplyAddEstimate(w2, x0, s2); s3 = W.MultiplyAddEstimate(w3, x0, s3);
+                    t0 = W.MultiplyAddEstimate(w0, x1, t0); t1 = W.MultiplyAddEstimate(w1, x1, t1);
+                    t2 = W.MultiplyAddEstimate(w2, x1, t2); t3 = W.MultiplyAddEstimate(w3, x1, t3);
+                }
+                W.Store(s0, ref a0, 0); W.Store(s1, ref a0, l); W.Store(s2, ref a0, 2 * l); W.Store(s3, ref a0, 3 * l);
+                W.Store(t0, ref a1, 0); W.Store(t1, ref a1, l); W.Store(t2, ref a1, 2 * l); W.Store(t3, ref a1, 3 * l);
+            }
+            for (; i < m; i++)
+            {
+                ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
+                W s0 = W.Load(ref a0, 0), s1 = W.Load(ref a0, l), s2 = W.Load(ref a0, 2 * l), s3 = W.Load(ref a0, 3 * l);
+                ref float d0 = ref Unsafe.Add(ref pd, i * n);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k))
+                {
+                    W x0 = W.Splat(Unsafe.Add(ref d0, j));
+                    s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), x0, s0); s1 = W.MultiplyAddEstimate(W.Load(ref wj, l), x0, s1);
+                    s2 = W.MultiplyAddEstimate(W.Load(ref wj, 2 * l), x0, s2); s3 = W.MultiplyAddEstimate(W.Load(ref wj, 3 * l), x0, s3);
+                }
+                W.Store(s0, ref a0, 0); W.Store(s1, ref a0, l); W.Store(s2, ref a0, 2 * l); W.Store(s3, ref a0, 3 * l);
+            }
         }
+        for (; q + l <= k; q += l)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                ref float d0 = ref Unsafe.Add(ref pd, i * n);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                // Two chains (even and odd j) so consecutive FMAs do not wait on each other.
+                W s0 = W.Load(ref pa, i * k + q), s1 = W.Zero;
+                int j = 0;
+                for (; j + 2 <= n; j += 2, wj = ref Unsafe.Add(ref wj, 2 * k))
+                {
+                    s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), W.Splat(Unsafe.Add(ref d0, j)), s0);
+                    s1 = W.MultiplyAddEstimate(W.Load(ref wj, k), W.Splat(Unsafe.Add(ref d0, j + 1)), s1);
+                }
+                if (j < n) s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), W.Splat(Unsafe.Add(ref d0, j)), s0);
+                W.Store(s0 + s1, ref pa, i * k + q);
+            }
+        }
+        return q;
     }
 
     /// <summary>dw += dyᵀ · a (the weight gradient of <see cref="MatMulTransposed"/>).</summary>
