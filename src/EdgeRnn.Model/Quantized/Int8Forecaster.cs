@@ -118,7 +118,7 @@ public sealed partial class Int8Forecaster : IForecaster
         if (output.Length < s.OutputSize) throw new ArgumentException($"output has room for {output.Length} values, the model gives {s.OutputSize}", nameof(output));
         switch (_lanes)
         {
-            case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Step<Lanes256>(w, input, output[..s.OutputSize]); break;
+            case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Step<Width256>(w, input, output[..s.OutputSize]); break;
             case EpilogueLanes.Vector128x2: Step<Lanes128x2>(w, input, output[..s.OutputSize]); break;
             default: Step<LanesScalar>(w, input, output[..s.OutputSize]); break;
         }
