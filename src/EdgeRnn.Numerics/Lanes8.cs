@@ -17,6 +17,14 @@ public interface ILanes8<TSelf> : ILanes<TSelf> where TSelf : struct, ILanes8<TS
 {
     /// <summary>clamp(round-half-even(v·k), -127, 127) as eight bytes at p + offset.</summary>
     static abstract void StoreInt8(TSelf v, TSelf k, ref sbyte p, int offset);
+    /// <summary>The smallest lane (hardware min between lanes: for finite lanes any order gives the same value, a zero's
+    /// sign aside).</summary>
+    static abstract float MinAcross(TSelf v);
+    /// <summary>The largest lane; the same caveat as <see cref="MinAcross"/>.</summary>
+    static abstract float MaxAcross(TSelf v);
+    /// <summary>The lanes' sum in an order each width fixes for itself (used only where the order cannot matter, e.g.
+    /// to see whether any lane is NaN).</summary>
+    static abstract float Sum(TSelf v);
 }
 
 /// <summary>Eight lanes as two 128-bit vectors (ARM64 NEON, SSE-only x64, software).</summary>
@@ -57,6 +65,28 @@ public readonly struct Lanes128x2 : ILanes8<Lanes128x2>
     public static Lanes128x2 Min(Lanes128x2 a, Lanes128x2 b) => new(Vector128.MinNative(a._lo, b._lo), Vector128.MinNative(a._hi, b._hi));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes128x2 Max(Lanes128x2 a, Lanes128x2 b) => new(Vector128.MaxNative(a._lo, b._lo), Vector128.MaxNative(a._hi, b._hi));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MinAcross(Lanes128x2 v) => Across.Min(Vector128.MinNative(v._lo, v._hi));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Lanes128x2 v) => Across.Max(Vector128.MaxNative(v._lo, v._hi));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Lanes128x2 v) => Vector128.Sum(v._lo + v._hi);
+}
+
+/// <summary>Min and max across the four lanes of a Vector128, in registers (two shuffles): the reductions behind
+/// <see cref="ILanes8{TSelf}.MinAcross"/> and <see cref="ILanes8{TSelf}.MaxAcross"/> for both vector widths.</summary>
+internal static class Across
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Min(Vector128<float> m)
+    {
+        m = Vector128.MinNative(m, Vector128.Shuffle(m, Vector128.Create(2, 3, 0, 1)));
+        return Vector128.MinNative(m, Vector128.Shuffle(m, Vector128.Create(1, 0, 3, 2))).ToScalar();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Max(Vector128<float> m)
+    {
+        m = Vector128.MaxNative(m, Vector128.Shuffle(m, Vector128.Create(2, 3, 0, 1)));
+        return Vector128.MaxNative(m, Vector128.Shuffle(m, Vector128.Create(1, 0, 3, 2))).ToScalar();
+    }
 }
 
 /// <summary>Eight lanes as eight floats and plain scalar loops: the reference for the vector widths.</summary>
@@ -112,4 +142,25 @@ public readonly struct LanesScalar : ILanes8<LanesScalar>
     public static LanesScalar operator /(LanesScalar a, LanesScalar b) => Map(a, b, static (x, y) => x / y);
     public static LanesScalar Min(LanesScalar a, LanesScalar b) => Map(a, b, MathF.Min);
     public static LanesScalar Max(LanesScalar a, LanesScalar b) => Map(a, b, MathF.Max);
+
+    public static float MinAcross(LanesScalar v)
+    {
+        float m = v._v[0];
+        for (int i = 1; i < 8; i++) m = MathF.Min(m, v._v[i]);
+        return m;
+    }
+
+    public static float MaxAcross(LanesScalar v)
+    {
+        float m = v._v[0];
+        for (int i = 1; i < 8; i++) m = MathF.Max(m, v._v[i]);
+        return m;
+    }
+
+    public static float Sum(LanesScalar v)
+    {
+        float s = 0;
+        for (int i = 0; i < 8; i++) s += v._v[i];
+        return s;
+    }
 }

@@ -65,6 +65,9 @@ public readonly struct Width256(Vector256<float> v) : IFloatWidth<Width256>, ILa
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Min(Width256 a, Width256 b) => new(Vector256.MinNative(a.V, b.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Max(Width256 a, Width256 b) => new(Vector256.MaxNative(a.V, b.V));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MinAcross(Width256 v) => Across.Min(Vector128.MinNative(v.V.GetLower(), v.V.GetUpper()));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Width256 v) => Across.Max(Vector128.MaxNative(v.V.GetLower(), v.V.GetUpper()));
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreInt8(Width256 v, Width256 k, ref sbyte p, int offset)
     {
