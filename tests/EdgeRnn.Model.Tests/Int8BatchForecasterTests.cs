@@ -118,6 +118,19 @@ public class Int8BatchForecasterTests
         Assert.Throws<ArgumentException>(() => batch.Step([0, 1], new float[3], new float[2]));
         Assert.Throws<ArgumentException>(() => batch.Step([0], [1f, float.NaN], new float[1]));
         Assert.Throws<ArgumentException>(() => batch.SetState(0, new float[batch.StateSize - 1]));
+
+        // a refused input in the second chunk: no stream of the call was stepped
+        var many = new Int8Forecaster.Batch(p, 12);
+        var x = new float[24];
+        for (int i = 0; i < 24; i++) x[i] = Input(i / 2, 0, i % 2);
+        many.StepAll(x, new float[12]);
+        var before = new float[many.StateSize];
+        many.GetState(0, before);
+        x[21] = float.NaN;
+        Assert.Throws<ArgumentException>(() => many.StepAll(x, new float[12]));
+        var after = new float[many.StateSize];
+        many.GetState(0, after);
+        Assert.Equal(before, after);
     }
 
     [Fact]

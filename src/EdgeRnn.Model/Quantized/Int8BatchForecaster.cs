@@ -34,13 +34,15 @@ public sealed partial class Int8Forecaster
         private readonly float[][] _h, _c;
         private readonly sbyte[][] _hq;
         private readonly float[] _hScale, _hCentre;
+        private readonly int[] _all;   // 0 .. Count − 1
         private readonly int[] _stamp; // per stream: the last call that stepped it (a stream twice in one call is refused)
         private int _call;
-        // per chunk slot c: the normalized input [In], its int8 copy, the accumulators [rows], the input's scale and centre
+        // per position i of a call: the normalized input [In], its int8 copy, its scale and centre (then the layer input's)
         private readonly float[][] _x;
         private readonly sbyte[][] _xq;
+        private readonly float[] _sIn, _cIn;
+        // per chunk slot c: the accumulators [rows]
         private readonly int[][] _accIh, _accHh;
-        private readonly float[] _sIn = new float[ChunkStreams], _cIn = new float[ChunkStreams];
         private readonly int[] _qx, _qh; // [ChunkStreams, quads] the chunk's prepared vectors
         private readonly float[] _out, _scratch;
 
@@ -82,14 +84,20 @@ public sealed partial class Int8Forecaster
             _hScale = new float[streams * _layers];
             _hCentre = new float[streams * _layers];
             _stamp = new int[streams];
-            _x = new float[ChunkStreams][];
-            _xq = new sbyte[ChunkStreams][];
+            _all = Enumerable.Range(0, streams).ToArray();
+            _x = new float[streams][];
+            _xq = new sbyte[streams][];
+            _sIn = new float[streams];
+            _cIn = new float[streams];
+            for (int i = 0; i < streams; i++)
+            {
+                _x[i] = new float[s.InputSize];
+                _xq[i] = new sbyte[s.InputSize];
+            }
             _accIh = new int[ChunkStreams][];
             _accHh = new int[ChunkStreams][];
             for (int c = 0; c < ChunkStreams; c++)
             {
-                _x[c] = new float[s.InputSize];
-                _xq[c] = new sbyte[s.InputSize];
                 _accIh[c] = new int[_rows];
                 _accHh[c] = new int[_rows];
             }
@@ -120,48 +128,41 @@ public sealed partial class Int8Forecaster
                 if (_stamp[i] == call) throw new ArgumentException($"stream {i} appears twice in one step", nameof(streams));
                 _stamp[i] = call;
             }
+            switch (_lanes)
+            {
+                case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Run<Lanes256>(streams, inputs, outputs); break;
+                case EpilogueLanes.Vector128x2: Run<Lanes128x2>(streams, inputs, outputs); break;
+                default: Run<LanesScalar>(streams, inputs, outputs); break;
+            }
+        }
+
+        /// <summary>Every input is normalized, checked and quantized first, so a refused input leaves every stream unstepped.</summary>
+        private void Run<V>(ReadOnlySpan<int> streams, ReadOnlySpan<float> inputs, Span<float> outputs) where V : struct, ILanes8<V>
+        {
+            int n = streams.Length, inSize = Shape.InputSize, outSize = Shape.OutputSize;
+            for (int i = 0; i < n; i++)
+            {
+                NormalizeInput<V>(inputs.Slice(i * inSize, inSize), _w.InMean, _w.InStd, _x[i]);
+                var (lo, hi) = Int8Quantize.MinMax(_x[i]);
+                if (!Int8Quantize.CentredScale(lo, hi, out _cIn[i], out _sIn[i], out float inv))
+                    throw new ArgumentException($"the input of stream {streams[i]} holds a non-finite value (after normalization), or values too far apart for float32", nameof(inputs));
+                Int8Quantize.QuantizeCentred(_x[i], _cIn[i], inv, _xq[i]);
+            }
             for (int first = 0; first < n; first += ChunkStreams)
             {
                 int m = Math.Min(ChunkStreams, n - first);
-                var ids = streams.Slice(first, m);
-                var x = inputs.Slice(first * s.InputSize, m * s.InputSize);
-                var y = outputs.Slice(first * s.OutputSize, m * s.OutputSize);
-                switch (_lanes)
-                {
-                    case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Chunk<Lanes256>(ids, x, y); break;
-                    case EpilogueLanes.Vector128x2: Chunk<Lanes128x2>(ids, x, y); break;
-                    default: Chunk<LanesScalar>(ids, x, y); break;
-                }
+                Chunk<V>(streams.Slice(first, m), first, outputs.Slice(first * outSize, m * outSize));
             }
         }
 
         /// <summary>Every stream, in order: inputs [Count, In], outputs [Count, O].</summary>
-        public void StepAll(ReadOnlySpan<float> inputs, Span<float> outputs)
-        {
-            int s = 0;
-            Span<int> ids = stackalloc int[ChunkStreams];
-            int inSize = Shape.InputSize, outSize = Shape.OutputSize;
-            if (inputs.Length != Count * inSize) throw new ArgumentException($"inputs has {inputs.Length} values, {Count} streams of {inSize} inputs need {Count * inSize}", nameof(inputs));
-            for (; s < Count; s += ChunkStreams)
-            {
-                int m = Math.Min(ChunkStreams, Count - s);
-                for (int i = 0; i < m; i++) ids[i] = s + i;
-                Step(ids[..m], inputs.Slice(s * inSize, m * inSize), outputs.Slice(s * outSize, m * outSize));
-            }
-        }
+        public void StepAll(ReadOnlySpan<float> inputs, Span<float> outputs) => Step(_all, inputs, outputs);
 
-        private void Chunk<V>(ReadOnlySpan<int> ids, ReadOnlySpan<float> inputs, Span<float> outputs) where V : struct, ILanes8<V>
+        /// <summary>Streams ids (at most <see cref="ChunkStreams"/>), whose prepared inputs sit at positions first.. of the call.</summary>
+        private void Chunk<V>(ReadOnlySpan<int> ids, int first, Span<float> outputs) where V : struct, ILanes8<V>
         {
             var s = Shape;
-            int m = ids.Length, hs = s.HiddenSize, inSize = s.InputSize;
-            for (int c = 0; c < m; c++)
-            {
-                NormalizeInput<V>(inputs.Slice(c * inSize, inSize), _w.InMean, _w.InStd, _x[c]);
-                var (lo, hi) = Int8Quantize.MinMax(_x[c]);
-                if (!Int8Quantize.CentredScale(lo, hi, out _cIn[c], out _sIn[c], out float inv))
-                    throw new ArgumentException($"the input of stream {ids[c]} holds a non-finite value (after normalization), or values too far apart for float32", nameof(inputs));
-                Int8Quantize.QuantizeCentred(_x[c], _cIn[c], inv, _xq[c]);
-            }
+            int m = ids.Length, hs = s.HiddenSize;
             var accIh = _accIh.AsSpan(0, m);
             var accHh = _accHh.AsSpan(0, m);
             for (int l = 0; l < _layers; l++)
@@ -172,17 +173,17 @@ public sealed partial class Int8Forecaster
                 _bk.MatMulPacked(L.Whh, _qh.AsSpan(0, m * qh), accHh);
                 for (int c = 0; c < m; c++)
                 {
-                    ReadOnlySpan<sbyte> xq = l == 0 ? _xq[c] : _hq[ids[c] * _layers + l - 1].AsSpan(0, hs);
+                    ReadOnlySpan<sbyte> xq = l == 0 ? _xq[first + c] : _hq[ids[c] * _layers + l - 1].AsSpan(0, hs);
                     _k.PrepareQuads(xq, _qx.AsSpan(c * qx, qx));
                 }
                 _bk.MatMulPacked(L.Wih, _qx.AsSpan(0, m * qx), accIh);
                 for (int c = 0; c < m; c++)
                 {
                     int i = ids[c] * _layers + l;
-                    new Epilogue(L, _accIh[c], _accHh[c], _sIn[c], _cIn[c], _hScale[i], _hCentre[i], _h[i], _c[i], _scratch).Run<V>(s.Arch, _w.UnitBlocks);
+                    new Epilogue(L, _accIh[c], _accHh[c], _sIn[first + c], _cIn[first + c], _hScale[i], _hCentre[i], _h[i], _c[i], _scratch).Run<V>(s.Arch, _w.UnitBlocks);
                     QuantizeH(i, l);
-                    _sIn[c] = _hScale[i];
-                    _cIn[c] = _hCentre[i];
+                    _sIn[first + c] = _hScale[i];
+                    _cIn[first + c] = _hCentre[i];
                 }
             }
             for (int c = 0; c < m; c++)
