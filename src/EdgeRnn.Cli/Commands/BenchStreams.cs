@@ -140,7 +140,7 @@ internal static class BenchStreams
         var channels = Enumerable.Range(0, inputs).Select(j => "c" + j.ToString(CultureInfo.InvariantCulture)).ToArray();
         var net = p.Clone();
         var model = new HybridModel(net, null, channels, channels[..1], outputs, InputTransform.Level,
-            new float[inputs], Enumerable.Repeat(1f, inputs).ToArray(), new float[inputs], null);
+            new float[inputs], Enumerable.Repeat(1f, inputs).ToArray(), Enumerable.Repeat(1f, inputs).ToArray(), null);
         var tuners = Enumerable.Range(0, learners).Select(_ => new OnlineTuner(model, o)).ToArray();
         var features = new float[inputs];
         var skip = new float[outputs];
