@@ -55,18 +55,22 @@ namespace EdgeRnn.Model.Quantized
     {
         private readonly ref partial struct Epilogue
         {
-            /// <summary>h' = tanh(pre) or max(pre, 0).</summary>
-            private void Rnn<V>(bool relu, int end) where V : struct, ILanes8<V>
+            /// <summary>h' = tanh(pre) or max(pre, 0). Returns the units whose h went into <paramref name="range"/>.</summary>
+            private int Rnn<V>(bool relu, int end, int units, ref HRange<V> range) where V : struct, ILanes8<V>
             {
                 V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), zero = V.Splat(0f);
                 ref int ai = ref _ai, ah = ref _ah;
                 ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
                 ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+                int full = units & ~7;
                 for (int u = 0; u < 8 * end; u += 8)
                 {
                     V pre = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, u, kx, kh, cx, ch);
-                    V.Store(relu ? V.Max(pre, zero) : Activations.Tanh(pre), ref hr, u);
+                    V h = relu ? V.Max(pre, zero) : Activations.Tanh(pre);
+                    V.Store(h, ref hr, u);
+                    if (u + 8 <= full) range.Add(h);
                 }
+                return full;
             }
         }
     }
