@@ -439,6 +439,17 @@ public static class FloatKernels
     public static void MatMulTransposedLeftAccumulate(Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> a, int m, int n, int k)
     {
         CheckSizes(dw.Length, n * k, dy.Length, m * n, a.Length, m * k);
+        if (k < 8 && k * n <= 4096 && (Use256 || Use128))
+        {
+            // Rows shorter than a vector (a layer's few inputs) would all fall to the scalar columns: form dwᵀ [K, N]
+            // instead, whose rows are long, then add it back transposed.
+            Span<float> t = stackalloc float[k * n];
+            t.Clear();
+            AccumulateProducts(ref MemoryMarshal.GetReference(t), ref MemoryMarshal.GetReference(a), 1, k, ref MemoryMarshal.GetReference(dy), k, m, n);
+            for (int j = 0; j < n; j++)
+                for (int c = 0; c < k; c++) dw[j * k + c] += t[c * n + j];
+            return;
+        }
         // dw[j, :] += Σ_i dy[i, j] · a[i, :]: column slabs of dw in registers while the rows of a stream past.
         AccumulateProducts(ref MemoryMarshal.GetReference(dw), ref MemoryMarshal.GetReference(dy), 1, n, ref MemoryMarshal.GetReference(a), n, m, k);
     }
