@@ -17,6 +17,20 @@ namespace EdgeRnn.Model.Cells
             else FloatKernels.Tanh(pre, hOut);
         }
 
+        /// <summary>The batch-1 streaming step's pointwise part (see <see cref="PackedStep"/>). pre, hOut: [n], n a multiple of W.Count.</summary>
+        public static void ForwardPacked<W>(ReadOnlySpan<float> pre, Span<float> hOut, bool relu) where W : struct, IFloatWidth<W>
+        {
+            int n = pre.Length;
+            if (n % W.Count != 0 || hOut.Length < n) throw new ArgumentException("spans are not whole vectors");
+            ref float pp = ref MemoryMarshal.GetReference(pre);
+            ref float ph = ref MemoryMarshal.GetReference(hOut);
+            for (int u = 0; u < n; u += W.Count)
+            {
+                W a = W.Load(ref pp, u);
+                W.Store(relu ? W.Max(a, W.Zero) : FloatMath.Tanh(a), ref ph, u);
+            }
+        }
+
         // dPre: [B, H] out; hOut: [B, H] from Forward; dh: [B, H] gradient reaching h'
         public static void Backward(Span<float> dPre, ReadOnlySpan<float> hOut, ReadOnlySpan<float> dh, bool relu)
         {

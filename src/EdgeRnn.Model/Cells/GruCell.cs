@@ -38,6 +38,32 @@ namespace EdgeRnn.Model.Cells
             }
         }
 
+        /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
+        /// the same formulas as <see cref="Forward"/>. Each tile holds r and z (input and hidden parts summed) and n's
+        /// input and hidden parts apart, because r multiplies the hidden part only. Two passes, so no loop body inlines
+        /// more than two activations (see LstmCell.ForwardPacked).</summary>
+        // pre: [tiles, 4, L] in: per tile of L = W.Count units a_r, a_z, W_in x + b_in, W_hn h + b_hn; out: r, z in place
+        // hPrev, hOut: [tiles·L]
+        public static void ForwardPacked<W>(Span<float> pre, ReadOnlySpan<float> hPrev, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
+        {
+            int l = W.Count, n = 4 * l * tiles;
+            if (pre.Length < n || hPrev.Length < l * tiles || hOut.Length < l * tiles) throw new ArgumentException("spans shorter than the tiles");
+            ref float pp = ref MemoryMarshal.GetReference(pre);
+            ref float pv = ref MemoryMarshal.GetReference(hPrev);
+            ref float ph = ref MemoryMarshal.GetReference(hOut);
+            for (int o = 0; o < n; o += 4 * l)
+            {
+                W.Store(FloatMath.Sigmoid(W.Load(ref pp, o)), ref pp, o);
+                W.Store(FloatMath.Sigmoid(W.Load(ref pp, o + l)), ref pp, o + l);
+            }
+            // n = tanh(a_in + r ⊙ (W_hn h + b_hn));  h' = n + z ⊙ (h − n)
+            for (int u = 0, o = 0; o < n; u += l, o += 4 * l)
+            {
+                W nn = FloatMath.Tanh(W.MultiplyAddEstimate(W.Load(ref pp, o), W.Load(ref pp, o + 3 * l), W.Load(ref pp, o + 2 * l)));
+                W.Store(W.MultiplyAddEstimate(W.Load(ref pp, o + l), W.Load(ref pv, u) - nn, nn), ref ph, u);
+            }
+        }
+
         // dPreIh: [B, 3H] out: gradient of W_ih x + b_ih;  dPreHh: [B, 3H] out: gradient of W_hh h + b_hh
         // dhPrev: [B, H] out: the direct part of the gradient reaching h (z ⊙ dh'); the W_hh part is added by the caller
         // gates: [B, 3H] activated r, z, n; ghn: [B, H]; hPrev: [B, H]; dh: [B, H] gradient reaching h'

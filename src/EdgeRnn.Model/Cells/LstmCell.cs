@@ -36,6 +36,35 @@ namespace EdgeRnn.Model.Cells
             }
         }
 
+        /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
+        /// the same formulas as <see cref="Forward"/>. Two passes over the tiles (in L1), each loop body holding at most
+        /// two inlined activations: a body with all five exceeded the AOT inliner's budget, which then left the width
+        /// operators as calls.</summary>
+        // pre: [tiles, 4, L] in: pre-activations i, f, g, o per tile of L = W.Count units; out: activated gates
+        // c: [tiles·L] in: c; out: c'
+        // hOut: [tiles·L] out: h'
+        public static void ForwardPacked<W>(Span<float> pre, Span<float> c, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
+        {
+            int l = W.Count, n = 4 * l * tiles;
+            if (pre.Length < n || c.Length < l * tiles || hOut.Length < l * tiles) throw new ArgumentException("spans shorter than the tiles");
+            ref float pp = ref MemoryMarshal.GetReference(pre);
+            ref float pc = ref MemoryMarshal.GetReference(c);
+            ref float ph = ref MemoryMarshal.GetReference(hOut);
+            // i, f, o = σ(a); g = tanh(a)
+            for (int v = 0, o = 0; o < n; v++, o += l)
+            {
+                W a = W.Load(ref pp, o);
+                W.Store((v & 3) == 2 ? FloatMath.Tanh(a) : FloatMath.Sigmoid(a), ref pp, o);
+            }
+            // c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')
+            for (int u = 0, o = 0; o < n; u += l, o += 4 * l)
+            {
+                W cn = W.MultiplyAddEstimate(W.Load(ref pp, o), W.Load(ref pp, o + 2 * l), W.Load(ref pp, o + l) * W.Load(ref pc, u));
+                W.Store(cn, ref pc, u);
+                W.Store(W.Load(ref pp, o + 3 * l) * FloatMath.Tanh(cn), ref ph, u);
+            }
+        }
+
         // dPre: [B, 4H] out: gradient of the gate pre-activations a (the same for the ih and hh products)
         // gates: [B, 4H] activated i, f, g, o from Forward; cPrev, tanhC: [B, H] c and tanh(c') from Forward
         // dh: [B, H] gradient reaching h' (from the layer above / head and from step t+1)
