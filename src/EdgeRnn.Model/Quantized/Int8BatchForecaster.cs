@@ -130,7 +130,7 @@ public sealed partial class Int8Forecaster
             }
             switch (_lanes)
             {
-                case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Run<Lanes256>(streams, inputs, outputs); break;
+                case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Run<Width256>(streams, inputs, outputs); break;
                 case EpilogueLanes.Vector128x2: Run<Lanes128x2>(streams, inputs, outputs); break;
                 default: Run<LanesScalar>(streams, inputs, outputs); break;
             }
@@ -180,7 +180,7 @@ public sealed partial class Int8Forecaster
                 for (int c = 0; c < m; c++)
                 {
                     int i = ids[c] * _layers + l;
-                    new Epilogue(L, _accIh[c], _accHh[c], _sIn[first + c], _cIn[first + c], _hScale[i], _hCentre[i], _h[i], _c[i], _scratch).Run<V>(s.Arch, _w.UnitBlocks);
+                    new Epilogue(L, _accIh[c], _accHh[c], _sIn[first + c], _cIn[first + c], _hScale[i], _hCentre[i], _h[i], _c[i], _scratch).Run<V>(s.Arch, _w.UnitBlocks, hs);
                     QuantizeH(i, l);
                     _sIn[first + c] = _hScale[i];
                     _cIn[first + c] = _hCentre[i];
@@ -190,7 +190,7 @@ public sealed partial class Int8Forecaster
             {
                 var y = outputs.Slice(c * s.OutputSize, s.OutputSize);
                 Head<V>(_w, _h[ids[c] * _layers + _layers - 1], hs, _out);
-                Denormalize(_out, _w.OutStd, _w.OutMean, y);
+                Denormalize<V>(_out, _w.OutStd, _w.OutMean, y);
                 if (_softmax) OutputHead.Softmax(y);
             }
         }
