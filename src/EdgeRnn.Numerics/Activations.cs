@@ -64,18 +64,6 @@ public static class Activations
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Tanh4<V>(ref V a, ref V b, ref V c, ref V d) where V : struct, ILanes8<V>
     {
-        TanhParts4(ref a, ref b, ref c, ref d, out V qa, out V qb, out V qc, out V qd);
-        a /= qa; b /= qb; c /= qc; d /= qd;
-    }
-
-    /// <summary>
-    /// <see cref="Tanh4{V}"/> without its last step: a..d become the numerators x·P(x²) and qa..qd the denominators
-    /// Q(x²) (1 ≤ Q ≤ 20 on the clamped range), so a caller that multiplies several tanh (or σ = 0.5·(q + p)/q) can
-    /// put them over one denominator and divide once: the divider, not the multipliers, bounds the LSTM epilogue.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void TanhParts4<V>(ref V a, ref V b, ref V c, ref V d, out V qa, out V qb, out V qc, out V qd) where V : struct, ILanes8<V>
-    {
         V lo = V.Splat(-Clamp), hi = V.Splat(Clamp);
         a = V.Max(lo, V.Min(hi, a)); b = V.Max(lo, V.Min(hi, b)); c = V.Max(lo, V.Min(hi, c)); d = V.Max(lo, V.Min(hi, d));
         V a2 = a * a, b2 = b * b, c2 = c * c, d2 = d * d;
@@ -84,9 +72,9 @@ public static class Activations
         pa = pa * a2 + k0; pb = pb * b2 + k0; pc = pc * c2 + k0; pd = pd * d2 + k0;
         pa *= a; pb *= b; pc *= c; pd *= d;
         k2 = V.Splat(Q2); k1 = V.Splat(Q1); k0 = V.Splat(1f);
-        qa = a2 * k2 + k1; qb = b2 * k2 + k1; qc = c2 * k2 + k1; qd = d2 * k2 + k1;
+        V qa = a2 * k2 + k1, qb = b2 * k2 + k1, qc = c2 * k2 + k1, qd = d2 * k2 + k1;
         qa = qa * a2 + k0; qb = qb * b2 + k0; qc = qc * c2 + k0; qd = qd * d2 + k0;
-        a = pa; b = pb; c = pc; d = pd;
+        a = pa / qa; b = pb / qb; c = pc / qc; d = pd / qd;
     }
 
     /// <summary>y = tanh(x), eight lanes at a time (<see cref="Width256"/> where 256-bit vectors are fast, else

@@ -104,7 +104,7 @@ namespace EdgeRnn.Model.Quantized
     {
         private readonly ref partial struct Epilogue
         {
-            /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5 = 0.5·(q + p)/q; c' = f·c + i·g, h' = o·tanh(c'). Returns the units
+            /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c'). Returns the units
             /// whose h went into <paramref name="range"/>.
             /// Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the out-of-order
             /// core always has independent work; each pass is its own method, so Native AOT's inliner budget (per method it
@@ -130,13 +130,9 @@ namespace EdgeRnn.Model.Quantized
                     V f = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch);
                     V g = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 16, kx, kh, cx, ch);
                     V o = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 24, kx, kh, cx, ch);
-                    // Each gate as numerator p and denominator q (tanh = p/q, σ = 0.5·(q + p)/q), and
-                    // c' = σ_f·c + σ_i·tanh_g over one denominator: 0.5·((q_f + p_f)·c·(q_i·q_g) + (q_i + p_i)·p_g·q_f)
-                    // / (q_f·(q_i·q_g)), one division where there were three (the divider bounds this loop).
-                    Activations.TanhParts4(ref i, ref f, ref g, ref o, out V qi, out V qf, out V qg, out V qo);
-                    V qig = qi * qg;
-                    V.Store(half * ((qf + f) * V.Load(ref cr, u) * qig + (qi + i) * g * qf) / (qf * qig), ref cr, u);
-                    V.Store(half * (o / qo) + half, ref hr, u);
+                    Activations.Tanh4(ref i, ref f, ref g, ref o);
+                    V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
+                    V.Store(half * o + half, ref hr, u);
                 }
             }
 
