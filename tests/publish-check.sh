@@ -7,7 +7,9 @@
 # (tests/EdgeRnn.Cli.Tests/PublishTests.cs) during test.sh step 2; if they are missing or older than the sources,
 # this script publishes them first through the same engine (build/run-ps1.cs). Then every check below runs (none stops the others) and prints PASS or FAIL
 # with its name; the ARM64 binary runs under qemu-aarch64 as a Raspberry Pi 4 (-cpu cortex-a72) and a Pi 5
-# (-cpu cortex-a76). "One file to deploy": each binary is also copied alone into an empty folder, where it must need
+# (-cpu cortex-a76), and the portable x64 build (-InstructionSet baseline) under qemu-x86_64 as a pre-AVX core
+# (Nehalem), where the default x86-64-v3 build must refuse to start with the runtime's instruction-set message.
+# "One file to deploy": each binary is also copied alone into an empty folder, where it must need
 # only the C library's own files (ldd; readelf's NEEDED for ARM64) and read a socat pty as a serial port. A command that answers "not built yet" (exit 3, the scaffold) FAILS its check: the checks for
 # self-test, predict and demo pass once the branches that build those commands are merged.
 set -uo pipefail
@@ -20,12 +22,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 x64="$art/linux-x64/edgernn"
+x64_baseline="$art/linux-x64-baseline/edgernn"
 arm64="$art/linux-arm64/edgernn"
+# A pre-AVX x86 core (qemu-x86_64's Nehalem: SSE4.2, no AVX) for the portable baseline build.
+old_x64_cpu=Nehalem
 declare -A pi_cpu=([pi4]=cortex-a72 [pi5]=cortex-a76)
 
 # --- 0. artifacts ------------------------------------------------------------------------------------------------
 stale=""
-for exe in "$x64" "$arm64"; do
+for exe in "$x64" "$x64_baseline" "$arm64"; do
   if [ ! -x "$exe" ]; then stale="missing $exe"; break; fi
   newer=$(find src native publish.ps1 Directory.Build.props Directory.Packages.props models deploy -maxdepth 4 -type f \
             -newer "$exe" \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.targets' -o -name '*.c' -o -name '*.ps1' \
@@ -34,8 +39,10 @@ for exe in "$x64" "$arm64"; do
 done
 if [ -n "$stale" ]; then
   echo "== publishing through publish.ps1 in a hosted runspace ($stale)"
-  for rid in linux-x64 linux-arm64; do
-    dotnet run build/run-ps1.cs -- ./publish.ps1 -Runtime "$rid" || { echo "== publish-check: publish.ps1 -Runtime $rid failed"; exit 1; }
+  for flavour in linux-x64 linux-x64-baseline linux-arm64; do
+    args=(-Runtime "${flavour%-baseline}")
+    [ "$flavour" = linux-x64-baseline ] && args+=(-InstructionSet baseline)
+    dotnet run build/run-ps1.cs -- ./publish.ps1 "${args[@]}" || { echo "== publish-check: publish.ps1 for $flavour failed"; exit 1; }
   done
 fi
 
@@ -70,6 +77,7 @@ edgernn_on() {
   local run
   case "$target" in
     x64) run=("$x64") ;;
+    old-x64) run=(qemu-x86_64 -cpu "$old_x64_cpu" "$x64_baseline") ;;
     pi4|pi5) run=(qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu "${pi_cpu[$target]}" "$arm64") ;;
   esac
   timeout "${EDGERNN_TIMEOUT:-600}" "${run[@]}" "$@"
@@ -112,6 +120,8 @@ version_check() {
   grep -Eq '^commit: +[0-9a-f]{40}' <<<"$out" || return 1
   case "$target" in
     x64) grep -q '^runtime: *linux-x64' <<<"$out" ;;
+    old-x64) grep -q '^runtime: *linux-x64' <<<"$out" && ! grep -q '^instruction sets:.*Avx' <<<"$out" \
+               && grep -q '^int8 kernel path: *ssse3' <<<"$out" ;;
     pi4) grep -q '^runtime: *linux-arm64' <<<"$out" && grep -q '^instruction sets:.*AdvSimd' <<<"$out" && ! grep -q '^instruction sets:.* Dp' <<<"$out" ;;
     pi5) grep -q '^runtime: *linux-arm64' <<<"$out" && grep -q '^instruction sets:.* Dp' <<<"$out" ;;
   esac
@@ -218,7 +228,7 @@ predict_matches_x64() {
   "$python" - "$work/x64-$tag.csv" "$work/$target-$tag.csv" <<'PY'
 import sys
 a, b = (open(p).read().split("\n") for p in sys.argv[1:3])
-assert len(a) == len(b), f"{len(a)} lines on x64, {len(b)} on arm64"
+assert len(a) == len(b), f"{len(a)} lines on x64, {len(b)} on the target"
 numbers, worst = 0, 0.0
 for i, (la, lb) in enumerate(zip(a, b), 1):
     fa, fb = la.split(","), lb.split(",")
@@ -232,7 +242,7 @@ for i, (la, lb) in enumerate(zip(a, b), 1):
         numbers += 1
         d = abs(u - v) / max(1.0, abs(u), abs(v))
         worst = max(worst, d)
-        assert d <= 1e-5, f"line {i}: x64 {u!r} vs arm64 {v!r}"
+        assert d <= 1e-5, f"line {i}: x64 {u!r} vs target {v!r}"
 assert numbers > 0, "no numbers in the output"
 print(f"=> {numbers} values, worst relative difference {worst:.3g}")
 PY
@@ -323,8 +333,18 @@ lone_binary_reads_serial_pty() {
   return "$rc"
 }
 
+# The default x64 build is x86-64-v3: on a CPU without AVX2 it must stop at once, non-zero, saying why (the .NET
+# runtime's own check, before any of our code runs), rather than crash later on an illegal instruction.
+default_x64_refuses_old_cpu() {
+  local out rc
+  out=$(timeout 120 qemu-x86_64 -cpu "$old_x64_cpu" "$x64" version 2>&1); rc=$?
+  echo "=> exit $rc: $(grep -m1 -i 'instruction set' <<<"$out")"
+  echo "$out"
+  [ "$rc" -ne 0 ] && grep -q "required instruction sets are not supported" <<<"$out"
+}
+
 # --- run ---------------------------------------------------------------------------------------------------------
-echo "== publish-check: published binaries (artifacts/), ARM64 under qemu-aarch64 as Pi 4 (cortex-a72) and Pi 5 (cortex-a76)"
+echo "== publish-check: published binaries (artifacts/), ARM64 under qemu-aarch64 as Pi 4 (cortex-a72) and Pi 5 (cortex-a76), the baseline x64 build under qemu-x86_64 as a pre-AVX core"
 check "publish linux-x64: no IL2xxx/IL3xxx in publish log" publish_log_clean linux-x64
 check "publish linux-arm64: no IL2xxx/IL3xxx in publish log" publish_log_clean linux-arm64
 check "archive linux-x64: sha256sum -c, GNU tar, ELF x86-64, < 12 MB" archive_with_system_tools linux-x64 3e00
@@ -342,11 +362,12 @@ if [ ${#models[@]} -eq 0 ]; then
   make_model "$work/generated-lstm.safetensors" && models+=("$work/generated-lstm.safetensors")
 fi
 
-for target in x64 pi4 pi5; do
+check "x64 default (x86-64-v3) on a $old_x64_cpu core: refuses with the ISA message" default_x64_refuses_old_cpu
+for target in x64 old-x64 pi4 pi5; do
   check "$target: version" version_check "$target"
   check "$target: self-test" self_test "$target"
 done
-for target in pi4 pi5; do
+for target in old-x64 pi4 pi5; do
   for m in "${models[@]}"; do
     for precision in float32 int8; do
       check "$target: predict $(basename "$m" .safetensors) $precision = x64" predict_matches_x64 "$target" "$m" "$precision"

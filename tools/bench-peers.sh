@@ -11,6 +11,9 @@
 #       ROUNDS   rounds, each running edgernn and every RTNeural build once, interleaved so background load spreads
 #                over both (default 3); medians over rounds are printed.
 #       HIDDEN   (default 32,64,128,256)
+#       ALSO     more edgernn builds timed in the same rounds, "name=path ..." (e.g. "native=/tmp/native/edgernn
+#                baseline=artifacts/linux-x64-baseline/edgernn"): a second table gives each one's medians and its
+#                ratio to EDGERNN (the default artifact), per precision and H.
 # Output: per H, RTNeural's best configuration (lowest median), EdgeRnn float32 and int8 medians (ns per step), and
 # the ratios RTNeural / EdgeRnn (above 1: EdgeRnn faster).
 set -euo pipefail
@@ -41,8 +44,12 @@ else
 fi
 RT=${RT:-$WORK/rtneural}
 
+ALSO=${ALSO:-}
 for r in $(seq 1 "$ROUNDS"); do
   "${EDGERNN[@]}" bench --json --runs 5 --hidden "$HIDDEN" > "$WORK/edgernn.$r.json"
+  for also in $ALSO; do
+    "${also#*=}" bench --json --runs 5 --hidden "$HIDDEN" > "$WORK/also.${also%%=*}.$r.json"
+  done
   if [ "$peer" = 1 ]; then
     RTNEURAL_BUILD="$RT" ROUNDS=1 REPS=21 FILTER="api=ModelT cell=lstm" RAW="$WORK/rt.$r.txt" \
       "$PEER/run.sh" 2>/dev/null | grep '^rtneural' > "$WORK/rtneural.$r.txt" || true
@@ -52,9 +59,10 @@ done
 
 head -c 400 "$WORK/edgernn.1.json" | sed -n 's/.*"kernel":"\([^"]*\)".*"float_kernels":"\([^"]*\)","aot":\([a-z]*\).*/edgernn: int8 kernel \1; float kernels \2; native aot \3/p'
 echo
-python3 - "$WORK" "$ROUNDS" "$peer" <<'EOF'
+python3 - "$WORK" "$ROUNDS" "$peer" "$ALSO" <<'EOF'
 import glob, json, re, statistics, sys
 work, rounds, peer = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+also = [a.split("=", 1)[0] for a in sys.argv[4].split()]
 ours = {}
 for r in range(1, rounds + 1):
     for row in json.load(open(f"{work}/edgernn.{r}.json"))["results"]:
@@ -77,4 +85,26 @@ for h in sorted({k[0] for k in ours}):
     else:
         print(f"{h:>4} {'-':>30} {f32:>12.1f} {i8:>13.1f}")
 print(f"ns per step, medians over {rounds} rounds; ratios = RTNeural / EdgeRnn (above 1: EdgeRnn faster)")
+if also:
+    print()
+    builds = {}
+    for name in also:
+        for r in range(1, rounds + 1):
+            doc = json.load(open(f"{work}/also.{name}.{r}.json"))
+            for row in doc["results"]:
+                builds.setdefault(name, {}).setdefault((row["hidden"], row["precision"]), []).append(row["median_ns"])
+            builds.setdefault(name + ":kernel", doc["kernel"] + "; float " + doc["float_kernels"])
+    for name in also:
+        print(f"{name}: int8 kernel {builds[name + ':kernel']}")
+    head = "".join(f" {n:>12} {n + '/dflt':>12}" for n in also)
+    print(f"{'H':>4} {'precision':>9} {'default':>12}{head}")
+    for h in sorted({k[0] for k in ours}):
+        for prec in ("float32", "int8"):
+            d = statistics.median(ours[(h, prec)])
+            cols = ""
+            for n in also:
+                v = statistics.median(builds[n][(h, prec)])
+                cols += f" {v:>12.1f} {v / d:>11.2f}x"
+            print(f"{h:>4} {prec:>9} {d:>12.1f}{cols}")
+    print("ns per step, medians over rounds; name/dflt = that build's time / the default build's (below 1: it is faster)")
 EOF

@@ -122,13 +122,17 @@ public static class Help
               --model FILE      the model      --output FILE (alias --out)   the .onnx file
             """,
             "edgernn export-onnx --model models/ett_h1.safetensors --output ett_h1.onnx"),
-        new("bench", "time one streaming step, float32 and int8, at several hidden sizes",
-            "edgernn bench [--json] [--runs N] [--hidden 32,64,128,256]",
+        new("bench", "time one streaming step, float32 and int8, at several hidden sizes; or many streams of one model",
+            "edgernn bench [--json] [--runs N] [--hidden 32,64,128,256]\n       edgernn bench --streams N [--fine-tune on|off] [--hidden H] [--runs N]",
             """
               --json            machine-readable output     --runs N   repetitions (median; default 9)
-              --hidden LIST     hidden sizes to time
+              --hidden LIST     hidden sizes to time (with --streams: one size, default 64)
+              --streams N       N int8 streams sharing one model: stream-steps per second on one core, stepped one
+                                by one (N forecasters) and batched (one matrix product per layer per step)
+              --fine-tune on    with --streams: each stream learns its own weights; times the tuned network, the
+                                frozen shared network (batched) and the learner's updates per sample
             """,
-            "edgernn bench --hidden 64 --runs 5"),
+            "edgernn bench --hidden 64 --runs 5\n  edgernn bench --streams 256"),
         new("self-test", "check every SIMD kernel path this CPU has against the scalar reference",
             "edgernn self-test [--quiet]",
             """

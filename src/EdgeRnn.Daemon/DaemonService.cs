@@ -12,6 +12,8 @@ public sealed class DaemonFactories
 {
     public required Func<ResolvedStream, IStreamForecaster> CreateForecaster { get; init; }
     public required Func<ResolvedStream, ISampleSource> CreateSource { get; init; }
+    /// <summary>The shared-model batches <see cref="CreateForecaster"/> puts streams in (null: none), logged at start.</summary>
+    public SharedModelBatches? Batches { get; init; }
     /// <summary>Called once every stream is up, with the metrics endpoint actually bound (tests and the demo read it).</summary>
     public Action<DaemonRuntime>? Started { get; init; }
 }
@@ -141,6 +143,8 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                 log.LogInformation("stream {Stream}: anomaly score of [{Targets}] -> {Topic} (alert at >= {Threshold}; warm-up {Warmup} samples, season {Season}; anomaly seq from {Seq})",
                     s.Name, string.Join(",", det.Targets), det.Topic, det.Threshold, det.DetectorOptions.WarmupRows, det.DetectorOptions.SeasonRows, outbox.LastSeq(det.OutboxKey) + 1);
         }
+        foreach (var g in factories.Batches?.Groups.Values ?? [])
+            log.LogInformation("model {Model}: {Count} int8 streams with fine-tuning off share it: stepped together, one matrix product per layer per step", g.ModelPath, g.Count);
         if (pipelines.Count == 0)
         {
             log.LogCritical("no stream could be started: exiting");

@@ -55,11 +55,13 @@ public static class Demo
             int start = live - Warmup;
             var truth = new Dictionary<long, float>(values.Length);
             for (int i = 0; i < values.Length; i++) truth[times[i]] = values[i];
+            var batches = new SharedModelBatches(settings.Streams);
             var factories = new DaemonFactories
             {
+                Batches = batches,
                 CreateForecaster = s =>
                 {
-                    try { return s.LoadForecaster(s.FineTune); }
+                    try { return batches.Load(s); }
                     catch (NotSupportedException e)
                     {
                         output.WriteLine($"edgernn demo: {e.Message}: using float32");

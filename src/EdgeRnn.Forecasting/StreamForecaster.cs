@@ -62,7 +62,8 @@ public sealed class StreamForecaster : IStreamForecaster
         // may forecast something it is not fed.
         bool aggregate = options.Aggregate && !model.IsNetworkOnly;
         bool shadow = aggregate && options.FineTune;
-        _stepper = new HybridStepper(model, NetworkFactory.Create(model.Net.Clone(), options.Precision),
+        if (options.CreateNetwork is not null && options.FineTune) throw new ArgumentException("a network built by CreateNetwork serves fixed weights: fine-tuning must be off");
+        _stepper = new HybridStepper(model, options.CreateNetwork?.Invoke(model.Net) ?? NetworkFactory.Create(model.Net.Clone(), options.Precision),
             shadow ? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
         if (!options.DriftScaling) _stepper.DriftThreshold = float.PositiveInfinity;
         _stateScratch = new float[model.Net.Shape.StateSize];
@@ -332,6 +333,9 @@ public sealed record StreamForecasterOptions
     public double LinearMemory { get; init; } = 1000;
     /// <summary>Window of the online linear expert (values).</summary>
     public int LinearLookback { get; init; } = 48;
+    /// <summary>Builds the served network from the model's network parameters (read only) instead of
+    /// <see cref="NetworkFactory.Create"/>: the daemon's slot of a batch of streams sharing the model. Fine-tuning off only.</summary>
+    public Func<ForecasterParameters, IForecaster>? CreateNetwork { get; init; }
     /// <summary>What a network-only file's outputs are, when its metadata does not say.</summary>
     public NetworkOnlyInfo? NetworkOnly { get; init; }
 }

@@ -10,7 +10,8 @@ namespace EdgeRnn.Cli.Commands;
 /// <summary>
 /// edgernn bench [--json] [--runs N] [--hidden 32,64,128,256]: nanoseconds per streaming step (batch 1, one time step,
 /// state carried) of the float32 and int8 forecasters, LSTM with 8 inputs and 24 outputs; median over repeated runs,
-/// allocations per step, and the int8 kernel path in use.
+/// allocations per step, and the int8 kernel path in use. With --streams N [--fine-tune on|off] [--hidden H]: stream-steps
+/// per second for N streams of one model, one by one and batched (<see cref="BenchStreams"/>).
 /// </summary>
 public static class BenchCommand
 {
@@ -23,9 +24,21 @@ public static class BenchCommand
         var a = new Args(args, ["json"]);
         bool json = a.GetSwitch("json");
         int runs = a.GetInt("runs", 9);
-        string hiddenList = a.Get("hidden") ?? "32,64,128,256";
+        string? hiddenArg = a.Get("hidden");
+        string hiddenList = hiddenArg ?? "32,64,128,256";
+        string? streams = a.Get("streams");
+        bool fineTune = a.GetSwitch("fine-tune");
         a.RejectUnknown();
         if (runs < 1) throw new UsageException("--runs must be at least 1");
+        if (streams is not null)
+        {
+            if (json) throw new UsageException("--json is not available with --streams");
+            if (!int.TryParse(streams, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < 1) throw new UsageException($"--streams expects a positive integer, got '{streams}'");
+            if (!int.TryParse(hiddenArg ?? "64", NumberStyles.Integer, CultureInfo.InvariantCulture, out int hs) || hs < 1)
+                throw new UsageException($"--hidden with --streams expects one positive integer, got '{hiddenArg}'");
+            return BenchStreams.Run(n, fineTune, hs, runs);
+        }
+        if (a.Has("fine-tune")) throw new UsageException("--fine-tune goes with --streams");
         var hiddens = hiddenList.Split(',').Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int h) && h > 0
             ? h : throw new UsageException($"--hidden expects positive integers, got '{s}'")).ToArray();
 

@@ -61,11 +61,13 @@ public static class RunCommand
         }
 
         var channels = new Dictionary<string, IReadOnlyList<string>>();
+        var batches = new SharedModelBatches(settings.Streams); // int8 streams of one model file, fine-tuning off: stepped together
         var factories = new DaemonFactories
         {
+            Batches = batches,
             CreateForecaster = s =>
             {
-                var f = s.LoadForecaster(s.FineTune);
+                var f = batches.Load(s);
                 lock (channels) channels[s.Name] = f.InputChannels;
                 return f;
             },
