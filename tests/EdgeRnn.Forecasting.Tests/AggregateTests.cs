@@ -163,7 +163,7 @@ public class AggregateTests
     {
         // Issue 11's rule, as `edgernn backtest --protocol online` measures it (default training, int8 with fine-tuning):
         // the served aggregate's MSE ≤ min(naive, seasonal_naive, linear, nlinear, edgernn_int8_frozen), and the intervals
-        // cover 0.88–0.92 at nominal 0.90. Measured: ec2 H=12 0.338 against 0.602 (frozen), speed H=1 0.852 against 0.914.
+        // cover 0.88–0.92 at nominal 0.90. Measured: ec2 H=12 0.321 against 0.602 (frozen), speed H=1 0.806 against 0.914.
         // (The series where the rule is tight or not met, nyc_taxi at 24 and 48, are in the issue note: too slow for CI.)
         var table = SeriesTable.Load(Path.Combine(TestData.Root, "models", "data", "nab", file));
         var r = BacktestRunner.Run(table, new BacktestOptions { Protocol = "online", Target = "value", Horizon = horizon });
