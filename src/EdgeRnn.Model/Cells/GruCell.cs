@@ -40,8 +40,7 @@ namespace EdgeRnn.Model.Cells
 
         /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
         /// the same formulas as <see cref="Forward"/>. Each tile holds r and z (input and hidden parts summed) and n's
-        /// input and hidden parts apart, because r multiplies the hidden part only. Two passes, so no loop body inlines
-        /// more than two activations (see LstmCell.ForwardPacked).</summary>
+        /// input and hidden parts apart, because r multiplies the hidden part only. Two passes over the tiles (in L1).</summary>
         // pre: [tiles, 4, L] in: per tile of L = W.Count units a_r, a_z, W_in x + b_in, W_hn h + b_hn; out: r, z in place
         // hPrev, hOut: [tiles·L]
         public static void ForwardPacked<W>(Span<float> pre, ReadOnlySpan<float> hPrev, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
