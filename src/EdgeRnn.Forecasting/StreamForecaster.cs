@@ -41,6 +41,10 @@ public sealed class StreamForecaster : IStreamForecaster
     public HybridModel Model => _stepper.Model;
     /// <summary>Fine-tuning may be paused (history is still recorded); on by default.</summary>
     public bool LearningEnabled { get; set; } = true;
+    /// <summary>The aggregate scores the forecasts made while this is on (its weights and intervals learn from them); off,
+    /// they are served but never scored. A backtest keeps it off over the rows the network was fitted on: errors there
+    /// flatter the network and the skip path, and the weights would start the test trusting them more than they deserve.</summary>
+    public bool AggregateScoring { get; set; } = true;
     public string ModelName { get; }
     public string ModelVersion { get; }
     public Precision Precision { get; }
@@ -185,7 +189,7 @@ public sealed class StreamForecaster : IStreamForecaster
             e++;
             if (_tunedExpert >= 0)
                 for (int j = 0; j < hcount; j++) _experts[e * hcount + j] = skip[j] + m.Scaler.UnitsToCorrection(j % C, net[j]);
-            _aggregate.Combine(_experts, _served, _radius, ready);
+            _aggregate.Combine(_experts, _served, _radius, ready && AggregateScoring);
             for (int j = 0; j < hcount; j++)
             {
                 forecast[j] = m.Scaler.Denormalize(j % C, _served[j]);

@@ -1,3 +1,4 @@
+using EdgeRnn.Forecasting.Backtest;
 using EdgeRnn.Forecasting.Data;
 using EdgeRnn.Forecasting.Experts;
 using EdgeRnn.Forecasting.Intervals;
@@ -153,6 +154,24 @@ public class AggregateTests
         Assert.True(maxInput <= 8f, $"largest network input {maxInput}");
         Assert.InRange(Math.Sqrt(inputSq / inputs), 0.1, 2.05);
         Assert.True(sf.Model.Net.Arena.All(float.IsFinite));
+    }
+
+    [Theory]
+    [InlineData("ec2_cpu_utilization_5f5533.csv", 12)]
+    [InlineData("speed_6005.csv", 1)]
+    public void Served_aggregate_is_no_worse_than_the_best_simple_baseline_on_a_bundled_NAB_series(string file, int horizon)
+    {
+        // Issue 11's rule, as `edgernn backtest --protocol online` measures it (default training, int8 with fine-tuning):
+        // the served aggregate's MSE ≤ min(naive, seasonal_naive, linear, nlinear, edgernn_int8_frozen), and the intervals
+        // cover 0.88–0.92 at nominal 0.90. Measured: ec2 H=12 0.321 against 0.602 (frozen), speed H=1 0.806 against 0.914.
+        // (The series where the rule is tight or not met, nyc_taxi at 24 and 48, are in the issue note: too slow for CI.)
+        var table = SeriesTable.Load(Path.Combine(TestData.Root, "models", "data", "nab", file));
+        var r = BacktestRunner.Run(table, new BacktestOptions { Protocol = "online", Target = "value", Horizon = horizon });
+        double served = r.Results["edgernn_int8"].Mse;
+        var baselines = new[] { "naive", "seasonal_naive", "linear", "nlinear", "edgernn_int8_frozen" };
+        string best = baselines.MinBy(b => r.Results[b].Mse)!;
+        Assert.True(served <= r.Results[best].Mse, $"{file} H={horizon}: edgernn_int8 {served:F5} vs {best} {r.Results[best].Mse:F5}");
+        Assert.InRange(r.Results["edgernn_int8"].Coverage!.Value, 0.88, 0.92);
     }
 }
 

@@ -139,11 +139,13 @@ public static class BacktestRunner
             bool experts = aggregate && name == expertsFrom;
             var expertAcc = experts ? sf.ExpertNames.Select(_ => new ScoreAccumulator()).ToArray() : [];
             sf.LearningEnabled = false; // learning starts with the test stream: train and validation are the offline part
+            sf.AggregateScoring = false; // the aggregate learns from out-of-sample forecasts only: from the validation rows on
             var sink = name == expertsFrom ? o.Windows : null;   // expertsFrom is the served variant
             sink?.Begin(name, channels[..C], H, aggregate);
             for (int t = 0; t <= lastWindow; t++)
             {
                 if (t == testStart) sf.LearningEnabled = true;
+                if (t == trainEnd) sf.AggregateScoring = true;
                 for (int i = 0; i < sample.Length; i++) sample[i] = raw[i][t];
                 sf.Observe(sample, fc, lo, hi);
                 if (t < firstWindow) continue;

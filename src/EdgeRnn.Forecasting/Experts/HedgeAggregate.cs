@@ -9,7 +9,8 @@ namespace EdgeRnn.Forecasting.Experts;
 /// Squared loss is η-exp-concave for η ≤ 1 / (2 B²) when errors stay within B, and then the exponentially weighted
 /// average has regret at most ln E / η against the best expert, constant in time (Kivinen and Warmuth 1999; Cesa-Bianchi
 /// and Lugosi 2006, §3.3). B is unknown and drifts, so the rate is set from the scale of the errors actually seen:
-/// η = 1 / (2 v̂) with v̂ the forgotten mean of the aggregate's own (hedge) squared error in the cell: scale-free, nothing
+/// η = 1 / (2 v̂ (k + 1)) with v̂ the forgotten mean of the aggregate's own (hedge) squared error in the cell and k + 1 the
+/// feedback delay of step k (0-based; rows until its truth arrives; capped at memory / 20): scale-free, nothing
 /// to tune per stream. L and v̂ are forgotten with time constant <c>memory</c> (default 1000 forecasts) so the weights
 /// follow a drifting stream (a tracking variant: the bound then holds per window of about <c>memory</c> forecasts).
 ///
@@ -32,8 +33,8 @@ public sealed class HedgeAggregate
     private readonly float[] _w;       // [HC, E] current weights
     private readonly double[] _se;     // [E + 1] squared error sums of every expert and the aggregate (scored cells)
     private readonly float[] _lastResidual; // [HC] aggregate residual of the most recently scored forecast of each cell
-    private readonly double _decay;
-    /// <summary>η times the loss scale: η = Rate / v̂ (v̂ = recent mean squared error of the aggregate in the cell).</summary>
+    private readonly double _decay, _delayCap;
+    /// <summary>η times the loss scale: η = Rate / (v̂ · delay) (v̂ = recent mean squared error of the aggregate in the cell, delay = step + 1).</summary>
     public const double Rate = 0.5;
     private long _row, _scoredCells;
     public ConformalIntervals Intervals { get; }
@@ -54,6 +55,7 @@ public sealed class HedgeAggregate
         _se = new double[_e + 1];
         _lastResidual = new float[_hc]; Array.Fill(_lastResidual, float.NaN);
         _decay = memory > 0 ? 1.0 - 1.0 / memory : 1.0;
+        _delayCap = memory > 0 ? Math.Max(1.0, memory / 20) : double.PositiveInfinity;
         Intervals = new ConformalIntervals(_hc, coverage);
     }
 
@@ -129,7 +131,14 @@ public sealed class HedgeAggregate
         _scale[cell] = _decay * _scale[cell] + h;
         _count[cell] = _decay * _count[cell] + 1;
         double v = _scale[cell] / _count[cell];
-        double eta = v > 0 ? Rate / v : 0;
+        // Step k's forecasts are scored k + 1 rows late, and the k + 1 forecasts in flight for one cell share most of their
+        // future (their errors are strongly correlated): the rate is divided by the delay, as delayed-feedback exponential
+        // weighting needs for its regret bound (Weinberger and Ordentlich 2002; Joulani, György and Szepesvári 2013).
+        // The forgotten losses span about `memory` forecasts, i.e. memory / delay nearly independent ones: the delay counted
+        // is capped at memory / 20 so that the window always holds 20 of them (otherwise, at long horizons, no expert can be
+        // told from another within the memory and the weights stay near uniform).
+        double delay = Math.Min(cell / _c + 1, _delayCap);
+        double eta = v > 0 ? Rate / (v * delay) : 0;
         double sum = 0;
         for (int e = 0; e < _e; e++)
         {
