@@ -124,6 +124,7 @@ public static class HybridTrainer
             else if (++bad >= o.Patience) { epoch++; break; }
         }
         bestArena.CopyTo(p.Arena, 0);
+        p.MarkChanged();
         return (model, new TrainReport(epoch - 1, bestEpoch, skipOnly, best, samples, sw.Elapsed.TotalSeconds) { SkipShrink = skipShrink });
     }
 

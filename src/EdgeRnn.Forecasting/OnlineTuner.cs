@@ -130,6 +130,7 @@ public sealed class OnlineTuner
         if (!double.IsFinite(post) || post > _o.RollbackFactor * pre || !AllFinite(Master.Arena))
         {
             _snapshot.CopyTo(Master.Arena, 0);
+            Master.MarkChanged();
             _learner.ResetOptimizer();
             Rollbacks++;
             _goodSinceSnapshot = 0;
@@ -186,6 +187,7 @@ public sealed class OnlineTuner
             }
         else Array.Fill(_sc, 1f);
         arena.CopyTo(Master.Arena, 0);
+        Master.MarkChanged();
         arena.CopyTo(_snapshot, 0);
         _learner.ResetOptimizer(); // moments are not checkpointed: Adam restarts its bias correction (small lr, harmless)
         _written = written; _lastLearnAt = lastLearn;

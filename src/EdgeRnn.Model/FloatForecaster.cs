@@ -2,12 +2,19 @@ using System.Numerics.Tensors;
 using EdgeRnn.Model.Cells;
 using EdgeRnn.Numerics;
 
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("EdgeRnn.Model.Tests")]
+
 namespace EdgeRnn.Model;
 
 /// <summary>
 /// The float32 streaming forecaster: PyTorch's LSTM / GRU / RNN cells, stacked, with a linear head.
-/// It reads the weights from <see cref="ForecasterParameters.Arena"/> on every step (no copy), so a learner that
-/// updates that arena in place is seen at the next step. The file's normalization arrays are copied at construction.
+/// Where the machine has 256- or 128-bit vectors it steps a packed copy of the weights (<see cref="PackedStep"/>: one
+/// fused product over [x; h] per layer and the cell's pointwise part per block of units); otherwise it runs the
+/// training code (<see cref="RecurrentLayer"/> at T = 1, B = 1) on the arena directly, the reference the packed path is
+/// tested against. The packed copy follows the arena: each step compares <see cref="ForecasterParameters.Version"/>
+/// with the version it packed and repacks (allocation-free) when it moved, so a learner that updates the arena in place
+/// and calls <see cref="ForecasterParameters.MarkChanged"/> (the optimizers do) is seen at the next step.
+/// The file's normalization arrays are copied at construction.
 /// Not thread-safe: one thread steps it, and the arena must not be written while a step runs (a learner should train a
 /// copy and swap in a new forecaster, or update the arena between steps on the same thread).
 /// All buffers are allocated in the constructor; <see cref="Step"/> allocates nothing.
@@ -24,12 +31,17 @@ public sealed class FloatForecaster : IForecaster
     private readonly float[] _scratch;  // [G*H]
     private readonly float[]? _inMean, _inStd, _outMean, _outStd;
     private readonly bool _softmax;     // metadata output_activation = softmax
+    private readonly PackedStep? _packed; // the fast path (null: no hand-written vector path on this machine)
+    private long _packedVersion;
 
     public ForecasterParameters Parameters => _p;
     public ForecasterShape Shape => _p.Shape;
     public int StateSize => _p.Shape.StateSize;
 
-    public FloatForecaster(ForecasterParameters parameters)
+    public FloatForecaster(ForecasterParameters parameters) : this(parameters, PackedStep.MachineLanes) { }
+
+    /// <summary>lanes: 8 or 4 for the packed path at that width, 0 for the reference path (tests run all three).</summary>
+    internal FloatForecaster(ForecasterParameters parameters, int lanes)
     {
         _p = parameters;
         var s = parameters.Shape;
@@ -47,6 +59,11 @@ public sealed class FloatForecaster : IForecaster
         _outMean = Check(parameters.OutputMean, s.OutputSize, "OutputMean");
         _outStd = Check(parameters.OutputStd, s.OutputSize, "OutputStd");
         _softmax = OutputHead.Activation(parameters) == OutputActivation.Softmax;
+        if (lanes > 0)
+        {
+            _packedVersion = parameters.Version;
+            _packed = new PackedStep(parameters, lanes);
+        }
     }
 
     private static float[]? Check(float[]? v, int length, string name)
@@ -62,15 +79,42 @@ public sealed class FloatForecaster : IForecaster
         var s = _p.Shape;
         if (input.Length != s.InputSize) throw new ArgumentException($"input has {input.Length} values, expected {s.InputSize}", nameof(input));
         if (output.Length != s.OutputSize) throw new ArgumentException($"output has {output.Length} values, expected {s.OutputSize}", nameof(output));
+        if (_packed is not null)
+        {
+            if (_p.Version != _packedVersion) { _packed.Pack(); _packedVersion = _p.Version; }
+            Normalize(input, _packed.Input);
+            _packed.Step(output);
+        }
+        else
+        {
+            Normalize(input, _x);
+            StepReference(output);
+        }
+        // y = head output · std + mean (raw units)
+        if (_outStd is not null) TensorPrimitives.Multiply(output, _outStd, output);
+        if (_outMean is not null) TensorPrimitives.Add(output, _outMean, output);
+        if (_softmax) OutputHead.Softmax(output);
+    }
+
+    // x = (input - mean) / std, as the reference writes it (a division, not a product by a reciprocal).
+    private void Normalize(ReadOnlySpan<float> input, Span<float> x)
+    {
+        if (_inMean is null && _inStd is null) { input.CopyTo(x); return; }
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = _inMean is null ? input[i] : input[i] - _inMean[i];
+            x[i] = _inStd is null ? v : v / _inStd[i];
+        }
+    }
+
+    // The training code at T = 1, B = 1 over the arena: the reference path. output: [O] before de-normalization.
+    private void StepReference(Span<float> output)
+    {
+        var s = _p.Shape;
         int h = s.HiddenSize;
         bool lstm = s.Arch == RnnArch.Lstm;
         int stride = lstm ? 2 * h : h;
-
-        Span<float> x = _x;
-        if (_inMean is not null) TensorPrimitives.Subtract(input, _inMean, x); else input.CopyTo(x);
-        if (_inStd is not null) TensorPrimitives.Divide(x, _inStd, x);
-
-        ReadOnlySpan<float> layerInput = x;
+        ReadOnlySpan<float> layerInput = _x;
         for (int l = 0; l < s.NumLayers; l++)
         {
             Span<float> hState = _state.AsSpan(l * stride, h);
@@ -82,12 +126,8 @@ public sealed class FloatForecaster : IForecaster
             if (lstm) _cs.AsSpan(h, h).CopyTo(cState);
             layerInput = hState;
         }
-
-        // y = W_head h_top + b_head, then de-normalize
+        // y = W_head h_top + b_head
         FloatKernels.MatMulTransposed(output, layerInput, _p.HeadWeight, _p.HeadBias, 1, s.OutputSize, h);
-        if (_outStd is not null) TensorPrimitives.Multiply(output, _outStd, output);
-        if (_outMean is not null) TensorPrimitives.Add(output, _outMean, output);
-        if (_softmax) OutputHead.Softmax(output);
     }
 
     /// <summary>The whole sequence, state carried from the current state. inputs: [T, InputSize]; outputs: [T, OutputSize].</summary>
@@ -99,7 +139,11 @@ public sealed class FloatForecaster : IForecaster
         for (int t = 0; t < inputs.Length / i; t++) Step(inputs.Slice(t * i, i), outputs.Slice(t * o, o));
     }
 
-    public void Reset() => Array.Clear(_state);
+    public void Reset()
+    {
+        Array.Clear(_state);
+        _packed?.Reset();
+    }
 
     /// <summary>A new forecaster over a copy (this one reads its arena live, so it must not see a learner's writes mid-step).</summary>
     public IForecaster WithWeights(ForecasterParameters parameters) => new FloatForecaster(parameters.Clone());
@@ -107,12 +151,14 @@ public sealed class FloatForecaster : IForecaster
     public void GetState(Span<float> destination)
     {
         if (destination.Length != _state.Length) throw new ArgumentException($"state has {_state.Length} values, destination {destination.Length}");
-        _state.CopyTo(destination);
+        if (_packed is not null) _packed.GetState(destination);
+        else _state.CopyTo(destination);
     }
 
     public void SetState(ReadOnlySpan<float> source)
     {
         if (source.Length != _state.Length) throw new ArgumentException($"state has {_state.Length} values, source {source.Length}");
-        source.CopyTo(_state);
+        if (_packed is not null) _packed.SetState(source);
+        else source.CopyTo(_state);
     }
 }

@@ -15,7 +15,15 @@ public sealed class ForecasterParameters
     private readonly int _headOffset;
 
     public ForecasterShape Shape { get; }
+    /// <summary>The weights. Code that writes them in place after a forecaster was built over them calls
+    /// <see cref="MarkChanged"/> (the optimizers do), so a forecaster holding a packed copy repacks before its next step.</summary>
     public float[] Arena { get; }
+
+    /// <summary>Moves whenever <see cref="MarkChanged"/> is called: a cheap test for "the arena may have changed".</summary>
+    public long Version { get; private set; }
+
+    /// <summary>Declares an in-place write of <see cref="Arena"/> (see <see cref="Version"/>).</summary>
+    public void MarkChanged() => Version++;
     public IReadOnlyList<ParameterTensor> Tensors { get; }
 
     /// <summary>The network sees (x - InputMean) / InputStd; null means identity.</summary>

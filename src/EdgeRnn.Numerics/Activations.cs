@@ -77,7 +77,7 @@ public static class Activations
         a = pa / qa; b = pb / qb; c = pc / qc; d = pd / qd;
     }
 
-    /// <summary>y = tanh(x), eight lanes at a time (<see cref="Lanes256"/> where 256-bit vectors are fast, else
+    /// <summary>y = tanh(x), eight lanes at a time (<see cref="Width256"/> where 256-bit vectors are fast, else
     /// <see cref="Lanes128x2"/>), then the scalar form. x: [n], y: [n] (may alias x).</summary>
     public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => Apply<TanhOp>(x, y);
 
@@ -118,7 +118,7 @@ public static class Activations
 
     private static void Apply<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IActivation
     {
-        if (Vector256.IsHardwareAccelerated) Apply<Lanes256, TOp>(x, y);
+        if (Vector256.IsHardwareAccelerated) Apply<Width256, TOp>(x, y);
         else Apply<Lanes128x2, TOp>(x, y);
     }
 

@@ -7,9 +7,9 @@ namespace EdgeRnn.Numerics;
 /// One SIMD register of float32 lanes, the width structs every hand-written float kernel is generic over:
 /// <see cref="Width256"/> (x64 AVX) and <see cref="Width128"/> (ARM64 NEON, SSE-only x64). Each member is the one
 /// Vector256/Vector128 call it wraps, so code written once over a width does the same operations in the same order at
-/// either width. <see cref="FloatKernels"/> uses them directly; the eight-lane blocks of the activations and the int8
-/// cell epilogues (<see cref="ILanes8{TSelf}"/>) are built from them: <see cref="Lanes256"/> is one
-/// <see cref="Width256"/>, <see cref="Lanes128x2"/> two <see cref="Width128"/>.
+/// either width. <see cref="FloatKernels"/> uses them directly; <see cref="Width256"/> is also the eight-lane block of
+/// the activations and the int8 cell epilogues (<see cref="ILanes8{TSelf}"/>) on x64, and <see cref="Lanes128x2"/> (two
+/// Vector128) that block elsewhere.
 /// </summary>
 public interface IFloatWidth<TSelf> : ILanes<TSelf> where TSelf : struct, IFloatWidth<TSelf>
 {
@@ -44,8 +44,10 @@ public interface ILanes<TSelf> where TSelf : struct, ILanes<TSelf>
     static abstract TSelf Max(TSelf a, TSelf b);
 }
 
-/// <summary>Eight float lanes in one 256-bit vector (x64 AVX).</summary>
-public readonly struct Width256(Vector256<float> v) : IFloatWidth<Width256>
+/// <summary>Eight float lanes in one 256-bit vector (x64 AVX). Also the eight-lane block of the int8 epilogues and the
+/// activations (<see cref="ILanes8{TSelf}"/>): one struct over the vector, not a wrapper of a wrapper, because Native
+/// AOT's inliner left the members of a two-level wrapping as calls in the big epilogue methods.</summary>
+public readonly struct Width256(Vector256<float> v) : IFloatWidth<Width256>, ILanes8<Width256>
 {
     public readonly Vector256<float> V = v;
     public static int Count => Vector256<float>.Count;
@@ -62,6 +64,17 @@ public readonly struct Width256(Vector256<float> v) : IFloatWidth<Width256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 operator /(Width256 a, Width256 b) => new(a.V / b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Min(Width256 a, Width256 b) => new(Vector256.MinNative(a.V, b.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Width256 Max(Width256 a, Width256 b) => new(Vector256.MaxNative(a.V, b.V));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MinAcross(Width256 v) => Across.Min(Vector128.MinNative(v.V.GetLower(), v.V.GetUpper()));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Width256 v) => Across.Max(Vector128.MaxNative(v.V.GetLower(), v.V.GetUpper()));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreInt8(Width256 v, Width256 k, ref sbyte p, int offset)
+    {
+        var i = Vector256.ConvertToInt32(Vector256.MinNative(Vector256.MaxNative(Vector256.Round(v.V * k.V), Vector256.Create(-127f)), Vector256.Create(127f)));
+        var s = Vector128.Narrow(i.GetLower(), i.GetUpper());
+        Unsafe.WriteUnaligned(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref p, offset)), Vector128.Narrow(s, s).AsInt64().ToScalar());
+    }
 }
 
 /// <summary>Four float lanes in one 128-bit vector (ARM64 NEON, SSE-only x64).</summary>

@@ -238,7 +238,7 @@ public sealed class ForecasterTests
     }
 
     [Fact]
-    public void Forecaster_sees_in_place_weight_updates()
+    public void Forecaster_sees_in_place_weight_updates_once_marked()
     {
         var p = Make(RnnArch.Lstm, 1, norm: false);
         var f = new FloatForecaster(p);
@@ -246,8 +246,92 @@ public sealed class ForecasterTests
         f.Step([0.1f, 0.2f, 0.3f], y);
         float before = y[0];
         p.HeadBias[0] += 1f;
+        p.MarkChanged();
         f.Reset();
         f.Step([0.1f, 0.2f, 0.3f], y);
         Assert.Equal(before + 1f, y[0], 5);
+    }
+
+    /// <summary>An optimizer step on the forecaster's own arena reaches the packed copy at the next step: the forecaster
+    /// then agrees with a fresh one built over the updated weights.</summary>
+    [Fact]
+    public void Forecaster_sees_an_optimizer_step()
+    {
+        var p = Make(RnnArch.Lstm, 2, hidden: 9);
+        var f = new FloatForecaster(p);
+        var y = new float[2];
+        f.Step([0.1f, 0.2f, 0.3f], y);
+        var grad = ForecasterParameters.CreateLike(p);
+        for (int i = 0; i < grad.Arena.Length; i++) grad.Arena[i] = (i % 7 - 3) * 0.1f;
+        Assert.True(new Sgd(0.5).Step(p, grad));
+        f.Reset();
+        f.Step([0.1f, 0.2f, 0.3f], y);
+        var want = new float[2];
+        new FloatForecaster(p).Step([0.1f, 0.2f, 0.3f], want);
+        Assert.Equal(want, y);
+    }
+
+    public static TheoryData<RnnArch, int, int> PackedCases()
+    {
+        var d = new TheoryData<RnnArch, int, int>();
+        foreach (var a in Enum.GetValues<RnnArch>())
+            foreach (int h in new[] { 1, 3, 7, 9, 17, 33 })
+                d.Add(a, h, h % 2 + 1);
+        return d;
+    }
+
+    /// <summary>
+    /// The packed streaming step at both widths (8 and 4 lanes) against the reference path (the training code at
+    /// T = 1, B = 1) at hidden sizes that leave partial tiles, one and two layers, outputs that leave a partial head
+    /// tile: outputs and the whole state (h and c) over 40 steps, then after a reset and a set state.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PackedCases))]
+    public void Packed_step_matches_the_reference_path(RnnArch arch, int hidden, int layers)
+    {
+        var p = new ForecasterParameters(new ForecasterShape(arch, 3, hidden, layers, 5));
+        Optimization.InitializeUniform(p, hidden);
+        // Larger weights put the activations away from their linear part (not for relu, whose unbounded growth over 40
+        // steps would amplify rounding instead of testing it).
+        float scale = arch == RnnArch.RnnRelu ? 1f : 2.5f;
+        for (int i = 0; i < p.Arena.Length; i++) p.Arena[i] *= scale;
+        p.MarkChanged();
+        p.InputMean = [1f, 2f, 3f];
+        p.InputStd = [0.5f, 2f, 1f];
+        var x = Inputs(40, 3, hidden);
+        var reference = new FloatForecaster(p, lanes: 0);
+        var want = new float[40 * 5];
+        reference.Run(x, want);
+        var wantState = new float[reference.StateSize];
+        reference.GetState(wantState);
+        Assert.Contains(wantState, v => v != 0f);
+        foreach (int lanes in new[] { 8, 4 })
+        {
+            var packed = new FloatForecaster(p, lanes);
+            var got = new float[want.Length];
+            packed.Run(x, got);
+            var state = new float[packed.StateSize];
+            packed.GetState(state);
+            AssertNear(want, got, $"lanes {lanes} outputs");
+            AssertNear(wantState, state, $"lanes {lanes} state");
+            // Reset, then the reference's state set: both continue identically.
+            packed.Reset();
+            packed.SetState(wantState);
+            var a = new float[10 * 5]; var b = new float[10 * 5];
+            packed.Run(x.AsSpan(0, 30), a);
+            var r2 = new FloatForecaster(p, lanes: 0);
+            r2.SetState(wantState);
+            r2.Run(x.AsSpan(0, 30), b);
+            AssertNear(b, a, $"lanes {lanes} after SetState");
+        }
+    }
+
+    // The packed path sums W_ih x + W_hh h + both biases in one product, in another order than the reference, and its
+    // vector activations may fuse a multiply-add the scalar tail rounds twice: float rounding apart, not more.
+    private static void AssertNear(float[] want, float[] got, string what)
+    {
+        Assert.Equal(want.Length, got.Length);
+        for (int i = 0; i < want.Length; i++)
+            Assert.True(Math.Abs(want[i] - got[i]) <= 2e-6f * (1 + Math.Abs(want[i])), $"{what} element {i}: {got[i]} vs {want[i]}");
     }
 }

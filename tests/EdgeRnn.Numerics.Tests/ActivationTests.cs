@@ -34,7 +34,7 @@ public class ActivationTests
         Assert.True(max <= Activations.MaxSigmoidError, $"max |sigmoid error| = {max:E3}");
     }
 
-    public static TheoryData<string> LaneWidths() => new() { nameof(Lanes256), nameof(Lanes128x2) };
+    public static TheoryData<string> LaneWidths() => new() { nameof(Width256), nameof(Lanes128x2) };
 
     /// <summary>Both lane widths run here whatever the CPU (an unaccelerated width runs in software, still IEEE-exact),
     /// so the x64 width and the ARM64 width are each checked against the scalar form bit for bit.</summary>
@@ -47,7 +47,7 @@ public class ActivationTests
             var x = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 24 - 12)).ToArray();
             var t = new float[n];
             var s = new float[n];
-            if (width == nameof(Lanes256)) { Activations.Tanh<Lanes256>(x, t); Activations.Sigmoid<Lanes256>(x, s); }
+            if (width == nameof(Width256)) { Activations.Tanh<Width256>(x, t); Activations.Sigmoid<Width256>(x, s); }
             else { Activations.Tanh<Lanes128x2>(x, t); Activations.Sigmoid<Lanes128x2>(x, s); }
             for (int i = 0; i < n; i++)
             {
@@ -63,7 +63,7 @@ public class ActivationTests
         var rng = new Random(5);
         var x = Enumerable.Range(0, 32 * 40).Select(i => i < 32 ? (i - 16) * 0.5f : (float)(rng.NextDouble() * 16 - 8)).ToArray();
         var y = new float[x.Length];
-        if (width == nameof(Lanes256)) Run<Lanes256>(x, y); else Run<Lanes128x2>(x, y);
+        if (width == nameof(Width256)) Run<Width256>(x, y); else Run<Lanes128x2>(x, y);
         for (int i = 0; i < x.Length; i++)
             Assert.Equal(BitConverter.SingleToInt32Bits(Activations.Tanh(x[i])), BitConverter.SingleToInt32Bits(y[i]));
 
@@ -83,7 +83,7 @@ public class ActivationTests
     {
         var v = new float[] { 0.5f / 127, 1.5f / 127, -0.5f / 127, -2.5f / 127, 1f, -1f, 1.2f, -7f };
         var got = new sbyte[8];
-        if (width == nameof(Lanes256)) Lanes256.StoreInt8(Lanes256.Load(ref v[0], 0), Lanes256.Splat(127f), ref got[0], 0);
+        if (width == nameof(Width256)) Width256.StoreInt8(Width256.Load(ref v[0], 0), Width256.Splat(127f), ref got[0], 0);
         else Lanes128x2.StoreInt8(Lanes128x2.Load(ref v[0], 0), Lanes128x2.Splat(127f), ref got[0], 0);
         for (int i = 0; i < v.Length; i++) Assert.Equal(EdgeRnn.Numerics.Int8.Int8Quantize.QuantizeOne(v[i], 127f), got[i]);
         Assert.Equal(new sbyte[] { 0, 2, 0, -2, 127, -127, 127, -127 }, got);

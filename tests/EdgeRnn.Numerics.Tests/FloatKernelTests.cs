@@ -62,7 +62,7 @@ public sealed class FloatKernelTests
     public void MatMulAccumulate_matches_reference() => EveryPath(() =>
     {
         foreach (int k in Lengths)
-            foreach (int m in new[] { 1, 3 })
+            foreach (int m in new[] { 1, 2, 3, 5 })
                 foreach (int n in Rows)
                 {
                     var dy = Random(m * n, k + 5); var w = Random(n * k, k + 6);
@@ -139,6 +139,87 @@ public sealed class FloatKernelTests
             FloatKernels.Relu(x, fast); FloatReference.Relu(x, slow);
             Assert.Equal(slow, fast);
         }
+    }
+
+    /// <summary>The batch-1 packed product at both lane counts (and the reference loops when a width is switched off)
+    /// against the reference, at awkward column counts and tile counts.</summary>
+    [Fact]
+    public void PackedMatVec_matches_reference() => EveryPath(() =>
+    {
+        foreach (int lanes in new[] { 8, 4 })
+            foreach (int k in Lengths)
+                foreach (int tiles in new[] { 1, 2, 3 })
+                {
+                    int tile = 4 * lanes;
+                    var w = Random(tiles * k * tile, k + 20); var b = Random(tiles * tile, k + 21); var x = Random(k, k + 22);
+                    var fast = new float[tiles * tile]; var slow = new float[tiles * tile];
+                    FloatKernels.PackedMatVec(fast, w, b, x, tiles, k, lanes);
+                    FloatReference.PackedMatVec(slow, w, b, x, tiles, k, lanes);
+                    for (int t = 0; t < tiles; t++)
+                        for (int r = 0; r < tile; r++)
+                        {
+                            double sum = Math.Abs(b[t * tile + r]);
+                            for (int q = 0; q < k; q++) sum += Math.Abs(w[(t * k + q) * tile + r] * x[q]);
+                            Close(slow[t * tile + r], fast[t * tile + r], sum, $"lanes={lanes} k={k} tiles={tiles} [{t},{r}]");
+                        }
+                }
+    });
+
+    /// <summary>PackRows + PackedMatMul (training's products) against the reference MatMulTransposed at awkward sizes:
+    /// row counts that leave a partial last tile, with and without bias, both lane counts, every path.</summary>
+    [Fact]
+    public void PackedMatMul_matches_MatMulTransposed_reference() => EveryPath(() =>
+    {
+        foreach (int lanes in new[] { 8, 4 })
+            foreach (int k in Lengths)
+                foreach (int n in new[] { 1, 5, 16, 32, 33, 70 })
+                    foreach (bool bias in new[] { false, true })
+                    {
+                        int m = 3;
+                        var a = Random(m * k, k + 40); var w = Random(n * k, k + 41); var b = bias ? Random(n, 42) : [];
+                        var packed = new float[FloatKernels.PackedRowsSize(n, k, lanes)];
+                        FloatKernels.PackRows(packed, w, b, n, k, lanes);
+                        var fast = new float[m * n]; var slow = new float[m * n];
+                        FloatKernels.PackedMatMul(fast, a, packed, m, n, k, lanes);
+                        FloatReference.MatMulTransposed(slow, a, w, b, m, n, k);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < n; j++)
+                            {
+                                double s = bias ? Math.Abs(b[j]) : 0;
+                                for (int q = 0; q < k; q++) s += Math.Abs(a[i * k + q] * w[j * k + q]);
+                                Close(slow[i * n + j], fast[i * n + j], s, $"lanes={lanes} n={n} k={k} bias={bias} [{i},{j}]");
+                            }
+                    }
+    });
+
+    /// <summary>PackTile puts w0 [rows, k0] beside w1 [rows, k1] so the packed product is w0·x0 + w1·x1 + b0 + b1 for the
+    /// mapped rows and exactly 0 for padding rows (rows in reverse order, so a transposed index would show).</summary>
+    [Fact]
+    public void PackTile_gives_the_product_over_both_parts()
+    {
+        foreach (int lanes in new[] { 8, 4 })
+            foreach (int k0 in new[] { 0, 1, 3, 9 })
+                foreach (int k1 in new[] { 0, 2, 17 })
+                {
+                    int tile = 4 * lanes, rows = tile - 3;
+                    var w0 = Random(rows * k0, 30); var w1 = Random(rows * k1, 31); var b0 = Random(rows, 32); var b1 = Random(rows, 33);
+                    var map = new int[tile];
+                    for (int r = 0; r < tile; r++) map[r] = r < rows ? rows - 1 - r : -1;
+                    var packed = new float[(k0 + k1) * tile]; var bias = new float[tile];
+                    FloatKernels.PackTile(packed, bias, lanes, w0, b0, k0, map, w1, b1, k1, map);
+                    var x = Random(k0 + k1, 34);
+                    var y = new float[tile];
+                    FloatReference.PackedMatVec(y, packed, bias, x, 1, k0 + k1, lanes);
+                    var y0 = new float[rows]; var y1 = new float[rows];
+                    FloatReference.MatMulTransposed(y0, x.AsSpan(0, k0), w0, b0, 1, rows, k0);
+                    FloatReference.MatMulTransposed(y1, x.AsSpan(k0, k1), w1, b1, 1, rows, k1);
+                    for (int r = 0; r < tile; r++)
+                    {
+                        if (r >= rows) { Assert.Equal(0f, y[r]); continue; }
+                        int src = rows - 1 - r;
+                        Assert.True(Math.Abs(y0[src] + y1[src] - y[r]) <= 1e-5f, $"lanes={lanes} k0={k0} k1={k1} row {r}: {y[r]} vs {y0[src] + y1[src]}");
+                    }
+                }
     }
 
     [Fact]

@@ -82,7 +82,7 @@ public static class SelfTestCommand
             for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 24 - 12);
             var t256 = new float[x.Length];
             var t128 = new float[x.Length];
-            EdgeRnn.Numerics.Activations.Tanh<EdgeRnn.Numerics.Lanes256>(x, t256);
+            EdgeRnn.Numerics.Activations.Tanh<EdgeRnn.Numerics.Width256>(x, t256);
             EdgeRnn.Numerics.Activations.Tanh<EdgeRnn.Numerics.Lanes128x2>(x, t128);
             int bad = 0;
             for (int i = 0; i < x.Length; i++)

@@ -38,6 +38,32 @@ namespace EdgeRnn.Model.Cells
             }
         }
 
+        /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
+        /// the same formulas as <see cref="Forward"/>. Each tile holds r and z (input and hidden parts summed) and n's
+        /// input and hidden parts apart, because r multiplies the hidden part only. Two passes, so no loop body inlines
+        /// more than two activations (see LstmCell.ForwardPacked).</summary>
+        // pre: [tiles, 4, L] in: per tile of L = W.Count units a_r, a_z, W_in x + b_in, W_hn h + b_hn; out: r, z in place
+        // hPrev, hOut: [tiles·L]
+        public static void ForwardPacked<W>(Span<float> pre, ReadOnlySpan<float> hPrev, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
+        {
+            int l = W.Count, n = 4 * l * tiles;
+            if (pre.Length < n || hPrev.Length < l * tiles || hOut.Length < l * tiles) throw new ArgumentException("spans shorter than the tiles");
+            ref float pp = ref MemoryMarshal.GetReference(pre);
+            ref float pv = ref MemoryMarshal.GetReference(hPrev);
+            ref float ph = ref MemoryMarshal.GetReference(hOut);
+            for (int o = 0; o < n; o += 4 * l)
+            {
+                W.Store(FloatMath.Sigmoid(W.Load(ref pp, o)), ref pp, o);
+                W.Store(FloatMath.Sigmoid(W.Load(ref pp, o + l)), ref pp, o + l);
+            }
+            // n = tanh(a_in + r ⊙ (W_hn h + b_hn));  h' = n + z ⊙ (h − n)
+            for (int u = 0, o = 0; o < n; u += l, o += 4 * l)
+            {
+                W nn = FloatMath.Tanh(W.MultiplyAddEstimate(W.Load(ref pp, o), W.Load(ref pp, o + 3 * l), W.Load(ref pp, o + 2 * l)));
+                W.Store(W.MultiplyAddEstimate(W.Load(ref pp, o + l), W.Load(ref pv, u) - nn, nn), ref ph, u);
+            }
+        }
+
         // dPreIh: [B, 3H] out: gradient of W_ih x + b_ih;  dPreHh: [B, 3H] out: gradient of W_hh h + b_hh
         // dhPrev: [B, H] out: the direct part of the gradient reaching h (z ⊙ dh'); the W_hh part is added by the caller
         // gates: [B, 3H] activated r, z, n; ghn: [B, H]; hPrev: [B, H]; dh: [B, H] gradient reaching h'
@@ -73,20 +99,27 @@ namespace EdgeRnn.Model.Quantized
     {
         private readonly ref partial struct Epilogue
         {
-            /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h.</summary>
-            private void Gru<V>(int end) where V : struct, ILanes8<V>
+            /// <summary>r, z pre-halved; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h. Returns
+            /// the units whose h went into <paramref name="range"/>.</summary>
+            private int Gru<V>(int end, int units, ref HRange<V> range) where V : struct, ILanes8<V>
             {
-                V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f), one = V.Splat(1f);
+                // Pass 1: r and z of two blocks at a time through Tanh4, then n's pre-activation; z and it wait in scratch.
+                // Pass 2: n = tanh of four blocks at a time, then h'. The same operations per unit as one pass, so the same
+                // bits, but with independent chains side by side. Each pass is its own method, so Native AOT's inliner
+                // budget (per method it compiles) covers every lane operation of it.
+                GruGates<V>(end);
+                return GruNew(end, units, ref range);
+            }
+
+            private void GruGates<V>(int end) where V : struct, ILanes8<V>
+            {
+                V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f);
                 ref int ai = ref _ai, ah = ref _ah;
                 ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
-                ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
                 ref float bhn = ref MemoryMarshal.GetArrayDataReference(_bhn);
                 ref float zs = ref MemoryMarshal.GetArrayDataReference(_scratch);
                 int n8 = 8 * end;
                 ref float ns = ref Unsafe.Add(ref zs, n8);
-                // Pass 1: r and z of two blocks at a time through Tanh4, then n's pre-activation; z and it wait in scratch.
-                // Pass 2: n = tanh of four blocks at a time, then h'. The same operations per unit as one pass, so the same
-                // bits, but with independent chains side by side.
                 int j = 0;
                 for (; j + 2 <= end; j += 2)
                 {
@@ -104,17 +137,39 @@ namespace EdgeRnn.Model.Quantized
                     V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch));
                     GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, tr, tz);
                 }
-                int k = 0;
+            }
+
+            private int GruNew<V>(int end, int units, ref HRange<V> range) where V : struct, ILanes8<V>
+            {
+                V one = V.Splat(1f);
+                ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+                ref float zs = ref MemoryMarshal.GetArrayDataReference(_scratch);
+                int n8 = 8 * end;
+                ref float ns = ref Unsafe.Add(ref zs, n8);
+                int k = 0, full = units & ~7, tracked = 0;
                 for (; k + 32 <= n8; k += 32)
                 {
                     V t0 = V.Load(ref ns, k), t1 = V.Load(ref ns, k + 8), t2 = V.Load(ref ns, k + 16), t3 = V.Load(ref ns, k + 24);
                     Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
-                    GruOut(t0, ref zs, ref hr, k, one);
-                    GruOut(t1, ref zs, ref hr, k + 8, one);
-                    GruOut(t2, ref zs, ref hr, k + 16, one);
-                    GruOut(t3, ref zs, ref hr, k + 24, one);
+                    t0 = GruOut(t0, ref zs, ref hr, k, one);
+                    t1 = GruOut(t1, ref zs, ref hr, k + 8, one);
+                    t2 = GruOut(t2, ref zs, ref hr, k + 16, one);
+                    t3 = GruOut(t3, ref zs, ref hr, k + 24, one);
+                    if (k + 32 > full) continue;
+                    range.Add(t0);
+                    range.Add(t1);
+                    range.Add(t2);
+                    range.Add(t3);
+                    tracked = k + 32;
                 }
-                for (; k < n8; k += 8) GruOut(Activations.Tanh(V.Load(ref ns, k)), ref zs, ref hr, k, one);
+                for (; k < n8; k += 8)
+                {
+                    V t = GruOut(Activations.Tanh(V.Load(ref ns, k)), ref zs, ref hr, k, one);
+                    if (k + 8 > full) continue;
+                    range.Add(t);
+                    tracked = k + 8;
+                }
+                return tracked;
             }
 
             /// <summary>z = σ, and n's pre-activation W_in x + b_in + r ⊙ (W_hn h + b_hn), for the block at rows r, units u.</summary>
@@ -128,12 +183,14 @@ namespace EdgeRnn.Model.Quantized
                 V.Store(half * tz + half, ref zs, u);
             }
 
-            /// <summary>h' = (1 - z) ⊙ n + z ⊙ h for 8 units.</summary>
+            /// <summary>h' = (1 - z) ⊙ n + z ⊙ h for 8 units, stored and returned.</summary>
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            private static void GruOut<V>(V n, ref float zs, ref float hr, int u, V one) where V : struct, ILanes8<V>
+            private static V GruOut<V>(V n, ref float zs, ref float hr, int u, V one) where V : struct, ILanes8<V>
             {
                 V z = V.Load(ref zs, u);
-                V.Store((one - z) * n + z * V.Load(ref hr, u), ref hr, u);
+                V h = (one - z) * n + z * V.Load(ref hr, u);
+                V.Store(h, ref hr, u);
+                return h;
             }
         }
     }

@@ -36,6 +36,35 @@ namespace EdgeRnn.Model.Cells
             }
         }
 
+        /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
+        /// the same formulas as <see cref="Forward"/>. Two passes over the tiles (in L1), each loop body holding at most
+        /// two inlined activations: a body with all five exceeded the AOT inliner's budget, which then left the width
+        /// operators as calls.</summary>
+        // pre: [tiles, 4, L] in: pre-activations i, f, g, o per tile of L = W.Count units; out: activated gates
+        // c: [tiles·L] in: c; out: c'
+        // hOut: [tiles·L] out: h'
+        public static void ForwardPacked<W>(Span<float> pre, Span<float> c, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
+        {
+            int l = W.Count, n = 4 * l * tiles;
+            if (pre.Length < n || c.Length < l * tiles || hOut.Length < l * tiles) throw new ArgumentException("spans shorter than the tiles");
+            ref float pp = ref MemoryMarshal.GetReference(pre);
+            ref float pc = ref MemoryMarshal.GetReference(c);
+            ref float ph = ref MemoryMarshal.GetReference(hOut);
+            // i, f, o = σ(a); g = tanh(a)
+            for (int v = 0, o = 0; o < n; v++, o += l)
+            {
+                W a = W.Load(ref pp, o);
+                W.Store((v & 3) == 2 ? FloatMath.Tanh(a) : FloatMath.Sigmoid(a), ref pp, o);
+            }
+            // c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')
+            for (int u = 0, o = 0; o < n; u += l, o += 4 * l)
+            {
+                W cn = W.MultiplyAddEstimate(W.Load(ref pp, o), W.Load(ref pp, o + 2 * l), W.Load(ref pp, o + l) * W.Load(ref pc, u));
+                W.Store(cn, ref pc, u);
+                W.Store(W.Load(ref pp, o + 3 * l) * FloatMath.Tanh(cn), ref ph, u);
+            }
+        }
+
         // dPre: [B, 4H] out: gradient of the gate pre-activations a (the same for the ih and hh products)
         // gates: [B, 4H] activated i, f, g, o from Forward; cPrev, tanhC: [B, H] c and tanh(c') from Forward
         // dh: [B, H] gradient reaching h' (from the layer above / head and from step t+1)
@@ -75,17 +104,26 @@ namespace EdgeRnn.Model.Quantized
     {
         private readonly ref partial struct Epilogue
         {
-            /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c').</summary>
-            private void Lstm<V>(int end) where V : struct, ILanes8<V>
+            /// <summary>i, f, o pre-halved, so σ = 0.5·tanh + 0.5; c' = f·c + i·g, h' = o·tanh(c'). Returns the units
+            /// whose h went into <paramref name="range"/>.
+            /// Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the out-of-order
+            /// core always has independent work; each pass is its own method, so Native AOT's inliner budget (per method it
+            /// compiles) covers every lane operation of it.</summary>
+            private int Lstm<V>(int end, int units, ref HRange<V> range) where V : struct, ILanes8<V>
+            {
+                LstmGates<V>(end);
+                return LstmOut(end, units, ref range);
+            }
+
+            /// <summary>Pass 1: the gates, c' = f·c + i·g, and o parked in h (the old h is not needed: the products read its
+            /// int8 copy).</summary>
+            private void LstmGates<V>(int end) where V : struct, ILanes8<V>
             {
                 V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f);
                 ref int ai = ref _ai, ah = ref _ah;
                 ref float si = ref _si, sh = ref _sh, b = ref _b, ui = ref _ui, uh = ref _uh;
                 ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
                 ref float cr = ref MemoryMarshal.GetArrayDataReference(_cs);
-                // Two passes over independent blocks, each evaluating four tanh chains side by side (Tanh4), so the
-                // out-of-order core always has independent work. Pass 1 parks o in h (the old h is not needed: the products
-                // read its int8 copy).
                 for (int j = 0, u = 0, r = 0; j < end; j++, u += 8, r += 32)
                 {
                     V i = Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch);
@@ -96,17 +134,42 @@ namespace EdgeRnn.Model.Quantized
                     V.Store((half * f + half) * V.Load(ref cr, u) + (half * i + half) * g, ref cr, u);
                     V.Store(half * o + half, ref hr, u);
                 }
-                int n = 8 * end, k = 0;
+            }
+
+            /// <summary>Pass 2: h' = o·tanh(c'), its range over whole blocks of real units; returns those units.</summary>
+            private int LstmOut<V>(int end, int units, ref HRange<V> range) where V : struct, ILanes8<V>
+            {
+                ref float hr = ref MemoryMarshal.GetArrayDataReference(_hs);
+                ref float cr = ref MemoryMarshal.GetArrayDataReference(_cs);
+                int n = 8 * end, full = units & ~7, k = 0, tracked = 0;
                 for (; k + 32 <= n; k += 32)
                 {
                     V t0 = V.Load(ref cr, k), t1 = V.Load(ref cr, k + 8), t2 = V.Load(ref cr, k + 16), t3 = V.Load(ref cr, k + 24);
                     Activations.Tanh4(ref t0, ref t1, ref t2, ref t3);
-                    V.Store(V.Load(ref hr, k) * t0, ref hr, k);
-                    V.Store(V.Load(ref hr, k + 8) * t1, ref hr, k + 8);
-                    V.Store(V.Load(ref hr, k + 16) * t2, ref hr, k + 16);
-                    V.Store(V.Load(ref hr, k + 24) * t3, ref hr, k + 24);
+                    t0 = V.Load(ref hr, k) * t0;
+                    t1 = V.Load(ref hr, k + 8) * t1;
+                    t2 = V.Load(ref hr, k + 16) * t2;
+                    t3 = V.Load(ref hr, k + 24) * t3;
+                    V.Store(t0, ref hr, k);
+                    V.Store(t1, ref hr, k + 8);
+                    V.Store(t2, ref hr, k + 16);
+                    V.Store(t3, ref hr, k + 24);
+                    if (k + 32 > full) continue;
+                    range.Add(t0);
+                    range.Add(t1);
+                    range.Add(t2);
+                    range.Add(t3);
+                    tracked = k + 32;
                 }
-                for (; k < n; k += 8) V.Store(V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k)), ref hr, k);
+                for (; k < n; k += 8)
+                {
+                    V t = V.Load(ref hr, k) * Activations.Tanh(V.Load(ref cr, k));
+                    V.Store(t, ref hr, k);
+                    if (k + 8 > full) continue;
+                    range.Add(t);
+                    tracked = k + 8;
+                }
+                return tracked;
             }
         }
     }

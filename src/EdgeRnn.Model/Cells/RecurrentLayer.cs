@@ -17,13 +17,27 @@ internal static class RecurrentLayer
     // gates: [T*B, G*H] out: activated gates (kept for backward)
     // extra: [T*B, H] out: GRU's W_hn h + b_hn, LSTM's tanh(c') (empty for RNN)
     // scratch: [B, G*H]
+    // pack: empty (the unpacked products: the streaming reference), or [PackSize(shape, lanes)] scratch for packed
+    //       copies of W_ih and W_hh (<see cref="FloatKernels.PackedMatMul"/>: no horizontal sums, each weight read once
+    //       per row instead of once per dot product), packed again on every call since the weights may have moved
     public static void Forward(ForecasterParameters p, int layer, int steps, int batch,
-        ReadOnlySpan<float> x, Span<float> hs, Span<float> cs, Span<float> gates, Span<float> extra, Span<float> scratch)
+        ReadOnlySpan<float> x, Span<float> hs, Span<float> cs, Span<float> gates, Span<float> extra, Span<float> scratch,
+        Span<float> pack = default, int lanes = 0)
     {
         var shape = p.Shape;
-        int h = shape.HiddenSize, gh = shape.Gates * h, bh = batch * h, bg = batch * gh;
-        FloatKernels.MatMulTransposed(gates.Slice(0, steps * bg), x.Slice(0, steps * batch * shape.LayerInputSize(layer)),
-            p.WeightIh(layer), p.BiasIh(layer), steps * batch, gh, shape.LayerInputSize(layer));
+        int h = shape.HiddenSize, gh = shape.Gates * h, bh = batch * h, bg = batch * gh, inSize = shape.LayerInputSize(layer);
+        bool packed = !pack.IsEmpty;
+        if (packed)
+        {
+            FloatKernels.PackRows(pack, p.WeightIh(layer), p.BiasIh(layer), gh, inSize, lanes);
+            FloatKernels.PackedMatMul(gates.Slice(0, steps * bg), x.Slice(0, steps * batch * inSize), pack, steps * batch, gh, inSize, lanes);
+            FloatKernels.PackRows(pack, p.WeightHh(layer), p.BiasHh(layer), gh, h, lanes);
+        }
+        else
+        {
+            FloatKernels.MatMulTransposed(gates.Slice(0, steps * bg), x.Slice(0, steps * batch * inSize),
+                p.WeightIh(layer), p.BiasIh(layer), steps * batch, gh, inSize);
+        }
         ReadOnlySpan<float> whh = p.WeightHh(layer), bhh = p.BiasHh(layer);
         Span<float> ghs = scratch.Slice(0, bg);
         for (int t = 0; t < steps; t++)
@@ -31,7 +45,8 @@ internal static class RecurrentLayer
             ReadOnlySpan<float> hPrev = hs.Slice(t * bh, bh);
             Span<float> hOut = hs.Slice((t + 1) * bh, bh);
             Span<float> g = gates.Slice(t * bg, bg);
-            FloatKernels.MatMulTransposed(ghs, hPrev, whh, bhh, batch, gh, h);
+            if (packed) FloatKernels.PackedMatMul(ghs, hPrev, pack, batch, gh, h, lanes);
+            else FloatKernels.MatMulTransposed(ghs, hPrev, whh, bhh, batch, gh, h);
             switch (shape.Arch)
             {
                 case RnnArch.Lstm:
@@ -45,6 +60,15 @@ internal static class RecurrentLayer
                     break;
             }
         }
+    }
+
+    /// <summary>Scratch <see cref="Forward"/> needs for its packed products at a lane count (0: none).</summary>
+    public static int PackSize(ForecasterShape shape, int lanes)
+    {
+        if (lanes == 0) return 0;
+        int gh = shape.Gates * shape.HiddenSize, k = shape.HiddenSize;
+        for (int l = 0; l < shape.NumLayers; l++) k = Math.Max(k, shape.LayerInputSize(l));
+        return FloatKernels.PackedRowsSize(gh, k, lanes);
     }
 
     /// <summary>

@@ -118,7 +118,7 @@ public sealed partial class Int8Forecaster : IForecaster
         if (output.Length < s.OutputSize) throw new ArgumentException($"output has room for {output.Length} values, the model gives {s.OutputSize}", nameof(output));
         switch (_lanes)
         {
-            case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Step<Lanes256>(w, input, output[..s.OutputSize]); break;
+            case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Step<Width256>(w, input, output[..s.OutputSize]); break;
             case EpilogueLanes.Vector128x2: Step<Lanes128x2>(w, input, output[..s.OutputSize]); break;
             default: Step<LanesScalar>(w, input, output[..s.OutputSize]); break;
         }
@@ -150,15 +150,15 @@ public sealed partial class Int8Forecaster : IForecaster
             _k.MatVecPacked(L.Whh, _qh, _accHh);
             _k.PrepareQuads(xq, qx);
             _k.MatVecPacked(L.Wih, qx, _accIh);
-            new Epilogue(L, _accIh, _accHh, sIn, cIn, _hScale[l], _hCentre[l], _h[l], _c[l], _scratch).Run<V>(s.Arch, w.UnitBlocks);
-            QuantizeH(l);
+            var (hLo, hHi) = new Epilogue(L, _accIh, _accHh, sIn, cIn, _hScale[l], _hCentre[l], _h[l], _c[l], _scratch).Run<V>(s.Arch, w.UnitBlocks, h);
+            QuantizeH(l, hLo, hHi);
             xq = _hq[l].AsSpan(0, h);
             sIn = _hScale[l];
             cIn = _hCentre[l];
         }
 
         Head<V>(w, _h[s.NumLayers - 1], h, _out);
-        Denormalize(_out, w.OutStd, w.OutMean, y);
+        Denormalize<V>(_out, w.OutStd, w.OutMean, y);
     }
 
     /// <summary>x = (input - mean) / std, eight lanes at a time then scalar (the same operations).</summary>
@@ -204,18 +204,31 @@ public sealed partial class Int8Forecaster : IForecaster
         }
     }
 
-    /// <summary>y = out·std + mean (the output de-normalization).</summary>
-    private static void Denormalize(float[] o, float[] std, float[] mean, Span<float> y)
+    /// <summary>y = out·std + mean (the output de-normalization), eight lanes at a time then scalar (the same
+    /// operations). o: [≥ n], std, mean, y: [n].</summary>
+    private static void Denormalize<V>(float[] o, float[] std, float[] mean, Span<float> y) where V : struct, ILanes8<V>
     {
-        for (int i = 0; i < y.Length; i++) y[i] = o[i] * std[i] + mean[i];
+        int n = y.Length, i = 0;
+        ref float orf = ref MemoryMarshal.GetArrayDataReference(o);
+        ref float sr = ref MemoryMarshal.GetArrayDataReference(std);
+        ref float mr = ref MemoryMarshal.GetArrayDataReference(mean);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        for (; i + 8 <= n; i += 8) V.Store(V.Load(ref orf, i) * V.Load(ref sr, i) + V.Load(ref mr, i), ref yr, i);
+        for (; i < n; i++) Unsafe.Add(ref yr, i) = Unsafe.Add(ref orf, i) * Unsafe.Add(ref sr, i) + Unsafe.Add(ref mr, i);
     }
 
-    /// <summary>h's int8 copy about its per-step range (h ≈ centre + scale·q over the H real units; the padding units'
-    /// bytes are never read). Min, max and the quantizer are exact operations, so every lane width gives the same bytes.</summary>
+    /// <summary>h's int8 copy about its range [lo, hi] over the H real units (h ≈ centre + scale·q; the padding units'
+    /// bytes are never read). The epilogue reports the range of the h it wrote; a state set from outside measures it here.
+    /// Min, max and the quantizer are exact operations, so every lane width gives the same bytes.</summary>
     private void QuantizeH(int l)
     {
+        var (lo, hi) = Int8Quantize.MinMax(_h[l].AsSpan(0, Shape.HiddenSize));
+        QuantizeH(l, lo, hi);
+    }
+
+    private void QuantizeH(int l, float lo, float hi)
+    {
         var hv = _h[l].AsSpan(0, Shape.HiddenSize);
-        var (lo, hi) = Int8Quantize.MinMax(hv);
         if (!Int8Quantize.CentredScale(lo, hi, out _hCentre[l], out _hScale[l], out float inv))
             throw new InvalidOperationException($"hidden state of layer {l} is not finite (ReLU RNN overflow?)");
         Int8Quantize.QuantizeCentred(hv, _hCentre[l], inv, _hq[l]);
@@ -243,14 +256,58 @@ public sealed partial class Int8Forecaster : IForecaster
         private readonly float[] _hs = h, _cs = c;
         private readonly float[] _scratch = scratch;
 
-        /// <summary>Unit blocks [0, unitBlocks).</summary>
-        public void Run<V>(RnnArch arch, int unitBlocks) where V : struct, ILanes8<V>
+        /// <summary>Unit blocks [0, unitBlocks); returns the new h's smallest and largest value over its
+        /// <paramref name="units"/> real units (NaN for both if any is not finite), for its quantization.</summary>
+        public (float Lo, float Hi) Run<V>(RnnArch arch, int unitBlocks, int units) where V : struct, ILanes8<V>
         {
-            switch (arch)
+            var range = HRange<V>.Empty;
+            int tracked = arch switch
             {
-                case RnnArch.Lstm: Lstm<V>(unitBlocks); break;
-                case RnnArch.Gru: Gru<V>(unitBlocks); break;
-                default: Rnn<V>(arch == RnnArch.RnnRelu, unitBlocks); break;
+                RnnArch.Lstm => Lstm(unitBlocks, units, ref range),
+                RnnArch.Gru => Gru(unitBlocks, units, ref range),
+                _ => Rnn(arch == RnnArch.RnnRelu, unitBlocks, units, ref range),
+            };
+            return range.Finish(ref MemoryMarshal.GetArrayDataReference(_hs), tracked, units);
+        }
+
+        /// <summary>
+        /// The running range of the h the epilogue writes, in registers, so h needs no second pass before it is quantized.
+        /// Each cell adds whole blocks of real units [0, tracked) as it stores them (blocks holding padding units are
+        /// left out: their h is 0, which is not in the real units' range) and reports tracked; <see cref="Finish"/>
+        /// reads the units from tracked to H back. min/max are exact, so the lanes' order does not matter (a zero's
+        /// sign aside, which changes neither the centre nor the range); h·0 summed in <c>_poison</c> turns NaN on any
+        /// infinite or NaN h, which min/max alone would not keep on every ISA.
+        /// </summary>
+        private struct HRange<V> where V : struct, ILanes8<V>
+        {
+            private V _lo, _hi, _poison;
+
+            public static HRange<V> Empty => new() { _lo = V.Splat(float.PositiveInfinity), _hi = V.Splat(float.NegativeInfinity), _poison = V.Splat(0f) };
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public void Add(V h)
+            {
+                _lo = V.Min(_lo, h);
+                _hi = V.Max(_hi, h);
+                _poison += h * V.Splat(0f);
+            }
+
+            /// <param name="hr">h [≥ units]</param>
+            /// <param name="tracked">units [0, tracked) went through <see cref="Add"/></param>
+            public readonly (float Lo, float Hi) Finish(ref float hr, int tracked, int units)
+            {
+                // Plain comparisons after the lanes: the poison sum already flags NaN and infinity, so MathF.Min's NaN and
+                // signed-zero handling is not needed.
+                float lo = V.MinAcross(_lo), hi = V.MaxAcross(_hi);
+                bool bad = float.IsNaN(V.Sum(_poison));
+                for (int u = tracked; u < units; u++)
+                {
+                    float f = Unsafe.Add(ref hr, u);
+                    bad |= !float.IsFinite(f);
+                    lo = f < lo ? f : lo;
+                    hi = f > hi ? f : hi;
+                }
+                return bad ? (float.NaN, float.NaN) : (lo, hi);
             }
         }
 

@@ -46,6 +46,7 @@ public sealed class Adam(double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.
             float denom = MathF.Sqrt(v[i]) / bc2Sqrt + e;
             p[i] += negStep * m[i] / denom;
         }
+        parameters.MarkChanged();
         return true;
     }
 }
@@ -78,6 +79,7 @@ public sealed class Sgd(double lr, double momentum = 0, double dampening = 0, do
             }
             p[i] += negLr * d;
         }
+        parameters.MarkChanged();
         return true;
     }
 }
@@ -115,5 +117,6 @@ public static class Optimization
         float bound = 1f / MathF.Sqrt(parameters.Shape.HiddenSize);
         float[] a = parameters.Arena;
         for (int i = 0; i < a.Length; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * bound);
+        parameters.MarkChanged();
     }
 }

@@ -22,6 +22,9 @@ public sealed class SequenceNetwork
     private float[] _dPreIh = [], _dPreHh = []; // [T*B, G*H]
     private float[] _scratch = [], _dhRec = [], _dcRec = [], _dhTotal = []; // [B, G*H], [B, H] x3
     private bool _haveForward;
+    private readonly int _lanes;             // packed products' lane count (0: this machine has no hand-written vectors)
+    private readonly float[] _pack;          // [RecurrentLayer.PackSize] packed W_ih / W_hh of the layer being run
+    private readonly float[] _packHead;      // [PackedRowsSize(O, H)] packed head
 
     public ForecasterParameters Parameters => _p;
     public ForecasterShape Shape => _p.Shape;
@@ -32,6 +35,9 @@ public sealed class SequenceNetwork
         int l = parameters.Shape.NumLayers;
         _hs = new float[l][]; _cs = new float[l][]; _gates = new float[l][]; _ghn = new float[l][];
         for (int i = 0; i < l; i++) { _hs[i] = []; _cs[i] = []; _gates[i] = []; _ghn[i] = []; }
+        _lanes = FloatKernels.PackedLanes;
+        _pack = new float[RecurrentLayer.PackSize(parameters.Shape, _lanes)];
+        _packHead = _lanes == 0 ? [] : new float[FloatKernels.PackedRowsSize(parameters.Shape.OutputSize, parameters.Shape.HiddenSize, _lanes)];
     }
 
     private void Ensure(int batch, int steps)
@@ -94,7 +100,7 @@ public sealed class SequenceNetwork
                 state.Slice(b * ss + l * stride, h).CopyTo(_hs[l].AsSpan(b * h, h));
                 if (lstm) state.Slice(b * ss + l * stride + h, h).CopyTo(_cs[l].AsSpan(b * h, h));
             }
-            RecurrentLayer.Forward(_p, l, steps, batch, layerInput, _hs[l], _cs[l], _gates[l], _ghn[l], _scratch);
+            RecurrentLayer.Forward(_p, l, steps, batch, layerInput, _hs[l], _cs[l], _gates[l], _ghn[l], _scratch, _pack, _lanes);
             for (int b = 0; b < batch; b++)
             {
                 _hs[l].AsSpan((steps * batch + b) * h, h).CopyTo(state.Slice(b * ss + l * stride, h));
@@ -105,7 +111,12 @@ public sealed class SequenceNetwork
 
         // y = W_head h + b_head for all T*B rows at once
         int rows = steps * batch;
-        FloatKernels.MatMulTransposed(_y.AsSpan(0, rows * o), layerInput, _p.HeadWeight, _p.HeadBias, rows, o, h);
+        if (_lanes == 0) FloatKernels.MatMulTransposed(_y.AsSpan(0, rows * o), layerInput, _p.HeadWeight, _p.HeadBias, rows, o, h);
+        else
+        {
+            FloatKernels.PackRows(_packHead, _p.HeadWeight, _p.HeadBias, o, h, _lanes);
+            FloatKernels.PackedMatMul(_y.AsSpan(0, rows * o), layerInput, _packHead, rows, o, h, _lanes);
+        }
         for (int b = 0; b < batch; b++)
             for (int t = 0; t < steps; t++)
                 _y.AsSpan((t * batch + b) * o, o).CopyTo(outputs.Slice((b * steps + t) * o, o));

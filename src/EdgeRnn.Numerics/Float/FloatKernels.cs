@@ -25,6 +25,10 @@ public static class FloatKernels
     internal static bool Use256 = Vector256.IsHardwareAccelerated;
     internal static bool Use128 = Vector128.IsHardwareAccelerated;
 
+    /// <summary>The lane count <see cref="PackedMatVec"/> should be packed for on this machine: 8 (256-bit), 4 (128-bit),
+    /// or 0 when neither width is hardware-accelerated (the caller then keeps to the unpacked kernels).</summary>
+    public static int PackedLanes => Use256 ? 8 : Use128 ? 4 : 0;
+
     /// <summary>The widest path the hand-written kernels take on this machine (for `edgernn version` / self-test).</summary>
     public static string PathName => Use256 ? "vector256" : Use128 ? "vector128" : "scalar (TensorPrimitives for dot products)";
 
@@ -86,21 +90,276 @@ public static class FloatKernels
         result[0] = r0; result[1] = r1; result[2] = r2; result[3] = r3;
     }
 
+    /// <summary>
+    /// y = P·x + bias for a weight matrix packed for batch 1 (see <see cref="PackTile"/>): output rows come in tiles of four
+    /// vectors of <paramref name="lanes"/> rows; within a tile the weights are stored column by column, so each x[k] is
+    /// broadcast once and multiplies four (eight, with two columns in flight) contiguous vectors of weights into
+    /// accumulators that never need a horizontal sum, and the whole product is one sequential read of P.
+    /// lanes must be 8 (256-bit path) or 4 (128-bit path); a width this machine lacks runs the reference loops.
+    /// </summary>
+    // y: [tiles, 4, lanes]; packed: [tiles, K, 4, lanes]; bias: [tiles, 4, lanes]; x: [K]
+    public static void PackedMatVec(Span<float> y, ReadOnlySpan<float> packed, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, int tiles, int k, int lanes)
+    {
+        int tile = 4 * lanes;
+        if (y.Length < tiles * tile || packed.Length < tiles * k * tile || bias.Length < tiles * tile || x.Length < k)
+            throw new ArgumentException($"span sizes do not agree with {tiles} tiles of {tile} rows by {k}");
+        if (lanes == 8 && Use256) PackedMatVec256(y, packed, bias, x, tiles, k);
+        else if (lanes == 4 && Use128) PackedMatVec128(y, packed, bias, x, tiles, k);
+        else FloatReference.PackedMatVec(y, packed, bias, x, tiles, k, lanes);
+    }
+
+    // Written on Vector256 directly, not through the width structs: through them the JIT does not fold the weight load into
+    // the FMA (a load, vfmadd213ps and a vmovaps per multiply-add instead of one vfmadd231ps with a memory operand),
+    // a third more instructions in the hottest loop of the float step. The 128-bit twin below is the same code.
+    private static void PackedMatVec256(Span<float> y, ReadOnlySpan<float> packed, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, int tiles, int k)
+    {
+        const int l = 8, tile = 4 * 8;
+        ref float pt = ref MemoryMarshal.GetReference(packed);
+        ref float pb = ref MemoryMarshal.GetReference(bias);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        for (int t = 0; t < tiles; t++)
+        {
+            // References advance and offsets are constants; the broadcast x[k] is the FMA's first operand, so the weight
+            // load becomes its memory operand.
+            ref float xq = ref MemoryMarshal.GetReference(x);
+            Vector256<float> a0 = Vector256.LoadUnsafe(ref pb), a1 = Vector256.LoadUnsafe(ref pb, l), a2 = Vector256.LoadUnsafe(ref pb, 2 * l), a3 = Vector256.LoadUnsafe(ref pb, 3 * l);
+            // Two columns in flight: eight independent FMA chains hide the FMA latency.
+            Vector256<float> b0 = Vector256<float>.Zero, b1 = Vector256<float>.Zero, b2 = Vector256<float>.Zero, b3 = Vector256<float>.Zero;
+            int q = 0;
+            for (; q + 2 <= k; q += 2)
+            {
+                Vector256<float> x0 = Vector256.Create(xq), x1 = Vector256.Create(Unsafe.Add(ref xq, 1));
+                a0 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref pt), a0);
+                a1 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref pt, l), a1);
+                a2 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref pt, 2 * l), a2);
+                a3 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref pt, 3 * l), a3);
+                b0 = Vector256.MultiplyAddEstimate(x1, Vector256.LoadUnsafe(ref pt, 4 * l), b0);
+                b1 = Vector256.MultiplyAddEstimate(x1, Vector256.LoadUnsafe(ref pt, 5 * l), b1);
+                b2 = Vector256.MultiplyAddEstimate(x1, Vector256.LoadUnsafe(ref pt, 6 * l), b2);
+                b3 = Vector256.MultiplyAddEstimate(x1, Vector256.LoadUnsafe(ref pt, 7 * l), b3);
+                pt = ref Unsafe.Add(ref pt, 2 * tile);
+                xq = ref Unsafe.Add(ref xq, 2);
+            }
+            if (q < k)
+            {
+                Vector256<float> x0 = Vector256.Create(xq);
+                a0 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref pt), a0);
+                a1 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref pt, l), a1);
+                a2 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref pt, 2 * l), a2);
+                a3 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref pt, 3 * l), a3);
+                pt = ref Unsafe.Add(ref pt, tile);
+            }
+            (a0 + b0).StoreUnsafe(ref py);
+            (a1 + b1).StoreUnsafe(ref py, l);
+            (a2 + b2).StoreUnsafe(ref py, 2 * l);
+            (a3 + b3).StoreUnsafe(ref py, 3 * l);
+            pb = ref Unsafe.Add(ref pb, tile);
+            py = ref Unsafe.Add(ref py, tile);
+        }
+    }
+
+    // The 128-bit twin of PackedMatVec256 (ARM64 NEON, SSE-only x64).
+    private static void PackedMatVec128(Span<float> y, ReadOnlySpan<float> packed, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, int tiles, int k)
+    {
+        const int l = 4, tile = 4 * 4;
+        ref float pt = ref MemoryMarshal.GetReference(packed);
+        ref float pb = ref MemoryMarshal.GetReference(bias);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        for (int t = 0; t < tiles; t++)
+        {
+            // References advance and offsets are constants; the broadcast x[k] is the FMA's first operand, so the weight
+            // load becomes its memory operand.
+            ref float xq = ref MemoryMarshal.GetReference(x);
+            Vector128<float> a0 = Vector128.LoadUnsafe(ref pb), a1 = Vector128.LoadUnsafe(ref pb, l), a2 = Vector128.LoadUnsafe(ref pb, 2 * l), a3 = Vector128.LoadUnsafe(ref pb, 3 * l);
+            // Two columns in flight: eight independent FMA chains hide the FMA latency.
+            Vector128<float> b0 = Vector128<float>.Zero, b1 = Vector128<float>.Zero, b2 = Vector128<float>.Zero, b3 = Vector128<float>.Zero;
+            int q = 0;
+            for (; q + 2 <= k; q += 2)
+            {
+                Vector128<float> x0 = Vector128.Create(xq), x1 = Vector128.Create(Unsafe.Add(ref xq, 1));
+                a0 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref pt), a0);
+                a1 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref pt, l), a1);
+                a2 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref pt, 2 * l), a2);
+                a3 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref pt, 3 * l), a3);
+                b0 = Vector128.MultiplyAddEstimate(x1, Vector128.LoadUnsafe(ref pt, 4 * l), b0);
+                b1 = Vector128.MultiplyAddEstimate(x1, Vector128.LoadUnsafe(ref pt, 5 * l), b1);
+                b2 = Vector128.MultiplyAddEstimate(x1, Vector128.LoadUnsafe(ref pt, 6 * l), b2);
+                b3 = Vector128.MultiplyAddEstimate(x1, Vector128.LoadUnsafe(ref pt, 7 * l), b3);
+                pt = ref Unsafe.Add(ref pt, 2 * tile);
+                xq = ref Unsafe.Add(ref xq, 2);
+            }
+            if (q < k)
+            {
+                Vector128<float> x0 = Vector128.Create(xq);
+                a0 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref pt), a0);
+                a1 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref pt, l), a1);
+                a2 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref pt, 2 * l), a2);
+                a3 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref pt, 3 * l), a3);
+                pt = ref Unsafe.Add(ref pt, tile);
+            }
+            (a0 + b0).StoreUnsafe(ref py);
+            (a1 + b1).StoreUnsafe(ref py, l);
+            (a2 + b2).StoreUnsafe(ref py, 2 * l);
+            (a3 + b3).StoreUnsafe(ref py, 3 * l);
+            pb = ref Unsafe.Add(ref pb, tile);
+            py = ref Unsafe.Add(ref py, tile);
+        }
+    }
+
+    /// <summary>
+    /// Packs one tile of <see cref="PackedMatVec"/>: rowOf(r) is the source row of tile row r (r in [0, 4·lanes), vector
+    /// r / lanes, lane r % lanes), or -1 for a padding row (zero weights and bias). Columns [0, k0) come from w0 [rows, k0],
+    /// columns [k0, k0 + k1) from w1 [rows, k1] (the input and hidden weights side by side, one product over [x; h]);
+    /// a negative rowOf1(r) leaves that part zero. Bias is b0[row0] + b1[row1] (either may be absent).
+    /// </summary>
+    // packedTile: [k0 + k1, 4·lanes]; biasTile: [4·lanes]
+    public static void PackTile(Span<float> packedTile, Span<float> biasTile, int lanes,
+        ReadOnlySpan<float> w0, ReadOnlySpan<float> b0, int k0, ReadOnlySpan<int> rowOf0,
+        ReadOnlySpan<float> w1, ReadOnlySpan<float> b1, int k1, ReadOnlySpan<int> rowOf1)
+    {
+        int tile = 4 * lanes, k = k0 + k1;
+        if (packedTile.Length != k * tile || biasTile.Length != tile || rowOf0.Length != tile || (k1 > 0 && rowOf1.Length != tile))
+            throw new ArgumentException("tile sizes do not agree");
+        for (int r = 0; r < tile; r++)
+        {
+            int r0 = rowOf0[r], r1 = k1 > 0 || !b1.IsEmpty ? rowOf1[r] : -1;
+            float b = 0f;
+            if (r0 >= 0 && !b0.IsEmpty) b = b0[r0];
+            if (r1 >= 0 && !b1.IsEmpty) b += b1[r1];
+            biasTile[r] = b;
+            for (int q = 0; q < k0; q++) packedTile[q * tile + r] = r0 >= 0 ? w0[r0 * k0 + q] : 0f;
+            for (int q = 0; q < k1; q++) packedTile[(k0 + q) * tile + r] = r1 >= 0 ? w1[r1 * k1 + q] : 0f;
+        }
+    }
+
+    /// <summary>Floats <see cref="PackRows"/> writes for w [N, K] at a lane count: whole tiles of 4·lanes rows, weights and bias.</summary>
+    public static int PackedRowsSize(int n, int k, int lanes) => (n + 4 * lanes - 1) / (4 * lanes) * (k + 1) * 4 * lanes;
+
+    /// <summary>Packs w [N, K] and bias [N] (or empty: none) for <see cref="PackedMatMul"/>: the weights of
+    /// <see cref="PackedMatVec"/> for tiles of 4·lanes consecutive rows (rows past N zero), then the bias tiles.</summary>
+    // packed: [PackedRowsSize(N, K, lanes)]
+    public static void PackRows(Span<float> packed, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int n, int k, int lanes)
+    {
+        int tile = 4 * lanes, tiles = (n + tile - 1) / tile;
+        if (packed.Length < PackedRowsSize(n, k, lanes) || w.Length != n * k || (!bias.IsEmpty && bias.Length != n))
+            throw new ArgumentException("span sizes do not agree with the matrix sizes");
+        Span<int> rows = stackalloc int[tile];
+        for (int t = 0; t < tiles; t++)
+        {
+            for (int r = 0; r < tile; r++) rows[r] = t * tile + r < n ? t * tile + r : -1;
+            PackTile(packed.Slice(t * k * tile, k * tile), packed.Slice(tiles * k * tile + t * tile, tile), lanes,
+                w, bias, k, rows, default, default, 0, default);
+        }
+    }
+
+    /// <summary>y = a · wᵀ + bias with w and bias packed by <see cref="PackRows"/>: <see cref="MatMulTransposed"/> for many
+    /// rows (training's input-side and per-step products), every row a <see cref="PackedMatVec"/> with no horizontal sums.</summary>
+    // y: [M, N]; a: [M, K]; packed: [PackedRowsSize(N, K, lanes)]
+    public static void PackedMatMul(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> packed, int m, int n, int k, int lanes)
+    {
+        int tile = 4 * lanes, tiles = (n + tile - 1) / tile, full = n / tile;
+        if (y.Length != m * n || a.Length != m * k || packed.Length < PackedRowsSize(n, k, lanes))
+            throw new ArgumentException("span sizes do not agree with the matrix sizes");
+        ReadOnlySpan<float> w = packed.Slice(0, tiles * k * tile), b = packed.Slice(tiles * k * tile, tiles * tile);
+        Span<float> last = stackalloc float[tile];
+        for (int i = 0; i < m; i++)
+        {
+            ReadOnlySpan<float> ai = a.Slice(i * k, k);
+            Span<float> yi = y.Slice(i * n, n);
+            if (full > 0) PackedMatVec(yi, w, b, ai, full, k, lanes);
+            if (full < tiles)
+            {
+                // The partial last tile goes through a whole-tile buffer, so y needs no padding.
+                PackedMatVec(last, w.Slice(full * k * tile), b.Slice(full * tile), ai, 1, k, lanes);
+                last.Slice(0, n - full * tile).CopyTo(yi.Slice(full * tile));
+            }
+        }
+    }
+
     /// <summary>da += dy · w (the input gradient of <see cref="MatMulTransposed"/>).</summary>
     // da: [M, K]; dy: [M, N]; w: [N, K]
     public static void MatMulAccumulate(Span<float> da, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, int m, int n, int k)
     {
         CheckSizes(da.Length, m * k, dy.Length, m * n, w.Length, n * k);
+        ref float pa = ref MemoryMarshal.GetReference(da);
+        ref float pd = ref MemoryMarshal.GetReference(dy);
+        ref float pw = ref MemoryMarshal.GetReference(w);
+        int q = 0;
+        if (Use256) q = AccumulateColumns<Width256>(ref pa, ref pd, ref pw, m, n, k, q);
+        if (Use128) q = AccumulateColumns<Width128>(ref pa, ref pd, ref pw, m, n, k, q);
         for (int i = 0; i < m; i++)
+            for (int c = q; c < k; c++)
+            {
+                float s = 0f;
+                for (int j = 0; j < n; j++) s += Unsafe.Add(ref pd, i * n + j) * Unsafe.Add(ref pw, j * k + c);
+                Unsafe.Add(ref pa, i * k + c) += s;
+            }
+    }
+
+    // Columns [q, k) of MatMulAccumulate in slabs of four vectors (two rows of da at once: eight accumulators, each w
+    // load feeding two FMAs), then single vectors; da is read and written once per slab, not once per w row. Returns
+    // where the whole vectors stop.
+    private static int AccumulateColumns<W>(ref float pa, ref float pd, ref float pw, int m, int n, int k, int q) where W : struct, IFloatWidth<W>
+    {
+        int l = W.Count;
+        for (; q + 4 * l <= k; q += 4 * l)
         {
-            Span<float> dai = da.Slice(i * k, k);
-            ReadOnlySpan<float> dyi = dy.Slice(i * n, n);
-            int j = 0;
-            for (; j + 4 <= n; j += 4)
-                AccumulateRows4(dai, w.Slice(j * k, 4 * k), k, dyi[j], dyi[j + 1], dyi[j + 2], dyi[j + 3]);
-            for (; j < n; j++)
-                if (dyi[j] != 0f) TensorPrimitives.MultiplyAdd(w.Slice(j * k, k), dyi[j], dai, dai);
+            int i = 0;
+            for (; i + 2 <= m; i += 2)
+            {
+                ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
+                ref float a1 = ref Unsafe.Add(ref pa, (i + 1) * k + q);
+                W s0 = W.Load(ref a0, 0), s1 = W.Load(ref a0, l), s2 = W.Load(ref a0, 2 * l), s3 = W.Load(ref a0, 3 * l);
+                W t0 = W.Load(ref a1, 0), t1 = W.Load(ref a1, l), t2 = W.Load(ref a1, 2 * l), t3 = W.Load(ref a1, 3 * l);
+                ref float d0 = ref Unsafe.Add(ref pd, i * n);
+                ref float d1 = ref Unsafe.Add(ref pd, (i + 1) * n);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k))
+                {
+                    W w0 = W.Load(ref wj, 0), w1 = W.Load(ref wj, l), w2 = W.Load(ref wj, 2 * l), w3 = W.Load(ref wj, 3 * l);
+                    W x0 = W.Splat(Unsafe.Add(ref d0, j)), x1 = W.Splat(Unsafe.Add(ref d1, j));
+                    s0 = W.MultiplyAddEstimate(w0, x0, s0); s1 = W.MultiplyAddEstimate(w1, x0, s1);
+                    s2 = W.MultiplyAddEstimate(w2, x0, s2); s3 = W.MultiplyAddEstimate(w3, x0, s3);
+                    t0 = W.MultiplyAddEstimate(w0, x1, t0); t1 = W.MultiplyAddEstimate(w1, x1, t1);
+                    t2 = W.MultiplyAddEstimate(w2, x1, t2); t3 = W.MultiplyAddEstimate(w3, x1, t3);
+                }
+                W.Store(s0, ref a0, 0); W.Store(s1, ref a0, l); W.Store(s2, ref a0, 2 * l); W.Store(s3, ref a0, 3 * l);
+                W.Store(t0, ref a1, 0); W.Store(t1, ref a1, l); W.Store(t2, ref a1, 2 * l); W.Store(t3, ref a1, 3 * l);
+            }
+            for (; i < m; i++)
+            {
+                ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
+                W s0 = W.Load(ref a0, 0), s1 = W.Load(ref a0, l), s2 = W.Load(ref a0, 2 * l), s3 = W.Load(ref a0, 3 * l);
+                ref float d0 = ref Unsafe.Add(ref pd, i * n);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k))
+                {
+                    W x0 = W.Splat(Unsafe.Add(ref d0, j));
+                    s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), x0, s0); s1 = W.MultiplyAddEstimate(W.Load(ref wj, l), x0, s1);
+                    s2 = W.MultiplyAddEstimate(W.Load(ref wj, 2 * l), x0, s2); s3 = W.MultiplyAddEstimate(W.Load(ref wj, 3 * l), x0, s3);
+                }
+                W.Store(s0, ref a0, 0); W.Store(s1, ref a0, l); W.Store(s2, ref a0, 2 * l); W.Store(s3, ref a0, 3 * l);
+            }
         }
+        for (; q + l <= k; q += l)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                ref float d0 = ref Unsafe.Add(ref pd, i * n);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                // Two chains (even and odd j) so consecutive FMAs do not wait on each other.
+                W s0 = W.Load(ref pa, i * k + q), s1 = W.Zero;
+                int j = 0;
+                for (; j + 2 <= n; j += 2, wj = ref Unsafe.Add(ref wj, 2 * k))
+                {
+                    s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), W.Splat(Unsafe.Add(ref d0, j)), s0);
+                    s1 = W.MultiplyAddEstimate(W.Load(ref wj, k), W.Splat(Unsafe.Add(ref d0, j + 1)), s1);
+                }
+                if (j < n) s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), W.Splat(Unsafe.Add(ref d0, j)), s0);
+                W.Store(s0 + s1, ref pa, i * k + q);
+            }
+        }
+        return q;
     }
 
     /// <summary>dw += dyᵀ · a (the weight gradient of <see cref="MatMulTransposed"/>).</summary>
@@ -168,14 +427,10 @@ public static class FloatKernels
     }
 
     // y: [N]; x: [N]
-    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y)
-    {
-        // TensorPrimitives.Sigmoid rejects empty spans; an empty activation is simply nothing to do.
-        if (!x.IsEmpty) TensorPrimitives.Sigmoid(x, y);
-    }
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y) => FloatMath.Sigmoid(x, y);
 
     // y: [N]; x: [N]
-    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Tanh(x, y);
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => FloatMath.Tanh(x, y);
 
     // y: [N]; x: [N]
     public static void Relu(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Max(x, 0f, y);
@@ -212,6 +467,19 @@ public static class FloatReference
                 float s = 0;
                 for (int q = 0; q < k; q++) s += a[i * k + q] * w[j * k + q];
                 y[i * n + j] = bias.IsEmpty ? s : s + bias[j];
+            }
+    }
+
+    // y: [tiles, 4, lanes]; packed: [tiles, K, 4, lanes]; bias: [tiles, 4, lanes]; x: [K]
+    public static void PackedMatVec(Span<float> y, ReadOnlySpan<float> packed, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, int tiles, int k, int lanes)
+    {
+        int tile = 4 * lanes;
+        for (int t = 0; t < tiles; t++)
+            for (int r = 0; r < tile; r++)
+            {
+                float s = bias[t * tile + r];
+                for (int q = 0; q < k; q++) s += packed[(t * k + q) * tile + r] * x[q];
+                y[t * tile + r] = s;
             }
     }
 

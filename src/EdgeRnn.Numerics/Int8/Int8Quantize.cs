@@ -67,8 +67,8 @@ public static class Int8Quantize
             }
             l0 = Vector128.MinNative(l0, l1);
             h0 = Vector128.MaxNative(h0, h1);
-            lo = MathF.Min(MathF.Min(l0.GetElement(0), l0.GetElement(1)), MathF.Min(l0.GetElement(2), l0.GetElement(3)));
-            hi = MathF.Max(MathF.Max(h0.GetElement(0), h0.GetElement(1)), MathF.Max(h0.GetElement(2), h0.GetElement(3)));
+            lo = Across.Min(l0);
+            hi = Across.Max(h0);
         }
         for (; k < n; k++)
         {
@@ -85,6 +85,7 @@ public static class Int8Quantize
     /// levels span exactly the values present (a symmetric max|v| scale wastes up to half of them on a lopsided range).
     /// A zero range gives scale 0 and q = 0: every v equals the centre exactly. Returns false for a non-finite range.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool CentredScale(float lo, float hi, out float centre, out float scale, out float inv)
     {
         centre = 0.5f * lo + 0.5f * hi;
@@ -147,9 +148,13 @@ public static class Int8Quantize
         for (; k < n; k++) Unsafe.Add(ref qr, k) = QuantizeOne(S.Apply(Unsafe.Add(ref vr, k), centre), inv);
     }
 
+    // Clamped while still float, so the conversion never meets a value out of int range (or NaN: the callers pass finite
+    // values) and the unchecked native conversion gives the same integers as the saturating one, without its fix-ups.
+    // round(clamp(v)) = clamp(round(v)) for the integer bounds ±127, so the bytes are QuantizeOne's.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<int> Quantize4<S>(ref float vr, int k, Vector128<float> centre, Vector128<float> iv) where S : struct, IShift
-        => Vector128.Clamp(Vector128.ConvertToInt32(Vector128.Round(S.Apply(Vector128.LoadUnsafe(ref vr, (nuint)k), centre) * iv)), Vector128.Create(-127), Vector128.Create(127));
+        => Vector128.ConvertToInt32Native(Vector128.Round(Vector128.MinNative(Vector128.MaxNative(
+            S.Apply(Vector128.LoadUnsafe(ref vr, (nuint)k), centre) * iv, Vector128.Create(-127f)), Vector128.Create(127f))));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static sbyte QuantizeOne(float v, float inv)
