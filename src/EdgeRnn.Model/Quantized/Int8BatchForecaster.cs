@@ -130,7 +130,7 @@ public sealed partial class Int8Forecaster
             }
             switch (_lanes)
             {
-                case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Run<Lanes256>(streams, inputs, outputs); break;
+                case EpilogueLanes.Vector256 when Vector256.IsHardwareAccelerated: Run<Width256>(streams, inputs, outputs); break;
                 case EpilogueLanes.Vector128x2: Run<Lanes128x2>(streams, inputs, outputs); break;
                 default: Run<LanesScalar>(streams, inputs, outputs); break;
             }
@@ -180,8 +180,9 @@ public sealed partial class Int8Forecaster
                 for (int c = 0; c < m; c++)
                 {
                     int i = ids[c] * _layers + l;
-                    new Epilogue(L, _accIh[c], _accHh[c], _sIn[first + c], _cIn[first + c], _hScale[i], _hCentre[i], _h[i], _c[i], _scratch).Run<V>(s.Arch, _w.UnitBlocks);
-                    QuantizeH(i, l);
+                    var (hLo, hHi) = new Epilogue(L, _accIh[c], _accHh[c], _sIn[first + c], _cIn[first + c], _hScale[i], _hCentre[i], _h[i], _c[i], _scratch)
+                        .Run<V>(s.Arch, _w.UnitBlocks, hs);
+                    QuantizeH(i, l, hLo, hHi);
                     _sIn[first + c] = _hScale[i];
                     _cIn[first + c] = _hCentre[i];
                 }
@@ -190,16 +191,22 @@ public sealed partial class Int8Forecaster
             {
                 var y = outputs.Slice(c * s.OutputSize, s.OutputSize);
                 Head<V>(_w, _h[ids[c] * _layers + _layers - 1], hs, _out);
-                Denormalize(_out, _w.OutStd, _w.OutMean, y);
+                Denormalize<V>(_out, _w.OutStd, _w.OutMean, y);
                 if (_softmax) OutputHead.Softmax(y);
             }
         }
 
-        /// <summary>h's int8 copy about its per-step range, as <see cref="Int8Forecaster"/> makes it.</summary>
+        /// <summary>h's int8 copy about its range [lo, hi] (the epilogue's, or measured for a state set from outside), as
+        /// <see cref="Int8Forecaster"/> makes it.</summary>
         private void QuantizeH(int i, int l)
         {
+            var (lo, hi) = Int8Quantize.MinMax(_h[i].AsSpan(0, Shape.HiddenSize));
+            QuantizeH(i, l, lo, hi);
+        }
+
+        private void QuantizeH(int i, int l, float lo, float hi)
+        {
             var hv = _h[i].AsSpan(0, Shape.HiddenSize);
-            var (lo, hi) = Int8Quantize.MinMax(hv);
             if (!Int8Quantize.CentredScale(lo, hi, out _hCentre[i], out _hScale[i], out float inv))
                 throw new InvalidOperationException($"hidden state of layer {l} of stream {i / _layers} is not finite (ReLU RNN overflow?)");
             Int8Quantize.QuantizeCentred(hv, _hCentre[i], inv, _hq[i]);
