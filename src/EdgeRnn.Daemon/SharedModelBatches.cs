@@ -164,7 +164,8 @@ public sealed class SharedModelBatch
         }
         catch (Exception e)
         {
-            foreach (int id in ids) _error[id] = e; // the model itself failed (a non-finite hidden state): every stream of the batch sees it
+            // the model itself failed (a non-finite hidden state): every stream of the batch sees it, each its own exception
+            foreach (int id in ids) _error[id] = new InvalidOperationException($"the shared step of model {ModelPath} failed: {e.Message}", e);
         }
         foreach (int id in ids) _done[id] = true;
         _batches++;
