@@ -180,8 +180,7 @@ public sealed partial class Int8Forecaster
                 for (int c = 0; c < m; c++)
                 {
                     int i = ids[c] * _layers + l;
-                    var (hLo, hHi) = new Epilogue(L, _accIh[c], _accHh[c], _sIn[first + c], _cIn[first + c], _hScale[i], _hCentre[i], _h[i], _c[i], _scratch)
-                        .Run<V>(s.Arch, _w.UnitBlocks, hs);
+                    var (hLo, hHi) = new Epilogue(L, _accIh[c], _accHh[c], _sIn[first + c], _cIn[first + c], _hScale[i], _hCentre[i], _h[i], _c[i], _scratch).Run<V>(s.Arch, _w.UnitBlocks, hs);
                     QuantizeH(i, l, hLo, hHi);
                     _sIn[first + c] = _hScale[i];
                     _cIn[first + c] = _hCentre[i];
@@ -196,14 +195,7 @@ public sealed partial class Int8Forecaster
             }
         }
 
-        /// <summary>h's int8 copy about its range [lo, hi] (the epilogue's, or measured for a state set from outside), as
-        /// <see cref="Int8Forecaster"/> makes it.</summary>
-        private void QuantizeH(int i, int l)
-        {
-            var (lo, hi) = Int8Quantize.MinMax(_h[i].AsSpan(0, Shape.HiddenSize));
-            QuantizeH(i, l, lo, hi);
-        }
-
+        /// <summary>h's int8 copy about its per-step range [lo, hi] (the epilogue reports it), as <see cref="Int8Forecaster"/> makes it.</summary>
         private void QuantizeH(int i, int l, float lo, float hi)
         {
             var hv = _h[i].AsSpan(0, Shape.HiddenSize);
@@ -261,7 +253,8 @@ public sealed partial class Int8Forecaster
                     source.Slice(o, h).CopyTo(_c[i]);
                     o += h;
                 }
-                QuantizeH(i, l);
+                var (lo, hi) = Int8Quantize.MinMax(_h[i].AsSpan(0, h));
+                QuantizeH(i, l, lo, hi);
             }
         }
 
