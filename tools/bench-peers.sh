@@ -11,6 +11,8 @@
 #       ROUNDS   rounds, each running edgernn and every RTNeural build once, interleaved so background load spreads
 #                over both (default 3); medians over rounds are printed.
 #       HIDDEN   (default 32,64,128,256)
+#       CPU      the core both sides are pinned to with taskset, as the peer's run.sh does (default 1; empty = none)
+#       RUNS     edgernn bench --runs per round (default 21, as many timed repetitions as run.sh's REPS)
 #       ALSO     more edgernn builds timed in the same rounds, "name=path ..." (e.g. "native=/tmp/native/edgernn
 #                baseline=artifacts/linux-x64-baseline/edgernn"): a second table gives each one's medians and its
 #                ratio to EDGERNN (the default artifact), per precision and H.
@@ -45,13 +47,17 @@ fi
 RT=${RT:-$WORK/rtneural}
 
 ALSO=${ALSO:-}
+CPU=${CPU-1}
+RUNS=${RUNS:-21}
+PIN=()
+if [ -n "$CPU" ] && command -v taskset >/dev/null; then PIN=(taskset -c "$CPU"); fi
 for r in $(seq 1 "$ROUNDS"); do
-  "${EDGERNN[@]}" bench --json --runs 5 --hidden "$HIDDEN" > "$WORK/edgernn.$r.json"
+  "${PIN[@]}" "${EDGERNN[@]}" bench --json --runs "$RUNS" --hidden "$HIDDEN" > "$WORK/edgernn.$r.json"
   for also in $ALSO; do
-    "${also#*=}" bench --json --runs 5 --hidden "$HIDDEN" > "$WORK/also.${also%%=*}.$r.json"
+    "${PIN[@]}" "${also#*=}" bench --json --runs "$RUNS" --hidden "$HIDDEN" > "$WORK/also.${also%%=*}.$r.json"
   done
   if [ "$peer" = 1 ]; then
-    RTNEURAL_BUILD="$RT" ROUNDS=1 REPS=21 FILTER="api=ModelT cell=lstm" RAW="$WORK/rt.$r.txt" \
+    RTNEURAL_BUILD="$RT" CPU="$CPU" ROUNDS=1 REPS=21 FILTER="api=ModelT cell=lstm" RAW="$WORK/rt.$r.txt" \
       "$PEER/run.sh" 2>/dev/null | grep '^rtneural' > "$WORK/rtneural.$r.txt" || true
   fi
   echo "round $r/$ROUNDS done (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2

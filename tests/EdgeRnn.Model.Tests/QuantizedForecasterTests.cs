@@ -125,6 +125,31 @@ public class QuantizedForecasterTests(QuantModels models)
         }
     }
 
+    /// <summary>A ReLU RNN whose h overflows to infinity: the range the epilogue keeps in registers (whole blocks, H = 16)
+    /// and the units it reads back (the partial block's, H = 20, only they overflow) must both report it, on every lane
+    /// width, rather than quantize an infinite h.</summary>
+    [Theory]
+    [InlineData(16, 0)]
+    [InlineData(20, 16)]
+    public void OverflowingHiddenStateIsReportedOnEveryLaneWidth(int hidden, int firstBigUnit)
+    {
+        var p = new ForecasterParameters(new ForecasterShape(RnnArch.RnnRelu, 2, hidden, 1, 1));
+        p.Arena.AsSpan().Fill(0.01f);
+        Span<float> whh = p.WeightHh(0), wih = p.WeightIh(0);
+        for (int r = firstBigUnit; r < hidden; r++)
+        {
+            whh.Slice(r * hidden, hidden).Fill(1e18f);
+            wih.Slice(r * 2, 2).Fill(1e18f);
+        }
+        foreach (var lanes in new[] { Int8Forecaster.EpilogueLanes.Scalar, Int8Forecaster.EpilogueLanes.Vector128x2, Int8Forecaster.EpilogueLanes.Vector256 })
+        {
+            var f = new Int8Forecaster(p, Int8Kernels.Active, lanes);
+            var y = new float[1];
+            var e = Assert.Throws<InvalidOperationException>(() => { for (int t = 0; t < 10; t++) f.Step([1f, 2f], y); });
+            Assert.Contains("not finite", e.Message);
+        }
+    }
+
     [Fact]
     public void RequantizeSwapsWeightsAndKeepsState()
     {

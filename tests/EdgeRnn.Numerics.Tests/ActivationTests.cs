@@ -89,6 +89,35 @@ public class ActivationTests
         Assert.Equal(new sbyte[] { 0, 2, 0, -2, 127, -127, 127, -127 }, got);
     }
 
+    /// <summary>Min, max and sum across the eight lanes, with the extreme in every lane in turn, against the scalar
+    /// lanes; a NaN lane makes the sum NaN (the int8 epilogue's check for a non-finite h relies on it).</summary>
+    [Theory, MemberData(nameof(LaneWidths))]
+    public void AcrossLaneReductionsEqualTheScalarReference(string width)
+    {
+        var rng = new Random(9);
+        for (int trial = 0; trial < 64; trial++)
+        {
+            var v = Enumerable.Range(0, 8).Select(_ => (float)(rng.NextDouble() * 20 - 10)).ToArray();
+            v[trial % 8] = trial % 16 < 8 ? -1e6f : 1e6f;
+            var (min, max, sum) = width == nameof(Width256) ? Reduce<Width256>(v) : Reduce<Lanes128x2>(v);
+            var want = Reduce<LanesScalar>(v);
+            Assert.Equal(v.Min(), want.Min);
+            Assert.Equal(v.Max(), want.Max);
+            Assert.Equal(want.Min, min);
+            Assert.Equal(want.Max, max);
+            Assert.True(Math.Abs(want.Sum - sum) <= 1e-6f * 8e6f, $"sum {sum} vs {want.Sum}");
+        }
+        var nan = new float[] { 1, 2, 3, float.NaN, 5, 6, 7, 8 };
+        Assert.True(float.IsNaN((width == nameof(Width256) ? Reduce<Width256>(nan) : Reduce<Lanes128x2>(nan)).Sum));
+        Assert.True(float.IsNaN(Reduce<LanesScalar>(nan).Sum));
+
+        static (float Min, float Max, float Sum) Reduce<V>(float[] v) where V : struct, ILanes8<V>
+        {
+            var x = V.Load(ref v[0], 0);
+            return (V.MinAcross(x), V.MaxAcross(x), V.Sum(x));
+        }
+    }
+
     [Fact]
     public void TanhIsOddAndBounded()
     {

@@ -78,7 +78,7 @@ public sealed class FloatKernelTests
     {
         foreach (int k in Lengths)
             foreach (int m in new[] { 1, 3, 17 })
-                foreach (int n in Rows)
+                foreach (int n in Rows.Append(40))
                 {
                     var dy = Random(m * n, k + 8); var a = Random(m * k, k + 9);
                     CheckAccumulate(Random(n * k, 10), n, k, m,

@@ -40,8 +40,7 @@ namespace EdgeRnn.Model.Cells
 
         /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
         /// the same formulas as <see cref="Forward"/>. Each tile holds r and z (input and hidden parts summed) and n's
-        /// input and hidden parts apart, because r multiplies the hidden part only. Two passes, so no loop body inlines
-        /// more than two activations (see LstmCell.ForwardPacked).</summary>
+        /// input and hidden parts apart, because r multiplies the hidden part only. Two passes over the tiles (in L1).</summary>
         // pre: [tiles, 4, L] in: per tile of L = W.Count units a_r, a_z, W_in x + b_in, W_hn h + b_hn; out: r, z in place
         // hPrev, hOut: [tiles·L]
         public static void ForwardPacked<W>(Span<float> pre, ReadOnlySpan<float> hPrev, Span<float> hOut, int tiles) where W : struct, IFloatWidth<W>
@@ -130,13 +129,19 @@ namespace EdgeRnn.Model.Quantized
                     GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, r0, z0);
                     GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r + 24, u + 8, kx, kh, cx, ch, half, r1, z1);
                 }
-                if (j < end)
-                {
-                    int u = 8 * j, r = 24 * j;
-                    V tr = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r, kx, kh, cx, ch));
-                    V tz = Activations.Tanh(Pre(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, r + 8, kx, kh, cx, ch));
-                    GruGate(ref ai, ref si, ref b, ref ui, ref ah, ref sh, ref uh, ref bhn, ref zs, ref ns, r, u, kx, kh, cx, ch, half, tr, tz);
-                }
+                if (j < end) GruGatesLast<V>(j, n8);
+            }
+
+            /// <summary>Pass 1 for an odd last block j (its own method, for the same inliner budget reason).</summary>
+            private void GruGatesLast<V>(int j, int n8) where V : struct, ILanes8<V>
+            {
+                V kx = V.Splat(_sIn), kh = V.Splat(_sH), cx = V.Splat(_cIn), ch = V.Splat(_cH), half = V.Splat(0.5f);
+                ref float zs = ref MemoryMarshal.GetArrayDataReference(_scratch);
+                int u = 8 * j, r = 24 * j;
+                V tr = Activations.Tanh(Pre(ref _ai, ref _si, ref _b, ref _ui, ref _ah, ref _sh, ref _uh, r, kx, kh, cx, ch));
+                V tz = Activations.Tanh(Pre(ref _ai, ref _si, ref _b, ref _ui, ref _ah, ref _sh, ref _uh, r + 8, kx, kh, cx, ch));
+                GruGate(ref _ai, ref _si, ref _b, ref _ui, ref _ah, ref _sh, ref _uh, ref MemoryMarshal.GetArrayDataReference(_bhn), ref zs, ref Unsafe.Add(ref zs, n8),
+                        r, u, kx, kh, cx, ch, half, tr, tz);
             }
 
             private int GruNew<V>(int end, int units, ref HRange<V> range) where V : struct, ILanes8<V>

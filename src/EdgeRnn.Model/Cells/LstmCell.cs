@@ -37,9 +37,8 @@ namespace EdgeRnn.Model.Cells
         }
 
         /// <summary>The batch-1 streaming step's pointwise part, one tile of W.Count units at a time (see <see cref="PackedStep"/>):
-        /// the same formulas as <see cref="Forward"/>. Two passes over the tiles (in L1), each loop body holding at most
-        /// two inlined activations: a body with all five exceeded the AOT inliner's budget, which then left the width
-        /// operators as calls.</summary>
+        /// the same formulas as <see cref="Forward"/>, in two passes over the tiles (in L1): the four gate activations, then
+        /// c' and h' with the fifth.</summary>
         // pre: [tiles, 4, L] in: pre-activations i, f, g, o per tile of L = W.Count units; out: activated gates
         // c: [tiles·L] in: c; out: c'
         // hOut: [tiles·L] out: h'
@@ -50,11 +49,12 @@ namespace EdgeRnn.Model.Cells
             ref float pp = ref MemoryMarshal.GetReference(pre);
             ref float pc = ref MemoryMarshal.GetReference(c);
             ref float ph = ref MemoryMarshal.GetReference(hOut);
-            // i, f, o = σ(a); g = tanh(a)
-            for (int v = 0, o = 0; o < n; v++, o += l)
+            // i, f, o = σ(a); g = tanh(a): four independent chains per body, which the core overlaps
+            for (int o = 0; o < n; o += 4 * l)
             {
-                W a = W.Load(ref pp, o);
-                W.Store((v & 3) == 2 ? FloatMath.Tanh(a) : FloatMath.Sigmoid(a), ref pp, o);
+                W i = FloatMath.Sigmoid(W.Load(ref pp, o)), f = FloatMath.Sigmoid(W.Load(ref pp, o + l));
+                W g = FloatMath.Tanh(W.Load(ref pp, o + 2 * l)), og = FloatMath.Sigmoid(W.Load(ref pp, o + 3 * l));
+                W.Store(i, ref pp, o); W.Store(f, ref pp, o + l); W.Store(g, ref pp, o + 2 * l); W.Store(og, ref pp, o + 3 * l);
             }
             // c' = f ⊙ c + i ⊙ g;  h' = o ⊙ tanh(c')
             for (int u = 0, o = 0; o < n; u += l, o += 4 * l)

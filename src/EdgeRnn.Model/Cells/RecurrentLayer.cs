@@ -5,8 +5,8 @@ namespace EdgeRnn.Model.Cells;
 /// <summary>
 /// One recurrent layer over T steps for B independent rows, time-major, forward and backward side by side.
 /// The input-side products for all T steps are one matrix-matrix product (they do not depend on the recurrence), as are
-/// all weight gradients in backward; only the hidden-side product stays inside the time loop. The streaming step is the
-/// T = 1, B = 1 case of the same code, so training and inference cannot disagree.
+/// all weight gradients in backward; only the hidden-side product stays inside the time loop. Its T = 1, B = 1 case is the
+/// reference the float forecaster's packed streaming step (<see cref="PackedStep"/>) is tested against.
 /// </summary>
 internal static class RecurrentLayer
 {

@@ -8,8 +8,9 @@ namespace EdgeRnn.Model.Training;
 /// steps, on normalized values (the file's normalization is the caller's business). Forward keeps what backward needs;
 /// <see cref="Backward"/> then back-propagates through that window (truncated BPTT: the incoming state is treated as a
 /// constant, as after .detach() in PyTorch) and accumulates (+=) every parameter's gradient.
-/// Reads the weights from the given <see cref="ForecasterParameters"/> arena (no copy), so an optimizer stepping that arena
-/// is seen by the next Forward. Buffers grow to the largest B, T seen and are then reused. Not thread-safe.
+/// Reads the weights from the given <see cref="ForecasterParameters"/> arena at every Forward (its products pack a copy
+/// per call, which costs one pass over the weights against T·B passes for the products), so an optimizer stepping that
+/// arena is seen by the next Forward. Buffers grow to the largest B, T seen and are then reused. Not thread-safe.
 /// </summary>
 public sealed class SequenceNetwork
 {

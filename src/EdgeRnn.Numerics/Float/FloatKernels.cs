@@ -10,9 +10,11 @@ namespace EdgeRnn.Numerics;
 /// <summary>
 /// Float32 kernels of the recurrent cells and their training, all row-major. Each has a scalar twin in
 /// <see cref="FloatReference"/> with the same signature; tests run both at awkward sizes.
-/// The fast paths lean on <see cref="TensorPrimitives"/> (vectorised per ISA by the runtime) plus two hand-written
-/// four-rows-at-a-time kernels (a dot product for A·Wᵀ, the hot product of the streaming step and of training, and a
-/// four-row accumulate for the two gradient products), each with a scalar tail so every length works.
+/// The fast paths lean on <see cref="TensorPrimitives"/> (vectorised per ISA by the runtime) plus hand-written kernels:
+/// a four-rows-at-a-time dot product for A·Wᵀ on unpacked weights (the streaming reference path); the packed product
+/// (<see cref="PackedMatVec"/>, <see cref="PackedMatMul"/>: weights stored column by column in tiles, x broadcast, no
+/// horizontal sums) that the float step and training's forward products run; and column slabs held in registers for
+/// the two gradient products. Each has a scalar tail so every length works.
 /// Nothing here allocates.
 /// Multiply-adds are MultiplyAddEstimate (one FMA where the target has it, else a multiply and an add), never
 /// FusedMultiplyAdd: a fused result must be exact, so on a target without FMA (the portable linux-x64 build, whose
@@ -281,27 +283,31 @@ public static class FloatKernels
     public static void MatMulAccumulate(Span<float> da, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, int m, int n, int k)
     {
         CheckSizes(da.Length, m * k, dy.Length, m * n, w.Length, n * k);
-        ref float pa = ref MemoryMarshal.GetReference(da);
-        ref float pd = ref MemoryMarshal.GetReference(dy);
-        ref float pw = ref MemoryMarshal.GetReference(w);
+        AccumulateProducts(ref MemoryMarshal.GetReference(da), ref MemoryMarshal.GetReference(dy), n, 1, ref MemoryMarshal.GetReference(w), m, n, k);
+    }
+
+    // out[i, :] += Σ_j d(i, j) · w[j, :] with d(i, j) = pd[i·rs + j·cs], for i < m, j < n; out: [M, K]; w: [N, K].
+    // MatMulAccumulate is d = dy (rs = N, cs = 1); MatMulTransposedLeftAccumulate is d = dyᵀ (rs = 1, cs = N).
+    private static void AccumulateProducts(ref float pa, ref float pd, int rs, int cs, ref float pw, int m, int n, int k)
+    {
         int q = 0;
-        if (Use256) q = AccumulateColumns<Width256>(ref pa, ref pd, ref pw, m, n, k, q);
-        if (Use128) q = AccumulateColumns<Width128>(ref pa, ref pd, ref pw, m, n, k, q);
+        if (Use256) q = AccumulateColumns256(ref pa, ref pd, rs, cs, ref pw, m, n, k, q);
+        if (Use128) q = AccumulateColumns128(ref pa, ref pd, rs, cs, ref pw, m, n, k, q);
         for (int i = 0; i < m; i++)
             for (int c = q; c < k; c++)
             {
                 float s = 0f;
-                for (int j = 0; j < n; j++) s += Unsafe.Add(ref pd, i * n + j) * Unsafe.Add(ref pw, j * k + c);
+                for (int j = 0; j < n; j++) s += Unsafe.Add(ref pd, i * rs + j * cs) * Unsafe.Add(ref pw, j * k + c);
                 Unsafe.Add(ref pa, i * k + c) += s;
             }
     }
 
     // Columns [q, k) of MatMulAccumulate in slabs of four vectors (two rows of da at once: eight accumulators, each w
     // load feeding two FMAs), then single vectors; da is read and written once per slab, not once per w row. Returns
-    // where the whole vectors stop.
-    private static int AccumulateColumns<W>(ref float pa, ref float pd, ref float pw, int m, int n, int k, int q) where W : struct, IFloatWidth<W>
+    // where the whole vectors stop. On Vector256 directly for the reason given at PackedMatVec256; the twin below is the same.
+    private static int AccumulateColumns256(ref float pa, ref float pd, int rs, int cs, ref float pw, int m, int n, int k, int q)
     {
-        int l = W.Count;
+        const int l = 8;
         for (; q + 4 * l <= k; q += 4 * l)
         {
             int i = 0;
@@ -309,54 +315,120 @@ public static class FloatKernels
             {
                 ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
                 ref float a1 = ref Unsafe.Add(ref pa, (i + 1) * k + q);
-                W s0 = W.Load(ref a0, 0), s1 = W.Load(ref a0, l), s2 = W.Load(ref a0, 2 * l), s3 = W.Load(ref a0, 3 * l);
-                W t0 = W.Load(ref a1, 0), t1 = W.Load(ref a1, l), t2 = W.Load(ref a1, 2 * l), t3 = W.Load(ref a1, 3 * l);
-                ref float d0 = ref Unsafe.Add(ref pd, i * n);
-                ref float d1 = ref Unsafe.Add(ref pd, (i + 1) * n);
+                Vector256<float> s0 = Vector256.LoadUnsafe(ref a0), s1 = Vector256.LoadUnsafe(ref a0, l), s2 = Vector256.LoadUnsafe(ref a0, 2 * l), s3 = Vector256.LoadUnsafe(ref a0, 3 * l);
+                Vector256<float> t0 = Vector256.LoadUnsafe(ref a1), t1 = Vector256.LoadUnsafe(ref a1, l), t2 = Vector256.LoadUnsafe(ref a1, 2 * l), t3 = Vector256.LoadUnsafe(ref a1, 3 * l);
+                ref float d0 = ref Unsafe.Add(ref pd, i * rs);
+                ref float d1 = ref Unsafe.Add(ref pd, (i + 1) * rs);
                 ref float wj = ref Unsafe.Add(ref pw, q);
-                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k))
+                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k), d0 = ref Unsafe.Add(ref d0, cs), d1 = ref Unsafe.Add(ref d1, cs))
                 {
-                    W w0 = W.Load(ref wj, 0), w1 = W.Load(ref wj, l), w2 = W.Load(ref wj, 2 * l), w3 = W.Load(ref wj, 3 * l);
-                    W x0 = W.Splat(Unsafe.Add(ref d0, j)), x1 = W.Splat(Unsafe.Add(ref d1, j));
-                    s0 = W.MultiplyAddEstimate(w0, x0, s0); s1 = W.MultiplyAddEstimate(w1, x0, s1);
-                    s2 = W.MultiplyAddEstimate(w2, x0, s2); s3 = W.MultiplyAddEstimate(w3, x0, s3);
-                    t0 = W.MultiplyAddEstimate(w0, x1, t0); t1 = W.MultiplyAddEstimate(w1, x1, t1);
-                    t2 = W.MultiplyAddEstimate(w2, x1, t2); t3 = W.MultiplyAddEstimate(w3, x1, t3);
+                    Vector256<float> w0 = Vector256.LoadUnsafe(ref wj), w1 = Vector256.LoadUnsafe(ref wj, l), w2 = Vector256.LoadUnsafe(ref wj, 2 * l), w3 = Vector256.LoadUnsafe(ref wj, 3 * l);
+                    Vector256<float> x0 = Vector256.Create(d0), x1 = Vector256.Create(d1);
+                    s0 = Vector256.MultiplyAddEstimate(x0, w0, s0); s1 = Vector256.MultiplyAddEstimate(x0, w1, s1);
+                    s2 = Vector256.MultiplyAddEstimate(x0, w2, s2); s3 = Vector256.MultiplyAddEstimate(x0, w3, s3);
+                    t0 = Vector256.MultiplyAddEstimate(x1, w0, t0); t1 = Vector256.MultiplyAddEstimate(x1, w1, t1);
+                    t2 = Vector256.MultiplyAddEstimate(x1, w2, t2); t3 = Vector256.MultiplyAddEstimate(x1, w3, t3);
                 }
-                W.Store(s0, ref a0, 0); W.Store(s1, ref a0, l); W.Store(s2, ref a0, 2 * l); W.Store(s3, ref a0, 3 * l);
-                W.Store(t0, ref a1, 0); W.Store(t1, ref a1, l); W.Store(t2, ref a1, 2 * l); W.Store(t3, ref a1, 3 * l);
+                s0.StoreUnsafe(ref a0); s1.StoreUnsafe(ref a0, l); s2.StoreUnsafe(ref a0, 2 * l); s3.StoreUnsafe(ref a0, 3 * l);
+                t0.StoreUnsafe(ref a1); t1.StoreUnsafe(ref a1, l); t2.StoreUnsafe(ref a1, 2 * l); t3.StoreUnsafe(ref a1, 3 * l);
             }
             for (; i < m; i++)
             {
                 ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
-                W s0 = W.Load(ref a0, 0), s1 = W.Load(ref a0, l), s2 = W.Load(ref a0, 2 * l), s3 = W.Load(ref a0, 3 * l);
-                ref float d0 = ref Unsafe.Add(ref pd, i * n);
+                Vector256<float> s0 = Vector256.LoadUnsafe(ref a0), s1 = Vector256.LoadUnsafe(ref a0, l), s2 = Vector256.LoadUnsafe(ref a0, 2 * l), s3 = Vector256.LoadUnsafe(ref a0, 3 * l);
+                ref float d0 = ref Unsafe.Add(ref pd, i * rs);
                 ref float wj = ref Unsafe.Add(ref pw, q);
-                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k))
+                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k), d0 = ref Unsafe.Add(ref d0, cs))
                 {
-                    W x0 = W.Splat(Unsafe.Add(ref d0, j));
-                    s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), x0, s0); s1 = W.MultiplyAddEstimate(W.Load(ref wj, l), x0, s1);
-                    s2 = W.MultiplyAddEstimate(W.Load(ref wj, 2 * l), x0, s2); s3 = W.MultiplyAddEstimate(W.Load(ref wj, 3 * l), x0, s3);
+                    Vector256<float> x0 = Vector256.Create(d0);
+                    s0 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref wj), s0); s1 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref wj, l), s1);
+                    s2 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref wj, 2 * l), s2); s3 = Vector256.MultiplyAddEstimate(x0, Vector256.LoadUnsafe(ref wj, 3 * l), s3);
                 }
-                W.Store(s0, ref a0, 0); W.Store(s1, ref a0, l); W.Store(s2, ref a0, 2 * l); W.Store(s3, ref a0, 3 * l);
+                s0.StoreUnsafe(ref a0); s1.StoreUnsafe(ref a0, l); s2.StoreUnsafe(ref a0, 2 * l); s3.StoreUnsafe(ref a0, 3 * l);
             }
         }
         for (; q + l <= k; q += l)
         {
             for (int i = 0; i < m; i++)
             {
-                ref float d0 = ref Unsafe.Add(ref pd, i * n);
+                ref float d0 = ref Unsafe.Add(ref pd, i * rs);
                 ref float wj = ref Unsafe.Add(ref pw, q);
+                ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
                 // Two chains (even and odd j) so consecutive FMAs do not wait on each other.
-                W s0 = W.Load(ref pa, i * k + q), s1 = W.Zero;
+                Vector256<float> s0 = Vector256.LoadUnsafe(ref a0), s1 = Vector256<float>.Zero;
                 int j = 0;
-                for (; j + 2 <= n; j += 2, wj = ref Unsafe.Add(ref wj, 2 * k))
+                for (; j + 2 <= n; j += 2, wj = ref Unsafe.Add(ref wj, 2 * k), d0 = ref Unsafe.Add(ref d0, 2 * cs))
                 {
-                    s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), W.Splat(Unsafe.Add(ref d0, j)), s0);
-                    s1 = W.MultiplyAddEstimate(W.Load(ref wj, k), W.Splat(Unsafe.Add(ref d0, j + 1)), s1);
+                    s0 = Vector256.MultiplyAddEstimate(Vector256.Create(d0), Vector256.LoadUnsafe(ref wj), s0);
+                    s1 = Vector256.MultiplyAddEstimate(Vector256.Create(Unsafe.Add(ref d0, cs)), Vector256.LoadUnsafe(ref wj, (nuint)k), s1);
                 }
-                if (j < n) s0 = W.MultiplyAddEstimate(W.Load(ref wj, 0), W.Splat(Unsafe.Add(ref d0, j)), s0);
-                W.Store(s0 + s1, ref pa, i * k + q);
+                if (j < n) s0 = Vector256.MultiplyAddEstimate(Vector256.Create(d0), Vector256.LoadUnsafe(ref wj), s0);
+                (s0 + s1).StoreUnsafe(ref a0);
+            }
+        }
+        return q;
+    }
+
+    // The 128-bit twin of AccumulateColumns256.
+    private static int AccumulateColumns128(ref float pa, ref float pd, int rs, int cs, ref float pw, int m, int n, int k, int q)
+    {
+        const int l = 4;
+        for (; q + 4 * l <= k; q += 4 * l)
+        {
+            int i = 0;
+            for (; i + 2 <= m; i += 2)
+            {
+                ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
+                ref float a1 = ref Unsafe.Add(ref pa, (i + 1) * k + q);
+                Vector128<float> s0 = Vector128.LoadUnsafe(ref a0), s1 = Vector128.LoadUnsafe(ref a0, l), s2 = Vector128.LoadUnsafe(ref a0, 2 * l), s3 = Vector128.LoadUnsafe(ref a0, 3 * l);
+                Vector128<float> t0 = Vector128.LoadUnsafe(ref a1), t1 = Vector128.LoadUnsafe(ref a1, l), t2 = Vector128.LoadUnsafe(ref a1, 2 * l), t3 = Vector128.LoadUnsafe(ref a1, 3 * l);
+                ref float d0 = ref Unsafe.Add(ref pd, i * rs);
+                ref float d1 = ref Unsafe.Add(ref pd, (i + 1) * rs);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k), d0 = ref Unsafe.Add(ref d0, cs), d1 = ref Unsafe.Add(ref d1, cs))
+                {
+                    Vector128<float> w0 = Vector128.LoadUnsafe(ref wj), w1 = Vector128.LoadUnsafe(ref wj, l), w2 = Vector128.LoadUnsafe(ref wj, 2 * l), w3 = Vector128.LoadUnsafe(ref wj, 3 * l);
+                    Vector128<float> x0 = Vector128.Create(d0), x1 = Vector128.Create(d1);
+                    s0 = Vector128.MultiplyAddEstimate(x0, w0, s0); s1 = Vector128.MultiplyAddEstimate(x0, w1, s1);
+                    s2 = Vector128.MultiplyAddEstimate(x0, w2, s2); s3 = Vector128.MultiplyAddEstimate(x0, w3, s3);
+                    t0 = Vector128.MultiplyAddEstimate(x1, w0, t0); t1 = Vector128.MultiplyAddEstimate(x1, w1, t1);
+                    t2 = Vector128.MultiplyAddEstimate(x1, w2, t2); t3 = Vector128.MultiplyAddEstimate(x1, w3, t3);
+                }
+                s0.StoreUnsafe(ref a0); s1.StoreUnsafe(ref a0, l); s2.StoreUnsafe(ref a0, 2 * l); s3.StoreUnsafe(ref a0, 3 * l);
+                t0.StoreUnsafe(ref a1); t1.StoreUnsafe(ref a1, l); t2.StoreUnsafe(ref a1, 2 * l); t3.StoreUnsafe(ref a1, 3 * l);
+            }
+            for (; i < m; i++)
+            {
+                ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
+                Vector128<float> s0 = Vector128.LoadUnsafe(ref a0), s1 = Vector128.LoadUnsafe(ref a0, l), s2 = Vector128.LoadUnsafe(ref a0, 2 * l), s3 = Vector128.LoadUnsafe(ref a0, 3 * l);
+                ref float d0 = ref Unsafe.Add(ref pd, i * rs);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                for (int j = 0; j < n; j++, wj = ref Unsafe.Add(ref wj, k), d0 = ref Unsafe.Add(ref d0, cs))
+                {
+                    Vector128<float> x0 = Vector128.Create(d0);
+                    s0 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref wj), s0); s1 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref wj, l), s1);
+                    s2 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref wj, 2 * l), s2); s3 = Vector128.MultiplyAddEstimate(x0, Vector128.LoadUnsafe(ref wj, 3 * l), s3);
+                }
+                s0.StoreUnsafe(ref a0); s1.StoreUnsafe(ref a0, l); s2.StoreUnsafe(ref a0, 2 * l); s3.StoreUnsafe(ref a0, 3 * l);
+            }
+        }
+        for (; q + l <= k; q += l)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                ref float d0 = ref Unsafe.Add(ref pd, i * rs);
+                ref float wj = ref Unsafe.Add(ref pw, q);
+                ref float a0 = ref Unsafe.Add(ref pa, i * k + q);
+                // Two chains (even and odd j) so consecutive FMAs do not wait on each other.
+                Vector128<float> s0 = Vector128.LoadUnsafe(ref a0), s1 = Vector128<float>.Zero;
+                int j = 0;
+                for (; j + 2 <= n; j += 2, wj = ref Unsafe.Add(ref wj, 2 * k), d0 = ref Unsafe.Add(ref d0, 2 * cs))
+                {
+                    s0 = Vector128.MultiplyAddEstimate(Vector128.Create(d0), Vector128.LoadUnsafe(ref wj), s0);
+                    s1 = Vector128.MultiplyAddEstimate(Vector128.Create(Unsafe.Add(ref d0, cs)), Vector128.LoadUnsafe(ref wj, (nuint)k), s1);
+                }
+                if (j < n) s0 = Vector128.MultiplyAddEstimate(Vector128.Create(d0), Vector128.LoadUnsafe(ref wj), s0);
+                (s0 + s1).StoreUnsafe(ref a0);
             }
         }
         return q;
@@ -367,55 +439,19 @@ public static class FloatKernels
     public static void MatMulTransposedLeftAccumulate(Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> a, int m, int n, int k)
     {
         CheckSizes(dw.Length, n * k, dy.Length, m * n, a.Length, m * k);
-        int i = 0;
-        for (; i + 4 <= m; i += 4)
+        if (k < 8 && k * n <= 4096 && (Use256 || Use128))
         {
-            ReadOnlySpan<float> a4 = a.Slice(i * k, 4 * k);
+            // Rows shorter than a vector (a layer's few inputs) would all fall to the scalar columns: form dwᵀ [K, N]
+            // instead, whose rows are long, then add it back transposed.
+            Span<float> t = stackalloc float[k * n];
+            t.Clear();
+            AccumulateProducts(ref MemoryMarshal.GetReference(t), ref MemoryMarshal.GetReference(a), 1, k, ref MemoryMarshal.GetReference(dy), k, m, n);
             for (int j = 0; j < n; j++)
-                AccumulateRows4(dw.Slice(j * k, k), a4, k, dy[i * n + j], dy[(i + 1) * n + j], dy[(i + 2) * n + j], dy[(i + 3) * n + j]);
+                for (int c = 0; c < k; c++) dw[j * k + c] += t[c * n + j];
+            return;
         }
-        for (; i < m; i++)
-        {
-            ReadOnlySpan<float> ai = a.Slice(i * k, k);
-            for (int j = 0; j < n; j++)
-            {
-                float s = dy[i * n + j];
-                if (s != 0f) TensorPrimitives.MultiplyAdd(ai, s, dw.Slice(j * k, k), dw.Slice(j * k, k));
-            }
-        }
-    }
-
-    // y += s0 x[0] + s1 x[1] + s2 x[2] + s3 x[3]: one read and write of y for four rows. y: [K]; x: [4, K]
-    private static void AccumulateRows4(Span<float> y, ReadOnlySpan<float> x, int k, float s0, float s1, float s2, float s3)
-    {
-        ref float py = ref MemoryMarshal.GetReference(y);
-        ref float p0 = ref MemoryMarshal.GetReference(x);
-        ref float p1 = ref Unsafe.Add(ref p0, k);
-        ref float p2 = ref Unsafe.Add(ref p0, 2 * k);
-        ref float p3 = ref Unsafe.Add(ref p0, 3 * k);
-        int i = 0;
-        if (Use256) i = AccumulateRows4<Width256>(ref py, ref p0, ref p1, ref p2, ref p3, i, k, s0, s1, s2, s3);
-        if (Use128) i = AccumulateRows4<Width128>(ref py, ref p0, ref p1, ref p2, ref p3, i, k, s0, s1, s2, s3);
-        for (; i < k; i++)
-            Unsafe.Add(ref py, i) += s0 * Unsafe.Add(ref p0, i) + s1 * Unsafe.Add(ref p1, i) + s2 * Unsafe.Add(ref p2, i) + s3 * Unsafe.Add(ref p3, i);
-    }
-
-    // Whole vectors of AccumulateRows4 from i on; returns where they stop.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int AccumulateRows4<W>(ref float py, ref float p0, ref float p1, ref float p2, ref float p3, int i, int k,
-                                          float s0, float s1, float s2, float s3) where W : struct, IFloatWidth<W>
-    {
-        W v0 = W.Splat(s0), v1 = W.Splat(s1), v2 = W.Splat(s2), v3 = W.Splat(s3);
-        for (; i + W.Count <= k; i += W.Count)
-        {
-            var acc = W.Load(ref py, i);
-            acc = W.MultiplyAddEstimate(v0, W.Load(ref p0, i), acc);
-            acc = W.MultiplyAddEstimate(v1, W.Load(ref p1, i), acc);
-            acc = W.MultiplyAddEstimate(v2, W.Load(ref p2, i), acc);
-            acc = W.MultiplyAddEstimate(v3, W.Load(ref p3, i), acc);
-            W.Store(acc, ref py, i);
-        }
-        return i;
+        // dw[j, :] += Σ_i dy[i, j] · a[i, :]: column slabs of dw in registers while the rows of a stream past.
+        AccumulateProducts(ref MemoryMarshal.GetReference(dw), ref MemoryMarshal.GetReference(dy), 1, n, ref MemoryMarshal.GetReference(a), n, m, k);
     }
 
     /// <summary>db += Σ_rows dy (the bias gradient).</summary>
