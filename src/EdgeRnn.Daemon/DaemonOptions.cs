@@ -196,7 +196,7 @@ public sealed record ResolvedStream(string Name, string Source, string Model, Ed
     /// The stream's forecaster, as `run` and `run --validate` load it. A network-only file is served as is: its outputs
     /// named by <see cref="NetworkOnly"/> (or its metadata), fine-tuning off whatever FineTune says (it has no scaler to learn in).
     /// </summary>
-    /// <param name="createNetwork">builds the served network (a <see cref="SharedModelBatches"/> slot; fine-tuning off); null: its own</param>
+    /// <param name="createNetwork">builds the network that keeps the file's weights (a <see cref="SharedModelBatches"/> slot); null: its own</param>
     public EdgeRnn.Forecasting.StreamForecaster LoadForecaster(bool fineTune, Func<EdgeRnn.Model.ForecasterParameters, EdgeRnn.Model.IForecaster>? createNetwork = null)
     {
         var model = EdgeRnn.Forecasting.ForecasterFile.Load(Model, NetworkOnly);

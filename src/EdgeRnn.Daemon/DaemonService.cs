@@ -144,7 +144,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
                     s.Name, string.Join(",", det.Targets), det.Topic, det.Threshold, det.DetectorOptions.WarmupRows, det.DetectorOptions.SeasonRows, outbox.LastSeq(det.OutboxKey) + 1);
         }
         foreach (var g in factories.Batches?.Groups.Values ?? [])
-            log.LogInformation("model {Model}: {Count} int8 streams with fine-tuning off share it: stepped together, one matrix product per layer per step", g.ModelPath, g.Count);
+            log.LogInformation("model {Model}: {Count} int8 streams share it: its network (fine-tuning off) or frozen reference (on) is stepped for them together, one matrix product per layer per step", g.ModelPath, g.Count);
         if (pipelines.Count == 0)
         {
             log.LogCritical("no stream could be started: exiting");

@@ -6,11 +6,12 @@ using EdgeRnn.Model.Quantized;
 namespace EdgeRnn.Daemon;
 
 /// <summary>
-/// Streams that serve the same int8 model file with fine-tuning off share one <see cref="SharedModelBatch"/>: their networks
-/// are slots of one <see cref="Int8Forecaster.Batch"/>, so the streams whose samples are ready at the same moment are stepped
-/// as one matrix product per layer. A stream's forecaster is otherwise its own (experts, aggregate, intervals, checkpoint),
-/// and the batch gives every stream bit-identical network outputs to a network of its own, so forecasts, anomaly scores,
-/// outbox seq and checkpoints are what they would be unbatched. Fine-tuned streams learn weights of their own: not grouped.
+/// Streams that serve the same int8 model file share one <see cref="SharedModelBatch"/>: the network that keeps the file's
+/// weights (with fine-tuning off the served network; with it on the frozen reference expert of the aggregate, beside the
+/// stream's own tuned network) is a slot of one <see cref="Int8Forecaster.Batch"/>, so the streams whose samples are ready at
+/// the same moment are stepped as one matrix product per layer. A stream's forecaster is otherwise its own (experts,
+/// aggregate, intervals, learner, checkpoint), and the batch gives every stream bit-identical network outputs to a network
+/// of its own, so forecasts, anomaly scores, outbox seq and checkpoints are what they would be unbatched.
 /// </summary>
 public sealed class SharedModelBatches
 {
@@ -33,8 +34,9 @@ public sealed class SharedModelBatches
         Groups = groups;
     }
 
-    /// <summary>int8 with fine-tuning off: the network serves the file's weights unchanged, so it can be shared.</summary>
-    public static bool Shares(ResolvedStream s) => s.Precision == Precision.Int8 && !s.FineTune;
+    /// <summary>int8: the network that keeps the file's weights (the served one with fine-tuning off, the frozen reference
+    /// expert with it on) can be one of the group's slots.</summary>
+    public static bool Shares(ResolvedStream s) => s.Precision == Precision.Int8;
 
     /// <summary>The stream's forecaster (as <see cref="ResolvedStream.LoadForecaster"/>), its network a batch slot when the
     /// stream shares its model with another.</summary>
@@ -162,7 +164,8 @@ public sealed class SharedModelBatch
         }
         catch (Exception e)
         {
-            foreach (int id in ids) _error[id] = e; // the model itself failed (a non-finite hidden state): every stream of the batch sees it
+            // the model itself failed (a non-finite hidden state): every stream of the batch sees it, each its own exception
+            foreach (int id in ids) _error[id] = new InvalidOperationException($"the shared step of model {ModelPath} failed: {e.Message}", e);
         }
         foreach (int id in ids) _done[id] = true;
         _batches++;

@@ -66,9 +66,11 @@ public sealed class StreamForecaster : IStreamForecaster
         // may forecast something it is not fed.
         bool aggregate = options.Aggregate && !model.IsNetworkOnly;
         bool shadow = aggregate && options.FineTune;
-        if (options.CreateNetwork is not null && options.FineTune) throw new ArgumentException("a network built by CreateNetwork serves fixed weights: fine-tuning must be off");
-        _stepper = new HybridStepper(model, options.CreateNetwork?.Invoke(model.Net) ?? NetworkFactory.Create(model.Net.Clone(), options.Precision),
-            shadow ? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
+        // CreateNetwork's networks keep the file's weights for good: the served one with fine-tuning off, the frozen one with it on.
+        var shipped = options.CreateNetwork;
+        _stepper = new HybridStepper(model,
+            !options.FineTune && shipped is not null ? shipped(model.Net) : NetworkFactory.Create(model.Net.Clone(), options.Precision),
+            shadow ? shipped?.Invoke(model.Net) ?? NetworkFactory.Create(model.Net.Clone(), options.Precision) : null);
         if (!options.DriftScaling) _stepper.DriftThreshold = float.PositiveInfinity;
         _stateScratch = new float[model.Net.Shape.StateSize];
         _truth = new float[model.TargetCount];
@@ -337,8 +339,9 @@ public sealed record StreamForecasterOptions
     public double LinearMemory { get; init; } = 1000;
     /// <summary>Window of the online linear expert (values).</summary>
     public int LinearLookback { get; init; } = 48;
-    /// <summary>Builds the served network from the model's network parameters (read only) instead of
-    /// <see cref="NetworkFactory.Create"/>: the daemon's slot of a batch of streams sharing the model. Fine-tuning off only.</summary>
+    /// <summary>Builds a network that keeps the model's weights for good (the parameters are read only) instead of
+    /// <see cref="NetworkFactory.Create"/>: the served network with fine-tuning off, the frozen reference expert with it on
+    /// (the daemon's slot of a batch of streams sharing the model).</summary>
     public Func<ForecasterParameters, IForecaster>? CreateNetwork { get; init; }
     /// <summary>What a network-only file's outputs are, when its metadata does not say.</summary>
     public NetworkOnlyInfo? NetworkOnly { get; init; }

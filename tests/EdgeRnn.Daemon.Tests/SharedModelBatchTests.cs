@@ -42,7 +42,7 @@ public sealed class SharedModelBatchTests : IDisposable
     /// <summary>
     /// Two int8 streams of one model file with fine-tuning off share a batch; every sample of both is stepped as one batch of
     /// two (the test holds the combiner until both wait). Their published forecasts (every payload byte: values, intervals,
-    /// seq) and their checkpoints are the same as two streams each with its own network; a fine-tuned stream is not grouped.
+    /// seq) and their checkpoints are the same as two streams each with its own network.
     /// </summary>
     [Fact]
     public void Two_streams_sharing_a_model_publish_the_same_forecasts_batched_as_unbatched()
@@ -52,7 +52,7 @@ public sealed class SharedModelBatchTests : IDisposable
         ResolvedStream tuned = new("t", "test", model, Precision.Int8, true, null), single = new("f", "test", model, Precision.Float32, false, null);
         var batches = new SharedModelBatches([a, b, tuned, single]);
         var group = Assert.Single(batches.Groups.Values);
-        Assert.Equal(2, group.Count);
+        Assert.Equal(3, group.Count); // a, b and the fine-tuned stream's frozen network; not the float32 stream
         const int Steps = 120;
 
         byte[][] checkpoints(StreamForecaster fa, StreamForecaster fb) => [Checkpoint(fa), Checkpoint(fb)];
@@ -122,6 +122,31 @@ public sealed class SharedModelBatchTests : IDisposable
         Assert.Equal(wantCk[0], gotCk[0]);
         Assert.Equal(wantCk[1], gotCk[1]);
         Assert.NotEqual(wantCk[0], wantCk[1]);
+    }
+
+    /// <summary>A fine-tuned int8 stream keeps its own tuned network; its frozen reference expert (the shipped weights) is a
+    /// slot of the model's batch, and what it serves is unchanged (before the learner's first update, both ways equal).</summary>
+    [Fact]
+    public void A_fine_tuned_streams_frozen_network_is_a_batch_slot()
+    {
+        string model = SaveModel();
+        ResolvedStream tuned = new("t", "test", model, Precision.Int8, true, null), other = new("o", "test", model, Precision.Int8, false, null);
+        var batches = new SharedModelBatches([tuned, other]);
+        var group = Assert.Single(batches.Groups.Values);
+        using var batched = batches.Load(tuned);
+        using var alone = tuned.LoadForecaster(true);
+        Assert.Contains("network_frozen", batched.ExpertNames);
+        var f1 = new float[3];
+        var f2 = new float[3];
+        for (int t = 0; t < 40; t++) // the learner's first update needs 64 + 3 rows
+        {
+            float[] x = [Sample(0, t, 0), Sample(0, t, 1)];
+            batched.Observe(x, f1);
+            alone.Observe(x, f2);
+            Assert.Equal(f2, f1);
+            Assert.True(alone.ExpertForecasts.SequenceEqual(batched.ExpertForecasts));
+        }
+        Assert.Equal(40, group.Counters.StreamSteps);
     }
 
     private static Thread Run(Action a)

@@ -38,15 +38,15 @@ internal static class BenchStreams
         for (int s = 0; s < streams; s++) own[s] = new Int8Forecaster(p);
         var batch = new Int8Forecaster.Batch(p, streams);
         Console.WriteLine($"kernel path: {Int8Kernels.Active.PathName}; code: {BenchCommand.CodeKind}");
-        Console.WriteLine($"LSTM int8, {inputs} inputs, hidden {hidden}, {outputs} outputs; {streams} streams of one model, each its own inputs and state; one core; median of {runs} runs");
+        Console.WriteLine($"LSTM int8, {inputs} inputs, hidden {hidden}, {outputs} outputs; {streams} streams of one model, each its own inputs and state; one core; median of {runs} runs, the ways taking turns");
 
         if (!fineTune)
         {
             var shared = new Int8Forecaster[streams];
             for (int s = 0; s < streams; s++) { shared[s] = new Int8Forecaster(p); shared[s].SwapWeights(batch.Weights); }
-            var oneByOne = Time(t => RoundOneByOne(own, x, y, t, streams), runs, streams);
-            var sharedW = Time(t => RoundOneByOne(shared, x, y, t, streams), runs, streams);
-            var batched = Time(t => batch.StepAll(x.AsSpan(t * streams * inputs, streams * inputs), y), runs, streams);
+            var r = Time([t => RoundOneByOne(own, x, y, t, streams), t => RoundOneByOne(shared, x, y, t, streams),
+                t => batch.StepAll(x.AsSpan(t * streams * inputs, streams * inputs), y)], runs, streams);
+            Result oneByOne = r[0], sharedW = r[1], batched = r[2];
             Console.WriteLine("fine-tuning off                                              stream-steps/s   ns/stream-step   alloc B/step");
             Print("one by one: N Int8Forecasters, each its own weights", oneByOne);
             Print("one by one: N Int8Forecasters sharing one Int8Weights", sharedW);
@@ -59,9 +59,9 @@ internal static class BenchStreams
         // Fine-tuning on: each stream's tuned network has its own weights (one by one); the frozen network is the shared model.
         var frozenOwn = new Int8Forecaster[streams];
         for (int s = 0; s < streams; s++) frozenOwn[s] = new Int8Forecaster(p);
-        var tunedOneByOne = Time(t => RoundOneByOne(own, x, y, t, streams), runs, streams);
-        var frozenOneByOne = Time(t => RoundOneByOne(frozenOwn, x, y, t, streams), runs, streams);
-        var frozenBatched = Time(t => batch.StepAll(x.AsSpan(t * streams * inputs, streams * inputs), y), runs, streams);
+        var rr = Time([t => RoundOneByOne(own, x, y, t, streams), t => RoundOneByOne(frozenOwn, x, y, t, streams),
+            t => batch.StepAll(x.AsSpan(t * streams * inputs, streams * inputs), y)], runs, streams);
+        Result tunedOneByOne = rr[0], frozenOneByOne = rr[1], frozenBatched = rr[2];
         var online = new OnlineOptions();
         var (learnNs, updates) = TimeLearner(p, online, Math.Min(streams, 4), runs);
         double learnPerSample = learnNs / online.Every;
@@ -95,38 +95,50 @@ internal static class BenchStreams
         $"  {what,-58} {1e9 / r.NsPerStreamStep,14:F0} {r.NsPerStreamStep,16:F1} {r.AllocPerStep,14:F3}"));
 
     /// <summary>
-    /// A round steps every stream once (round t reads inputs t mod 64). Warm-up until the round time stops improving
-    /// (<see cref="BenchCommand.WarmUp"/>'s rule: a JIT build must reach tier-1 code), then <paramref name="runs"/> timed runs of
-    /// about 50 ms; the median per stream-step.
+    /// A round steps every stream once (round t reads inputs t mod 64). Each way is warmed up until its round time stops
+    /// improving (<see cref="BenchCommand.WarmUp"/>'s rule: a JIT build must reach tier-1 code); then <paramref name="runs"/>
+    /// runs of about 50 ms each, the ways taking turns run by run, so a change of machine load falls on all of them alike;
+    /// the median per stream-step of each.
     /// </summary>
-    private static Result Time(Action<int> round, int runs, int streams)
+    private static Result[] Time(Action<int>[] ways, int runs, int streams)
     {
-        var sw = Stopwatch.StartNew();
-        int t = 0;
-        double best = double.MaxValue;
-        int sinceBest = 0;
-        while (sw.ElapsedMilliseconds < 5000)
+        int t = 0, n = ways.Length;
+        var rounds = new int[n];
+        for (int m = 0; m < n; m++)
         {
-            long t0 = Stopwatch.GetTimestamp();
-            round(t++ & 63);
-            double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
-            if (ns < 0.98 * best) { best = ns; sinceBest = 0; } else sinceBest++;
-            if (sw.ElapsedMilliseconds >= 300 && sinceBest >= 20) break;
+            var sw = Stopwatch.StartNew();
+            double best = double.MaxValue;
+            int sinceBest = 0;
+            while (sw.ElapsedMilliseconds < 5000)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                ways[m](t++ & 63);
+                double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
+                if (ns < 0.98 * best) { best = ns; sinceBest = 0; } else sinceBest++;
+                if (sw.ElapsedMilliseconds >= 300 && sinceBest >= 20) break;
+            }
+            rounds[m] = Math.Max(3, (int)(50e6 / best));
         }
-        int rounds = Math.Max(3, (int)(50e6 / best));
-        var times = new double[runs];
-        long allocated = 0;
+        var times = new double[n][];
+        var allocated = new long[n];
+        for (int m = 0; m < n; m++) times[m] = new double[runs];
         for (int r = 0; r < runs; r++)
+            for (int m = 0; m < n; m++)
+            {
+                long a0 = GC.GetAllocatedBytesForCurrentThread();
+                long t0 = Stopwatch.GetTimestamp();
+                for (int k = 0; k < rounds[m]; k++) ways[m](t++ & 63);
+                long t1 = Stopwatch.GetTimestamp();
+                allocated[m] += GC.GetAllocatedBytesForCurrentThread() - a0;
+                times[m][r] = (t1 - t0) * 1e9 / Stopwatch.Frequency / ((long)rounds[m] * streams);
+            }
+        var results = new Result[n];
+        for (int m = 0; m < n; m++)
         {
-            long a0 = GC.GetAllocatedBytesForCurrentThread();
-            long t0 = Stopwatch.GetTimestamp();
-            for (int k = 0; k < rounds; k++) round(t++ & 63);
-            long t1 = Stopwatch.GetTimestamp();
-            allocated += GC.GetAllocatedBytesForCurrentThread() - a0;
-            times[r] = (t1 - t0) * 1e9 / Stopwatch.Frequency / ((long)rounds * streams);
+            Array.Sort(times[m]);
+            results[m] = new Result(times[m][runs / 2], times[m][0], (double)allocated[m] / ((long)runs * rounds[m] * streams));
         }
-        Array.Sort(times);
-        return new Result(times[runs / 2], times[0], (double)allocated / ((long)runs * rounds * streams));
+        return results;
     }
 
     /// <summary>

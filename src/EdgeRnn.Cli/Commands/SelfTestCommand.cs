@@ -8,7 +8,8 @@ namespace EdgeRnn.Cli.Commands;
 /// <summary>
 /// edgernn self-test: every int8 kernel path this CPU supports against the scalar reference (packed matrix-vector
 /// products at every column count 0..300 and at model sizes, saturation extremes), the epilogue's activations on both
-/// lane widths, then the int8 forecaster against the float32 one and across kernel paths. Exit 0 only if everything matched; prints what it checked.
+/// lane widths, the batch kernels (one matrix, many vectors), then the int8 forecaster against the float32 one, across kernel
+/// paths and batched. Exit 0 only if everything matched; prints what it checked.
 /// </summary>
 public static class SelfTestCommand
 {
@@ -72,6 +73,32 @@ public static class SelfTestCommand
                 if (got.Any(v => v != 16129 * n)) bad++;
             }
             Report(bad == 0, $"{path,-9} packed matvec, ±127 extremes (no saturation): {checks - bad}/{checks}");
+
+            // the batch kernel (one matrix, many vectors: the streams sharing a model) against the same reference per vector
+            var bk = Int8BatchKernels.For(path);
+            bad = 0; checks = 0;
+            foreach (var (rows, cols) in new[] { (1, 0), (9, 5), (17, 13), (40, 63), (256, 8), (256, 64), (195, 65), (768, 256) })
+            {
+                var w = RandomBytes(rng, rows * cols);
+                var packed = PackedInt8Matrix.Pack(w, rows, cols, cols);
+                int q4 = Int8Kernels.QuadCount(cols);
+                foreach (int n in new[] { 1, 3, 4, 5, 9 })
+                {
+                    var xs = Enumerable.Range(0, n).Select(_ => RandomBytes(rng, cols)).ToArray();
+                    var quads = new int[n * q4];
+                    var acc = new int[n][];
+                    for (int b = 0; b < n; b++) { k.PrepareQuads(xs[b], quads.AsSpan(b * q4, q4)); acc[b] = new int[packed.RowBlocks * 8]; }
+                    bk.MatMulPacked(packed, quads, acc);
+                    var want = new int[rows];
+                    for (int b = 0; b < n; b++)
+                    {
+                        scalar.MatVec(w, cols, xs[b], want);
+                        checks++;
+                        if (!want.AsSpan().SequenceEqual(acc[b].AsSpan(0, rows))) bad++;
+                    }
+                }
+            }
+            Report(bad == 0, $"{path,-9} batch matmul (1-9 vectors per matrix): {checks - bad}/{checks} vectors equal to scalar");
         }
 
         {
@@ -116,6 +143,26 @@ public static class SelfTestCommand
                 bool same = true;
                 for (int i = 0; i < yp.Length; i++) same &= BitConverter.SingleToInt32Bits(yp[i]) == BitConverter.SingleToInt32Bits(yq[i]);
                 Report(same, $"int8 forecaster ({arch.ToSpecName()}) on {path}: outputs bit-identical to the scalar path");
+                // 5 streams of the model in one batch, stream b fed the inputs from step 7·b on: each bit-identical to a
+                // single-stream forecaster of its own
+                const int Streams = 5, Steps = 40;
+                var batch = new Int8Forecaster.Batch(p, Streams, path, Int8Forecaster.EpilogueLanes.Auto);
+                var bx = new float[Streams * 8];
+                var by = new float[Streams * 4];
+                var yb = new float[Streams * Steps * 4];
+                for (int t = 0; t < Steps; t++)
+                {
+                    for (int b = 0; b < Streams; b++) x.AsSpan((7 * b + t) * 8, 8).CopyTo(bx.AsSpan(b * 8));
+                    batch.StepAll(bx, by);
+                    for (int b = 0; b < Streams; b++) by.AsSpan(b * 4, 4).CopyTo(yb.AsSpan((b * Steps + t) * 4));
+                }
+                same = true;
+                for (int b = 0; b < Streams; b++)
+                {
+                    var ys = RunAll(new Int8Forecaster(p, path.Kernels), x.AsSpan(7 * b * 8, Steps * 8).ToArray());
+                    for (int i = 0; i < ys.Length; i++) same &= BitConverter.SingleToInt32Bits(ys[i]) == BitConverter.SingleToInt32Bits(yb[b * Steps * 4 + i]);
+                }
+                Report(same, $"int8 batch of {Streams} streams ({arch.ToSpecName()}) on {path}: each stream bit-identical to its own forecaster");
             }
             // printed so that x64 and ARM64 runs can be compared by eye or by diff
             Console.WriteLine($"int8 {arch.ToSpecName()} last output: {string.Join(" ", yq[^4..].Select(v => v.ToString("R", CultureInfo.InvariantCulture)))}");
