@@ -72,7 +72,7 @@ public sealed class DaemonService(DaemonSettings settings, DaemonFactories facto
             lifetime.StopApplication();
             return;
         }
-        var metrics = new DaemonMetrics { Outbox = outbox };
+        var metrics = new DaemonMetrics { Outbox = outbox, SharedBatches = factories.Batches?.Groups.Values.ToArray() ?? [] };
         var pipelines = new List<StreamPipeline>();
         var sources = new Dictionary<StreamPipeline, ISampleSource>();
         var stores = new Dictionary<StreamPipeline, CheckpointStore>();

@@ -54,6 +54,8 @@ public sealed class DaemonMetrics
     public int Connected;
     public Func<IReadOnlyDictionary<string, long>>? SourceCounters;
     public Outbox? Outbox;
+    /// <summary>The groups of int8 streams stepped together (<see cref="SharedModelBatches"/>); none: no families.</summary>
+    public IReadOnlyCollection<SharedModelBatch> SharedBatches = [];
     public readonly long StartTicks = Environment.TickCount64;
 
     /// <summary>Unix time the process started (process_start_time_seconds).</summary>
@@ -166,6 +168,17 @@ public sealed class DaemonMetrics
                 Head(name, "counter", $"Source counter '{counter}' per stream.");
                 foreach (var (stream, v) in list) Sample(name, L("stream", stream), v);
             }
+        }
+        if (SharedBatches.Count > 0)
+        {
+            // read once per group (under its combiner lock), so the three families of one scrape agree
+            var counters = SharedBatches.Select(b => (Model: L("model", b.ModelPath), C: b.Counters)).ToArray();
+            Head("edgernn_shared_batch_steps_total", "counter", "Batch steps of a model's shared int8 network (one matrix product per layer for every stream with a sample ready).");
+            foreach (var (m, c) in counters) Sample("edgernn_shared_batch_steps_total", m, c.Batches);
+            Head("edgernn_shared_batch_stream_steps_total", "counter", "Stream-steps done in those batch steps (divided by the batch steps: the mean batch size).");
+            foreach (var (m, c) in counters) Sample("edgernn_shared_batch_stream_steps_total", m, c.StreamSteps);
+            Head("edgernn_shared_batch_largest", "gauge", "Most streams one batch step has held since start.");
+            foreach (var (m, c) in counters) Sample("edgernn_shared_batch_largest", m, c.Largest);
         }
         Head("edgernn_outbox_depth", "gauge", "Forecasts waiting for the broker's PUBACK.");
         Sample("edgernn_outbox_depth", null, Outbox?.Depth ?? 0);

@@ -109,6 +109,13 @@ public sealed class SharedModelBatchTests : IDisposable
         Assert.Equal(2, largest);
         Assert.Equal(2 * batchSteps, streamSteps); // every batch held both streams
         Assert.True(batchSteps >= Steps - 1, $"{batchSteps} batch steps");
+        // the same counters reach /metrics, labelled by the model file
+        string text = new DaemonMetrics { SharedBatches = [group] }.Render();
+        string modelLabel = group.ModelPath.Replace("\\", "\\\\", StringComparison.Ordinal);
+        Assert.Contains($"edgernn_shared_batch_steps_total{{model=\"{modelLabel}\"}} {batchSteps}\n", text);
+        Assert.Contains($"edgernn_shared_batch_stream_steps_total{{model=\"{modelLabel}\"}} {streamSteps}\n", text);
+        Assert.Contains($"edgernn_shared_batch_largest{{model=\"{modelLabel}\"}} 2\n", text);
+        Assert.DoesNotContain("edgernn_shared_batch", new DaemonMetrics().Render());
 
         Assert.True(want.Count > 2 * (Steps - 30), $"{want.Count} forecasts");
         foreach (string s in new[] { "a", "b" })
