@@ -22,6 +22,7 @@ namespace EdgeRnn.Model;
 public sealed class FloatForecaster : IForecaster
 {
     private readonly ForecasterParameters _p;
+    // The reference path's buffers (empty when the packed path runs: it keeps its own state and input).
     private readonly float[] _state;    // per layer: h [H], then c [H] for LSTM
     private readonly float[] _x;        // [In] normalized input
     private readonly float[] _hs;       // [2H] h before / after the step
@@ -45,9 +46,10 @@ public sealed class FloatForecaster : IForecaster
     {
         _p = parameters;
         var s = parameters.Shape;
-        int h = s.HiddenSize, gh = s.Gates * h;
-        _state = new float[s.StateSize];
-        _x = new float[s.InputSize];
+        bool reference = lanes == 0;
+        int h = reference ? s.HiddenSize : 0, gh = s.Gates * h;
+        _state = reference ? new float[s.StateSize] : [];
+        _x = reference ? new float[s.InputSize] : [];
         _hs = new float[2 * h];
         _cs = new float[2 * h];
         _gates = new float[gh];
@@ -150,14 +152,14 @@ public sealed class FloatForecaster : IForecaster
 
     public void GetState(Span<float> destination)
     {
-        if (destination.Length != _state.Length) throw new ArgumentException($"state has {_state.Length} values, destination {destination.Length}");
+        if (destination.Length != StateSize) throw new ArgumentException($"state has {StateSize} values, destination {destination.Length}");
         if (_packed is not null) _packed.GetState(destination);
         else _state.CopyTo(destination);
     }
 
     public void SetState(ReadOnlySpan<float> source)
     {
-        if (source.Length != _state.Length) throw new ArgumentException($"state has {_state.Length} values, source {source.Length}");
+        if (source.Length != StateSize) throw new ArgumentException($"state has {StateSize} values, source {source.Length}");
         if (_packed is not null) _packed.SetState(source);
         else source.CopyTo(_state);
     }

@@ -144,9 +144,8 @@ public sealed partial class Int8Forecaster
             {
                 NormalizeInput<V>(inputs.Slice(i * inSize, inSize), _w.InMean, _w.InStd, _x[i]);
                 var (lo, hi) = Int8Quantize.MinMax(_x[i]);
-                if (!Int8Quantize.CentredScale(lo, hi, out _cIn[i], out _sIn[i], out float inv))
+                if (!Int8Quantize.TryQuantizeCentred(_x[i], lo, hi, out _cIn[i], out _sIn[i], _xq[i]))
                     throw new ArgumentException($"the input of stream {streams[i]} holds a non-finite value (after normalization), or values too far apart for float32", nameof(inputs));
-                Int8Quantize.QuantizeCentred(_x[i], _cIn[i], inv, _xq[i]);
             }
             for (int first = 0; first < n; first += ChunkStreams)
             {
@@ -198,10 +197,8 @@ public sealed partial class Int8Forecaster
         /// <summary>h's int8 copy about its per-step range [lo, hi] (the epilogue reports it), as <see cref="Int8Forecaster"/> makes it.</summary>
         private void QuantizeH(int i, int l, float lo, float hi)
         {
-            var hv = _h[i].AsSpan(0, Shape.HiddenSize);
-            if (!Int8Quantize.CentredScale(lo, hi, out _hCentre[i], out _hScale[i], out float inv))
+            if (!Int8Quantize.TryQuantizeCentred(_h[i].AsSpan(0, Shape.HiddenSize), lo, hi, out _hCentre[i], out _hScale[i], _hq[i]))
                 throw new InvalidOperationException($"hidden state of layer {l} of stream {i / _layers} is not finite (ReLU RNN overflow?)");
-            Int8Quantize.QuantizeCentred(hv, _hCentre[i], inv, _hq[i]);
         }
 
         /// <summary>Zero state for one stream.</summary>

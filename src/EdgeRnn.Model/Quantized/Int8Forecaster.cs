@@ -132,9 +132,8 @@ public sealed partial class Int8Forecaster : IForecaster
         int h = s.HiddenSize;
         NormalizeInput<V>(input, w.InMean, w.InStd, _x);
         var (lo, hi) = Int8Quantize.MinMax(_x);
-        if (!Int8Quantize.CentredScale(lo, hi, out float cIn, out float sIn, out float inv))
+        if (!Int8Quantize.TryQuantizeCentred(_x, lo, hi, out float cIn, out float sIn, _xq))
             throw new ArgumentException("input holds a non-finite value (after normalization), or values too far apart for float32", nameof(input));
-        Int8Quantize.QuantizeCentred(_x, cIn, inv, _xq);
         ReadOnlySpan<sbyte> xq = _xq;
 
         for (int l = 0; l < s.NumLayers; l++)
@@ -228,10 +227,8 @@ public sealed partial class Int8Forecaster : IForecaster
 
     private void QuantizeH(int l, float lo, float hi)
     {
-        var hv = _h[l].AsSpan(0, Shape.HiddenSize);
-        if (!Int8Quantize.CentredScale(lo, hi, out _hCentre[l], out _hScale[l], out float inv))
+        if (!Int8Quantize.TryQuantizeCentred(_h[l].AsSpan(0, Shape.HiddenSize), lo, hi, out _hCentre[l], out _hScale[l], _hq[l]))
             throw new InvalidOperationException($"hidden state of layer {l} is not finite (ReLU RNN overflow?)");
-        Int8Quantize.QuantizeCentred(hv, _hCentre[l], inv, _hq[l]);
     }
 
     /// <summary>

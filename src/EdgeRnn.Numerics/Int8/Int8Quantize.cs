@@ -99,6 +99,15 @@ public static class Int8Quantize
     /// <summary>q[k] = clamp(round((v[k] − centre)·inv), -127, 127). v: [n], q: [≥n].</summary>
     public static void QuantizeCentred(ReadOnlySpan<float> v, float centre, float inv, Span<sbyte> q) => Quantize<Centred>(v, centre, inv, q);
 
+    /// <summary>v's int8 copy about its range [lo, hi] (<see cref="CentredScale"/>, then <see cref="QuantizeCentred"/>):
+    /// v ≈ centre + scale·q. False, with nothing written, for a non-finite range (the caller names what was not finite).</summary>
+    public static bool TryQuantizeCentred(ReadOnlySpan<float> v, float lo, float hi, out float centre, out float scale, Span<sbyte> q)
+    {
+        if (!CentredScale(lo, hi, out centre, out scale, out float inv)) return false;
+        Quantize<Centred>(v, centre, inv, q);
+        return true;
+    }
+
     // What is taken from v before scaling: nothing (Uncentred, so no subtraction is done at all) or the centre.
     private interface IShift
     {
